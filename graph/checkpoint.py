@@ -1,0 +1,78 @@
+"""Checkpoints in a SQLite file per run, and a lock so only one process works on a run at a time."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from graph.state import STATE_MODELS
+
+CHECKPOINT_FILE = "checkpoints.sqlite"
+LOCK_FILE = "lock"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file that cannot be read; the message names the file."""
+
+
+class RunLocked(RuntimeError):
+    """Another process is working on this run."""
+
+
+def serializer() -> JsonPlusSerializer:
+    # Strict allow-list: our state models come back as themselves, nothing else is revived.
+    return JsonPlusSerializer(allowed_msgpack_modules=list(STATE_MODELS))
+
+
+@contextmanager
+def open_checkpointer(run_dir: Path) -> Iterator[SqliteSaver]:
+    path = run_dir / CHECKPOINT_FILE
+    conn = sqlite3.connect(path, check_same_thread=False)
+    try:
+        saver = SqliteSaver(conn, serde=serializer())
+        try:
+            saver.setup()
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("SELECT count(*) FROM checkpoints").fetchone()
+        except sqlite3.DatabaseError as error:
+            raise CheckpointError(f"corrupted checkpoint file {path}: {error}") from error
+        yield saver
+    finally:
+        conn.close()
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """An advisory lock on the run directory; the OS drops it when the process dies (even kill -9)."""
+    handle = open(run_dir / LOCK_FILE, "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise RunLocked(f"run {run_dir.name} is in use by another process") from error
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+def is_locked(run_dir: Path) -> bool:
+    if not (run_dir / LOCK_FILE).exists():
+        return False
+    with open(run_dir / LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False

@@ -1,0 +1,60 @@
+"""Everything a run needs, saved in the run directory so that ``resume`` rebuilds the same run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+DEFAULT_CLIP = "openai/clip-vit-base-patch32"
+FeedbackMode = Literal["pos+neg", "pos", "neg", "none"]
+
+# Which paper setting each feedback mode reproduces (Liu et al., CVPR 2024, ablation of feedback).
+FEEDBACK_MODES: dict[str, str] = {
+    "pos+neg": "best and worst templates with scores (the paper's method)",
+    "pos": "best templates only (positive-feedback ablation)",
+    "neg": "worst templates only (negative-feedback ablation)",
+    "none": "no scores shown: the LLM resamples templates (no-feedback ablation)",
+}
+
+
+class RunConfig(BaseModel):
+    # data
+    data: str
+    layout: str = "auto"
+    coop_name: str | None = None
+    shots: int = Field(1, ge=1)
+    seed: int = 1
+    # vision-language model
+    clip: str = DEFAULT_CLIP
+    precision: str = "auto"
+    device: str | None = None
+    cache_dir: str | None = None
+    # optimizer LLM
+    llm: str | None = None  # "provider:model"; None = the embedded local model
+    llm_base_url: str | None = None
+    llm_api_key_env: str | None = None
+    temperature: float = 1.0
+    # algorithm
+    pool: str = "caption"
+    pool_size: int | None = Field(None, ge=1)
+    iterations: int = Field(10, ge=0)
+    restarts: int = Field(3, ge=1)
+    proposals: int = Field(3, ge=1)
+    top_k: int = Field(5, ge=1)
+    bottom_k: int = Field(5, ge=0)
+    feedback: FeedbackMode = "pos+neg"
+    patience: int | None = Field(None, ge=1)  # early stop after this many iterations without improvement
+    ensemble_size: int = Field(5, ge=1)
+    # budgets
+    max_llm_calls: int | None = Field(None, ge=0)
+    max_cost: float | None = Field(None, ge=0)
+
+    def save(self, path: Path) -> None:
+        path.write_text(self.model_dump_json(indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> RunConfig:
+        return cls.model_validate(json.loads(path.read_text()))

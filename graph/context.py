@@ -1,0 +1,22 @@
+"""Heavy objects injected into the nodes through LangGraph's runtime context (never into the state).
+
+They are rebuilt from the run's saved RunConfig on every start and resume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from evaluators.base import Scorer
+from graph.config import RunConfig
+from llm.proposer import Proposer
+
+
+@dataclass
+class Context:
+    config: RunConfig
+    scorer: Scorer
+    proposer: Proposer | None  # None when no LLM is needed (e.g. replaying a finished run)
+    dataset_name: str = ""  # picks the hand-made template baseline (CoOp dataset names)
+    task: str = "the dataset's classes"  # how the meta-prompt describes the images
+    log: list[str] = field(default_factory=list)  # notable events for the run log (the CLI writes them)

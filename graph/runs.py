@@ -1,0 +1,108 @@
+"""Run directories: one per run under --runs-dir, holding everything needed to show, resume or audit it.
+
+    config.json         the RunConfig (all a resume needs)
+    run.json            status: running | paused | finished | failed, and the one-line reason
+    checkpoints.sqlite  LangGraph checkpoints, written synchronously after every step
+    llm_calls.jsonl     every LLM request and reply (audit and replay)
+    run.log             notable events (random CLIP weights, skipped images, test-split access)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+from graph.checkpoint import is_locked
+from graph.config import RunConfig
+from llm.records import LLMCall
+
+CONFIG_FILE = "config.json"
+STATUS_FILE = "run.json"
+CALLS_FILE = "llm_calls.jsonl"
+LOG_FILE = "run.log"
+
+
+class RunNotFound(FileNotFoundError):
+    """An unknown run id or directory."""
+
+
+def new_run_id(config: RunConfig) -> str:
+    dataset = re.sub(r"[^A-Za-z0-9]+", "-", Path(config.data).resolve().name).strip("-") or "data"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{dataset}-{config.shots}shot-s{config.seed}"
+
+
+def create_run(runs_dir: Path, config: RunConfig) -> Path:
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    base = new_run_id(config)
+    run_dir, n = runs_dir / base, 1
+    while run_dir.exists():
+        n += 1
+        run_dir = runs_dir / f"{base}-{n}"
+    run_dir.mkdir()
+    config.save(run_dir / CONFIG_FILE)
+    write_status(run_dir, "running")
+    return run_dir
+
+
+def find_run(ref: str, runs_dir: Path) -> Path:
+    """A run directory from a path or a run id under runs_dir."""
+    for candidate in (Path(ref), runs_dir / ref):
+        if (candidate / CONFIG_FILE).is_file():
+            return candidate
+    raise RunNotFound(f"no run {ref!r} (looked for {ref}/{CONFIG_FILE} and {runs_dir / ref}/{CONFIG_FILE})")
+
+
+def load_config(run_dir: Path) -> RunConfig:
+    return RunConfig.load(run_dir / CONFIG_FILE)
+
+
+def write_status(run_dir: Path, status: str, reason: str | None = None) -> None:
+    record = {"status": status, "reason": reason, "updated": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    tmp = run_dir / (STATUS_FILE + ".tmp")
+    tmp.write_text(json.dumps(record) + "\n")
+    os.replace(tmp, run_dir / STATUS_FILE)
+
+
+def read_status(run_dir: Path) -> tuple[str, str | None]:
+    """The run's status; a run marked running whose process is gone was killed, so it is paused."""
+    try:
+        record = json.loads((run_dir / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        record = {"status": "paused", "reason": "status file missing"}
+    status, reason = record["status"], record.get("reason")
+    if status == "running" and not is_locked(run_dir):
+        return "paused", "the process working on it ended abruptly (killed or crashed)"
+    return status, reason
+
+
+def append_call(run_dir: Path, call: LLMCall) -> None:
+    """Append one LLM call to the audit log, durably: a paid-for reply is never lost."""
+    with open(run_dir / CALLS_FILE, "a") as handle:
+        handle.write(call.model_dump_json() + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_calls(run_dir: Path) -> list[LLMCall]:
+    path = run_dir / CALLS_FILE
+    if not path.exists():
+        return []
+    return [LLMCall.model_validate_json(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def append_log(run_dir: Path, lines: list[str]) -> None:
+    if not lines:
+        return
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+    with open(run_dir / LOG_FILE, "a") as handle:
+        handle.writelines(f"{stamp} {line}\n" for line in lines)
+
+
+def list_runs(runs_dir: Path) -> list[Path]:
+    if not runs_dir.is_dir():
+        return []
+    return sorted(p for p in runs_dir.iterdir() if (p / CONFIG_FILE).is_file())

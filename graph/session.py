@@ -1,0 +1,124 @@
+"""Building a run's models from its config and driving the graph, with durable status on every exit path."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from evaluators.clip import ClipBackbone, load_clip
+from evaluators.data import FewShotDataset, load_dataset
+from evaluators.scorer import ClipScorer, default_cache_dir
+from graph.checkpoint import open_checkpointer, run_lock
+from graph.config import RunConfig
+from graph.context import Context
+from graph.runs import append_call, append_log, write_status
+from graph.state import OptimState
+from graph.wiring import build_graph, initial_state
+from llm.backends import ChatBackend, open_backend
+from llm.proposer import LLMUnavailable, Proposer
+from nodes.propose import BudgetReached
+from prompts.pools import load_pool
+
+THREAD = {"configurable": {"thread_id": "run"}}
+log = logging.getLogger(__name__)
+
+# Stops that leave the run resumable, with the reason the user sees.
+RESUMABLE_STOPS: tuple[type[BaseException], ...] = (BudgetReached, LLMUnavailable)
+
+
+def load_inputs(config: RunConfig) -> tuple[FewShotDataset, list[str]]:
+    """Check the data and the initial pool before anything is created or spent."""
+    dataset = load_dataset(
+        config.data, shots=config.shots, seed=config.seed, layout=config.layout, coop_name=config.coop_name
+    )
+    pool = load_pool(config.pool, size=config.pool_size, seed=config.seed)
+    return dataset, pool
+
+
+def task_description(dataset: FewShotDataset) -> str:
+    return f"the {len(dataset.classnames)} classes of the '{dataset.name}' dataset"
+
+
+def make_context(
+    config: RunConfig, run_dir: Path, dataset: FewShotDataset, backbone: ClipBackbone, backend: ChatBackend | None
+) -> Context:
+    if backbone.random_weights:
+        append_log(run_dir, [f"WARNING: {config.clip} has no weights: CLIP runs with RANDOM weights"])
+    scorer = ClipScorer(backbone, dataset, config.cache_dir or default_cache_dir())
+    proposer = None
+    if backend is not None:
+        proposer = Proposer(backend, recorder=lambda call: append_call(run_dir, call))
+    return Context(
+        config=config,
+        scorer=scorer,
+        proposer=proposer,
+        dataset_name=dataset.name,
+        task=task_description(dataset),
+    )
+
+
+@contextmanager
+def open_models(config: RunConfig) -> Iterator[tuple[ClipBackbone, ChatBackend]]:
+    """Load CLIP and open the LLM backend (an embedded server is stopped on exit)."""
+    backbone = load_clip(config.clip, device=config.device, precision=config.precision)
+    with open_backend(
+        config.llm,
+        base_url=config.llm_base_url,
+        api_key_env=config.llm_api_key_env,
+        temperature=config.temperature,
+    ) as backend:
+        yield backbone, backend
+
+
+def current_state(run_dir: Path) -> OptimState | None:
+    """The latest checkpointed state, or None when the run has not checkpointed yet."""
+    with open_checkpointer(run_dir) as saver:
+        snapshot = build_graph(saver).get_state(THREAD)
+        return snapshot.values or None
+
+
+def drive(
+    run_dir: Path,
+    context: Context,
+    pool: list[str] | None,
+    on_update: Callable[[str, dict[str, Any]], None],
+) -> None:
+    """Run the graph to its end, or until an error; checkpoints are synchronous after every step."""
+    with open_checkpointer(run_dir) as saver:
+        graph = build_graph(saver)
+        started = bool(graph.get_state(THREAD).values)
+        inputs = None if started else initial_state(pool or [])
+        try:
+            for chunk in graph.stream(inputs, THREAD, context=context, stream_mode="updates", durability="sync"):
+                for node, update in chunk.items():
+                    on_update(node, update or {})
+        finally:
+            append_log(run_dir, context.log)
+            context.log.clear()
+
+
+def execute(
+    run_dir: Path,
+    context: Context,
+    pool: list[str] | None,
+    on_update: Callable[[str, dict[str, Any]], None],
+) -> tuple[str, str | None]:
+    """Start or resume a run; returns (status, reason) and records it in the run directory."""
+    with run_lock(run_dir):
+        write_status(run_dir, "running")
+        try:
+            drive(run_dir, context, pool, on_update)
+        except KeyboardInterrupt:
+            result = ("paused", "interrupted by the user")
+        except RESUMABLE_STOPS as error:
+            result = ("paused", str(error))
+        except Exception as error:  # any other failure: recorded, still resumable from the last step
+            log.debug("run failed", exc_info=True)
+            result = ("failed", f"{type(error).__name__}: {error}".splitlines()[0])
+        else:
+            result = ("finished", None)
+        write_status(run_dir, *result)
+        return result

@@ -1,0 +1,73 @@
+"""The graph state: plain, declared values only (no tensors, images or clients).
+
+Pydantic models here are allow-listed for LangGraph's msgpack serializer (see graph/checkpoint.py), so
+they come back from a checkpoint as the same classes. The leaderboard is the one list that grows with a
+run; the conversation is reset at each restart and the full LLM request/reply log lives outside the state
+(``llm_calls.jsonl`` in the run directory), which keeps checkpoints small.
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from pydantic import BaseModel
+
+from llm.records import Usage
+
+
+class Candidate(BaseModel):
+    """One scored template."""
+
+    template: str
+    train_acc: float
+    val_acc: float | None = None
+    margin: float = 0.0
+    restart: int = 0
+    iteration: int = 0  # 0 = the initial pool; i >= 1 = proposed by the LLM at iteration i
+    source: str = "pool"  # "pool" | "llm"
+    truncated: bool = False
+
+
+class Rejection(BaseModel):
+    """A proposal the LLM made that was never scored, and why."""
+
+    text: str
+    reason: str
+    restart: int
+    iteration: int
+
+
+class Message(BaseModel):
+    role: str  # "user" | "assistant"
+    content: str
+
+
+class Final(BaseModel):
+    """Test-split results, computed once at the end, for the template selected on training data."""
+
+    template: str
+    train_acc: float
+    test_acc: float | None
+    ensemble_templates: list[str]
+    ensemble_test_acc: float | None
+    test_split: str  # which split served as test ("test", or "none" when the dataset has none)
+    baselines: dict[str, float | None] = {}  # baseline name -> test accuracy
+
+
+class OptimState(TypedDict, total=False):
+    pending: list[str]  # validated templates waiting to be scored
+    pending_source: str  # "pool" | "llm"
+    candidates: list[Candidate]  # every scored template, best first after each rank step
+    rejections: list[Rejection]
+    conversation: list[Message]  # this restart's exchange (the system prompt is rebuilt from config)
+    restart: int  # current restart, 0-based
+    iteration: int  # LLM iterations done in the current restart
+    iterations_done: int  # LLM iterations done in the whole run
+    restarts_done: int
+    stale: int  # iterations without a better training accuracy in the current restart
+    best_in_restart: float
+    usage: Usage
+    final: Final | None
+
+
+STATE_MODELS = (Candidate, Rejection, Message, Final, Usage)

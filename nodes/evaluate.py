@@ -1,0 +1,43 @@
+"""Evaluate: score the pending templates on the training split (and validation, when there is one)."""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+
+from graph.context import Context
+from graph.state import Candidate, OptimState
+from prompts.template import normalize
+
+
+def unscored(pending: list[str], candidates: list[Candidate]) -> list[str]:
+    """Pending templates not scored yet, in order, each once (normalized comparison)."""
+    seen = {normalize(c.template) for c in candidates}
+    fresh: list[str] = []
+    for template in pending:
+        key = normalize(template)
+        if key not in seen:
+            seen.add(key)
+            fresh.append(template)
+    return fresh
+
+
+def evaluate(state: OptimState, runtime: Runtime[Context]) -> dict:
+    scorer = runtime.context.scorer
+    templates = unscored(state["pending"], state["candidates"])
+    train = scorer.score(templates, "train") if templates else []
+    val = scorer.score(templates, "val") if templates and scorer.has_split("val") else [None] * len(train)
+    source = state.get("pending_source", "pool")
+    new = [
+        Candidate(
+            template=t.template,
+            train_acc=t.accuracy,
+            val_acc=v.accuracy if v is not None else None,
+            margin=t.margin,
+            restart=state["restart"],
+            iteration=state["iteration"],
+            source=source,
+            truncated=t.truncated,
+        )
+        for t, v in zip(train, val, strict=True)
+    ]
+    return {"candidates": [*state["candidates"], *new], "pending": []}

@@ -1,0 +1,61 @@
+"""Propose: ask the LLM for new templates, in the conversation of the current restart."""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+
+from graph.config import RunConfig
+from graph.context import Context
+from graph.state import Message, OptimState, Rejection
+from llm.records import Usage
+from prompts import meta
+from prompts.template import normalize
+
+
+class BudgetReached(RuntimeError):
+    """The run hit --max-llm-calls or --max-cost; it stops resumable, before spending more."""
+
+
+def check_budget(usage: Usage, config: RunConfig) -> None:
+    if config.max_llm_calls is not None and usage.calls >= config.max_llm_calls:
+        raise BudgetReached(f"LLM call budget reached ({usage.calls} of --max-llm-calls {config.max_llm_calls})")
+    if config.max_cost is not None and usage.cost_usd >= config.max_cost:
+        raise BudgetReached(f"LLM cost budget reached (${usage.cost_usd:.4f} of --max-cost {config.max_cost})")
+
+
+def system_prompt(context: Context) -> str:
+    examples = ", ".join(context.scorer.classnames[:8])
+    return meta.SYSTEM.replace("<<TASK>>", context.task).replace("<<EXAMPLES>>", examples)
+
+
+def proposal_seed(config: RunConfig, restart: int, iteration: int) -> int:
+    """Distinct per step, identical on resume: a re-asked step may get the same answer."""
+    return config.seed * 1_000_003 + restart * 1_009 + iteration
+
+
+def propose(state: OptimState, runtime: Runtime[Context]) -> dict:
+    context = runtime.context
+    config = context.config
+    check_budget(state["usage"], config)
+    iteration = state["iteration"] + 1
+    messages = [{"role": "system", "content": system_prompt(context)}]
+    messages += [{"role": m.role, "content": m.content} for m in state["conversation"]]
+    seen = {normalize(c.template) for c in state["candidates"]}
+    proposal = context.proposer.propose(
+        messages, config.proposals, seen, seed=proposal_seed(config, state["restart"], iteration)
+    )
+    usage = state["usage"]
+    for call in proposal.calls:
+        usage = usage.add(call)
+    rejections = [
+        Rejection(text=text, reason=reason, restart=state["restart"], iteration=iteration)
+        for text, reason in proposal.rejections
+    ]
+    return {
+        "iteration": iteration,
+        "pending": proposal.templates,
+        "pending_source": "llm",
+        "conversation": [*state["conversation"], Message(role="assistant", content=proposal.reply)],
+        "rejections": [*state["rejections"], *rejections],
+        "usage": usage,
+    }

@@ -1,0 +1,49 @@
+"""Prompt templates: safe substitution, normalization and validation.
+
+A template is plain text with one or more ``{}`` placeholders, each replaced by the class name.
+Substitution is plain text replacement, never ``str.format``: LLM text such as ``{0.__class__}`` must stay
+inert.
+"""
+
+from __future__ import annotations
+
+import re
+
+PLACEHOLDER = "{}"
+MAX_TEMPLATE_CHARS = 300
+MAX_PLACEHOLDERS = 3
+
+_WHITESPACE = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class TemplateError(ValueError):
+    """A template that cannot be scored; the message says why in one line."""
+
+
+def fill(template: str, classname: str) -> str:
+    """Replace every ``{}`` with the class name (plain replacement, no formatting)."""
+    return template.replace(PLACEHOLDER, classname)
+
+
+def normalize(template: str) -> str:
+    """The key used to detect duplicates: collapsed whitespace, lower case."""
+    return _WHITESPACE.sub(" ", template).strip().lower()
+
+
+def validate(template: str, max_chars: int = MAX_TEMPLATE_CHARS) -> str:
+    """Return the cleaned template or raise TemplateError with the reason."""
+    cleaned = _WHITESPACE.sub(" ", template).strip()
+    if not cleaned:
+        raise TemplateError("empty template")
+    if _CONTROL.search(template):
+        raise TemplateError("contains control characters")
+    if len(cleaned) > max_chars:
+        raise TemplateError(f"longer than {max_chars} characters")
+    if PLACEHOLDER not in cleaned:
+        raise TemplateError("no {} placeholder for the class name")
+    if cleaned.count(PLACEHOLDER) > MAX_PLACEHOLDERS:
+        raise TemplateError(f"more than {MAX_PLACEHOLDERS} {{}} placeholders")
+    if "{" in cleaned.replace(PLACEHOLDER, "") or "}" in cleaned.replace(PLACEHOLDER, ""):
+        raise TemplateError("braces other than the {} placeholder")
+    return cleaned
