@@ -1,0 +1,65 @@
+"""Decode any image file the loaders list into an 8-bit RGB PIL image, or say clearly that it cannot be read.
+
+No EXIF rotation is applied: CLIP and CoOp feed PIL's decoded pixels as stored, and so do we.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from PIL import Image
+
+# Modes that carry transparency; they are composited on white, as a viewer would show them on a page.
+_ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
+_WHITE = (255, 255, 255, 255)
+
+
+class UnreadableImage(Exception):
+    """An image file that cannot be decoded (corrupt, truncated, not an image); the message names it."""
+
+
+def open_rgb(path: str) -> Image.Image:
+    """Fully decode ``path`` and return it as an RGB image (first frame of animations).
+
+    Grayscale, palette, CMYK, YCbCr, 1-bit and 16/32-bit/float images are converted to 8-bit RGB;
+    transparent images are composited on white. Raises UnreadableImage for anything that does not decode
+    completely (PIL's truncated-image tolerance is never switched on).
+    """
+    try:
+        with warnings.catch_warnings():
+            # A decompression-bomb *warning* is only about size; real bombs raise and are caught below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()
+                return _to_rgb(image)
+    except FileNotFoundError as exc:
+        raise UnreadableImage(f"{path}: file not found") from exc
+    except (OSError, SyntaxError, ValueError, TypeError, Image.DecompressionBombError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise UnreadableImage(f"{path}: cannot decode image ({reason})") from exc
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        image = _high_depth_to_l(image)
+    if image.mode in _ALPHA_MODES or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, _WHITE)
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _high_depth_to_l(image: Image.Image) -> Image.Image:
+    """16-bit, 32-bit integer and float grayscale to 8 bits by scaling, not clipping (PIL's convert clips,
+    which turns most 16-bit photos white)."""
+    values = np.asarray(image).astype(np.float64)
+    if image.mode == "F":
+        # Float images are either in [0, 1] or in pixel units.
+        scale = 255.0 if values.size and np.nanmax(values) <= 1.0 else 1.0
+    elif image.mode.startswith("I;16") or (values.size and values.max() > 255):
+        scale = 255.0 / 65535.0
+    else:
+        scale = 1.0
+    scaled = np.clip(np.nan_to_num(values * scale), 0, 255).round().astype(np.uint8)
+    return Image.fromarray(scaled)  # 2-D uint8 -> mode "L"

@@ -1,0 +1,149 @@
+"""End-to-end runs of the graph on a tiny random-weight CLIP, real demo images and the scripted LLM."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import evaluators.data
+from graph.runs import read_calls
+from prompts.template import normalize
+from tests.graph_helpers import cli, only_run, run_args, show_json
+
+
+def test_full_run_ranks_scores_every_proposal_once_and_finalizes(tmp_path, tiny_clip, capsys):
+    runs = tmp_path / "runs"
+    assert cli(*run_args(runs, tiny_clip, "--iterations", "3", "--restarts", "2")) == 0
+    run_dir = only_run(runs)
+    s = show_json(runs, run_dir, capsys)
+
+    assert s["status"] == "finished"
+    assert s["iterations_done"] == 6 and s["restarts_done"] == 2
+    board = s["leaderboard"]
+    keys = [(r["train_acc"], r.get("val_acc", -1.0)) for r in board]
+    assert keys == sorted(keys, reverse=True)
+    templates = [normalize(r["template"]) for r in board]
+    assert len(templates) == len(set(templates)), "a template was scored twice"
+    assert s["candidates_scored"] == len(board)
+    llm_rows = [r for r in board if r["source"] == "llm"]
+    assert llm_rows, "the scripted LLM's proposals were never scored"
+    assert all("{}" in r["template"] for r in board)
+
+    calls = read_calls(run_dir)
+    assert s["llm_calls"] == len(calls) == 6
+    replies = " ".join(c.reply or "" for c in calls)
+    for row in llm_rows:  # every scored LLM template comes from a stored reply (CLASSNAME mapped back to {})
+        assert row["template"].replace("{}", "CLASSNAME").lower() in replies.lower()
+
+    final = s["final"]
+    assert final["template"] == board[0]["template"]
+    assert final["test_acc"] is not None and 0.0 <= final["test_acc"] <= 1.0
+    assert final["ensemble_templates"] == [r["template"] for r in board[:5]]
+    assert set(final["baselines"]) == {"a photo of a {}.", "hand-made ensemble"}
+
+
+@pytest.mark.parametrize("mode", ["pos+neg", "pos", "neg", "none"])
+def test_feedback_modes_show_what_the_ablation_says(tmp_path, tiny_clip, mode):
+    runs = tmp_path / "runs"
+    args = run_args(runs, tiny_clip, "--iterations", "2", "--restarts", "1", "--feedback", mode)
+    assert cli(*args) == 0
+    calls = read_calls(only_run(runs))
+    second = calls[1].request  # system, user, assistant, user: the feedback on the first proposals
+    assert [m["role"] for m in second] == ["system", "user", "assistant", "user"]
+    feedback = second[-1]["content"]
+    assert ("best templates" in feedback) == (mode in ("pos+neg", "pos"))
+    assert ("worst templates" in feedback) == (mode in ("pos+neg", "neg"))
+    assert ("%" in feedback) == (mode != "none")
+
+
+def test_restart_starts_a_fresh_conversation(tmp_path, tiny_clip):
+    runs = tmp_path / "runs"
+    assert cli(*run_args(runs, tiny_clip, "--iterations", "2", "--restarts", "2")) == 0
+    requests = [c.request for c in read_calls(only_run(runs))]
+    assert [len(r) for r in requests] == [2, 4, 2, 4]
+    assert requests[2][1] == requests[0][1], "a restart begins from the initial pool ranking"
+
+
+def test_test_split_is_read_only_by_finalize(tmp_path, tiny_clip, monkeypatch):
+    readers: list[str] = []
+    original = evaluators.data.FewShotDataset.items
+
+    def spy(self, split):
+        if split == "test":
+            import inspect
+
+            readers.append(" ".join(f.filename for f in inspect.stack()))
+        return original(self, split)
+
+    monkeypatch.setattr(evaluators.data.FewShotDataset, "items", spy)
+    assert cli(*run_args(tmp_path / "runs", tiny_clip, "--iterations", "2", "--restarts", "2")) == 0
+    assert readers, "the final evaluation never read the test split"
+    assert all("nodes/finalize.py" in stack for stack in readers)
+
+
+def test_early_stop_ends_a_restart_without_improvement(tmp_path, tiny_clip, capsys):
+    runs = tmp_path / "runs"
+    assert cli(*run_args(runs, tiny_clip, "--iterations", "30", "--restarts", "1", "--patience", "1")) == 0
+    s = show_json(runs, only_run(runs), capsys)
+    assert s["status"] == "finished" and s["iterations_done"] < 30
+
+
+def test_injection_proposals_are_inert(tmp_path, tiny_clip, capsys):
+    replies = tmp_path / "replies.jsonl"
+    texts = [
+        json.dumps({"templates": ["{0.__class__.__mro__}", "{}{}{}", "a {} photo {x}"]}),
+        json.dumps({"templates": ["a photo of {0.__init__.__globals__}", "a sketch of a {}."]}),
+    ]
+    replies.write_text("\n".join(json.dumps(t) for t in texts) + "\n")
+    runs = tmp_path / "runs"
+    args = run_args(runs, tiny_clip, "--iterations", "2", "--restarts", "1")
+    args[args.index("scripted:")] = f"scripted:{replies}"
+    assert cli(*args) == 0
+    s = show_json(runs, only_run(runs), capsys)
+    scored = [r["template"] for r in s["leaderboard"]]
+    assert "{}{}{}" in scored  # three placeholders: every one is the class name, plain text
+    assert "a sketch of a {}." in scored
+    assert not any("__" in t or "{x}" in t for t in scored)
+    reasons = " ".join(r["reason"] for r in s["rejections"])
+    assert "braces" in reasons and len(s["rejections"]) >= 3
+
+
+def test_budget_stops_resumably_then_resume_finishes(tmp_path, tiny_clip, capsys):
+    runs = tmp_path / "runs"
+    args = run_args(runs, tiny_clip, "--iterations", "3", "--restarts", "1", "--max-llm-calls", "2")
+    assert cli(*args) == 3
+    run_dir = only_run(runs)
+    s = show_json(runs, run_dir, capsys)
+    assert s["status"] == "paused" and "budget" in s["reason"] and s["llm_calls"] == 2
+    assert cli("--runs-dir", str(runs), "resume", run_dir.name, "--max-llm-calls", "10") == 0
+    s = show_json(runs, run_dir, capsys)
+    assert s["status"] == "finished" and s["llm_calls"] == 3 and len(read_calls(run_dir)) == 3
+
+
+def test_dry_run_plans_without_spending(tmp_path, tiny_clip, capsys):
+    runs = tmp_path / "runs"
+    assert cli(*run_args(runs, tiny_clip, "--iterations", "4", "--restarts", "2", "--dry-run")) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["llm_calls"] == 8 and plan["template_evaluations"] == 6 + 8 * 3
+    assert not runs.exists()
+
+
+def test_list_shows_runs(tmp_path, tiny_clip, capsys):
+    runs = tmp_path / "runs"
+    assert cli(*run_args(runs, tiny_clip, "--iterations", "1", "--restarts", "1")) == 0
+    capsys.readouterr()
+    assert cli("--runs-dir", str(runs), "list") == 0
+    out = capsys.readouterr().out
+    assert only_run(runs).name[:15] in out and "finished" in out
+
+
+def test_run_dir_holds_everything_a_resume_needs(tmp_path, tiny_clip):
+    runs = tmp_path / "runs"
+    assert cli(*run_args(runs, tiny_clip, "--iterations", "1", "--restarts", "1")) == 0
+    run_dir: Path = only_run(runs)
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"config.json", "run.json", "checkpoints.sqlite", "llm_calls.jsonl"} <= names
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["clip"] == str(tiny_clip) and config["seed"] == 1 and config["llm"] == "scripted:"
