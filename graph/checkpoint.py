@@ -48,6 +48,26 @@ def open_checkpointer(run_dir: Path) -> Iterator[SqliteSaver]:
         conn.close()
 
 
+def prune_checkpoints(saver: SqliteSaver, thread_id: str, keep: int = 3) -> None:
+    """Drop all but the newest ``keep`` checkpoints of a thread.
+
+    The SQLite saver stores the whole state in every checkpoint, so keeping them all would grow the file
+    quadratically with the run; a resume only needs the latest one (the run's history is in the state).
+    """
+    with saver.lock, saver.conn:
+        saver.conn.execute(
+            """DELETE FROM checkpoints WHERE thread_id = ? AND checkpoint_id NOT IN (
+                   SELECT checkpoint_id FROM checkpoints WHERE thread_id = ?
+                   ORDER BY checkpoint_id DESC LIMIT ?)""",
+            (thread_id, thread_id, keep),
+        )
+        saver.conn.execute(
+            """DELETE FROM writes WHERE thread_id = ?
+               AND checkpoint_id NOT IN (SELECT checkpoint_id FROM checkpoints WHERE thread_id = ?)""",
+            (thread_id, thread_id),
+        )
+
+
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
     """An advisory lock on the run directory; the OS drops it when the process dies (even kill -9)."""

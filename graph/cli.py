@@ -15,7 +15,7 @@ from rich.table import Table
 
 from evaluators.clip import ClipBackbone, ModelLoadError
 from evaluators.data import DataError
-from graph.checkpoint import CheckpointError, RunLocked
+from graph.checkpoint import CheckpointError, RunLocked, is_locked
 from graph.config import DEFAULT_CLIP, FEEDBACK_MODES, RunConfig
 from graph.context import Context
 from graph.runs import RunNotFound, create_run, find_run, list_runs, load_config, read_status
@@ -59,6 +59,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-k", type=int, default=d["top_k"].default, help="best templates shown to the LLM")
     p.add_argument("--bottom-k", type=int, default=d["bottom_k"].default, help="worst templates shown")
     p.add_argument("--feedback", default="pos+neg", choices=list(FEEDBACK_MODES), help="feedback mode")
+    p.add_argument("--history-turns", type=int, help="earlier exchanges the LLM sees (default 6)")
     p.add_argument("--patience", type=int, help="end a restart after N iterations without improvement")
     p.add_argument("--ensemble-size", type=int, default=d["ensemble_size"].default)
     p.add_argument("--max-llm-calls", type=int, help="stop (resumable) after this many LLM calls")
@@ -164,6 +165,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     run_dir = find_run(args.run, Path(args.runs_dir))
+    if is_locked(run_dir):  # refuse before loading any model
+        raise RunLocked(f"run {run_dir.name} is in use by another process")
     status, _ = read_status(run_dir)
     if status == "finished":
         out.print(f"run {run_dir.name} is already finished; see: promptclimb show {run_dir}", highlight=False)
@@ -239,11 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except USER_ERRORS as error:
-        err.print(f"[bold red]error:[/] {error}", highlight=False)
+        err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         return 2
     except ValidationError as error:
         first = error.errors()[0]
-        err.print(f"[bold red]error:[/] {'.'.join(map(str, first['loc']))}: {first['msg']}", highlight=False)
+        err.print(f"[bold red]error:[/] {'.'.join(map(str, first['loc']))}: {first['msg']}", highlight=False, soft_wrap=True)
         return 2
 
 

@@ -46,6 +46,9 @@ class RunConfig(BaseModel):
     top_k: int = Field(5, ge=1)
     bottom_k: int = Field(5, ge=0)
     feedback: FeedbackMode = "pos+neg"
+    # Exchanges of the current restart the LLM sees (older ones drop out; the good/bad lists carry their
+    # lesson). Bounds the prompt for small context windows and keeps checkpoints small.
+    history_turns: int = Field(6, ge=1)
     patience: int | None = Field(None, ge=1)  # early stop after this many iterations without improvement
     ensemble_size: int = Field(5, ge=1)
     # budgets

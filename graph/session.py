@@ -11,7 +11,7 @@ from typing import Any
 from evaluators.clip import ClipBackbone, load_clip
 from evaluators.data import FewShotDataset, load_dataset
 from evaluators.scorer import ClipScorer, default_cache_dir
-from graph.checkpoint import open_checkpointer, run_lock
+from graph.checkpoint import open_checkpointer, prune_checkpoints, run_lock
 from graph.config import RunConfig
 from graph.context import Context
 from graph.runs import append_call, append_log, write_status
@@ -93,6 +93,7 @@ def drive(
         inputs = None if started else initial_state(pool or [])
         try:
             for chunk in graph.stream(inputs, THREAD, context=context, stream_mode="updates", durability="sync"):
+                prune_checkpoints(saver, THREAD["configurable"]["thread_id"])
                 for node, update in chunk.items():
                     on_update(node, update or {})
         finally:

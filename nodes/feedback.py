@@ -84,4 +84,9 @@ def feedback(state: OptimState, runtime: Runtime[Context]) -> dict:
     last = [c for c in last if c.source == "llm"]
     ranking = in_restart(candidates, state["restart"])
     turn = Message(role="user", content=feedback_message(ranking, last, config))
-    return {"conversation": [*state["conversation"], turn]}
+    return {"conversation": recent([*state["conversation"], turn], config.history_turns)}
+
+
+def recent(conversation: list[Message], turns: int) -> list[Message]:
+    """The last ``turns`` exchanges before the newest user turn; it still begins with a user turn."""
+    return conversation[-(2 * turns + 1) :]

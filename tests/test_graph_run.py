@@ -147,3 +147,19 @@ def test_run_dir_holds_everything_a_resume_needs(tmp_path, tiny_clip):
     assert {"config.json", "run.json", "checkpoints.sqlite", "llm_calls.jsonl"} <= names
     config = json.loads((run_dir / "config.json").read_text())
     assert config["clip"] == str(tiny_clip) and config["seed"] == 1 and config["llm"] == "scripted:"
+
+
+def test_long_run_keeps_checkpoints_and_prompts_bounded(tmp_path, tiny_clip):
+    import sqlite3
+
+    runs = tmp_path / "runs"
+    args = run_args(runs, tiny_clip, "--iterations", "40", "--restarts", "1", "--history-turns", "3")
+    assert cli(*args) == 0
+    run_dir = only_run(runs)
+    with sqlite3.connect(run_dir / "checkpoints.sqlite") as conn:
+        (rows,) = conn.execute("SELECT count(*) FROM checkpoints").fetchone()
+    assert rows <= 3, "old checkpoints are pruned: a resume needs only the latest"
+    assert (run_dir / "checkpoints.sqlite").stat().st_size < 2_000_000
+    requests = [c.request for c in read_calls(run_dir)]
+    assert max(len(r) for r in requests) == 1 + 2 * 3 + 1  # system + 3 exchanges + the newest user turn
+    assert all(r[1]["role"] == "user" for r in requests)
