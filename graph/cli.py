@@ -16,6 +16,8 @@ from rich.table import Table
 from evaluators.clip import ClipBackbone, ModelLoadError
 from evaluators.data import DataError
 from graph.checkpoint import CheckpointError, RunLocked, is_locked
+from graph.cli_t2i import add_commands as add_t2i_commands
+from graph.cli_t2i import is_t2i_run, list_row, resume_t2i, show_t2i
 from graph.config import DEFAULT_CLIP, FEEDBACK_MODES, RunConfig
 from graph.context import Context
 from graph.runs import RunNotFound, create_run, find_run, list_runs, load_config, read_status
@@ -77,10 +79,12 @@ def parser() -> argparse.ArgumentParser:
     resume.add_argument("run")
     resume.add_argument("--max-llm-calls", type=int, help="raise the LLM call budget")
     resume.add_argument("--max-cost", type=float, help="raise the cost budget")
+    resume.add_argument("--max-images", type=int, help="raise the image budget (text-to-image runs)")
     show = sub.add_parser("show", help="status, leaderboard, history and counts of a run")
     show.add_argument("run")
     show.add_argument("--json", action="store_true")
     sub.add_parser("list", help="all runs with status and best score")
+    COMMANDS.update(add_t2i_commands(sub))  # t2i, invert, personalize, t2i-report (graph/cli_t2i.py)
     return root
 
 
@@ -165,6 +169,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     run_dir = find_run(args.run, Path(args.runs_dir))
+    if is_t2i_run(run_dir):
+        return resume_t2i(run_dir, args)
     if is_locked(run_dir):  # refuse before loading any model
         raise RunLocked(f"run {run_dir.name} is in use by another process")
     status, _ = read_status(run_dir)
@@ -209,7 +215,10 @@ def print_summary(summary: dict[str, Any], limit: int | None = None) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    summary = summarize(find_run(args.run, Path(args.runs_dir)))
+    run_dir = find_run(args.run, Path(args.runs_dir))
+    if is_t2i_run(run_dir):
+        return show_t2i(run_dir, args.json)
+    summary = summarize(run_dir)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -223,13 +232,17 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     table = Table(title=f"runs in {args.runs_dir}")
-    for column in ("run", "status", "iterations", "best train", "test"):
+    for column in ("run", "kind", "status", "iterations", "best", "test"):
         table.add_column(column)
     for run_dir in list_runs(Path(args.runs_dir)):
+        if is_t2i_run(run_dir):
+            status, iterations, best_score, kind = list_row(run_dir)
+            table.add_row(run_dir.name, kind, status, iterations, best_score, "-")
+            continue
         s = summarize(run_dir)
         best = s["leaderboard"][0]["train_acc"] if s["leaderboard"] else None
         test = s["final"]["test_acc"] if s["final"] else None
-        table.add_row(run_dir.name, s["status"], str(s["iterations_done"]), pct(best), pct(test))
+        table.add_row(run_dir.name, "classify", s["status"], str(s["iterations_done"]), pct(best), pct(test))
     out.print(table)
     return 0
 

@@ -38,7 +38,8 @@ def generate(state: T2IState, runtime: Runtime[T2IContext]) -> dict:
     if normalize(prompt) in {normalize(c.prompt) for c in mine}:
         return {"pending": rest}  # already scored in this phase: never paid for twice
     check_image_budget(state, config)
-    check_llm_budget(state, config)  # scoring asks the vision model (dsg, rating)
+    if config.score != "clip":
+        check_llm_budget(state, config)  # scoring asks the vision model
     index = sum(1 for c in mine if c.iteration == iteration)
     seed = image_seed(config, phase, iteration, index)
     relative = image_name(phase, iteration, index)

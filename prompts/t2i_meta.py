@@ -15,30 +15,45 @@ your prompts fix it", "prompts": ["...", "..."]}."""
 PROMPT_RULES = """Rules for every prompt you write: one paragraph of at most <<MAX_WORDS>> words, describing \
 the image itself (not instructions to a person), new (never a prompt you have already seen)."""
 
-SYSTEM_T2I = """You are an expert at writing prompts for a text-to-image model. The user wants an image that \
+SYSTEM_T2I = (
+    """You are an expert at writing prompts for a text-to-image model. The user wants an image that \
 faithfully shows:
 "<<QUERY>>"
 Text-to-image models often get counts, spatial relations and which attribute belongs to which object wrong. \
 You will be shown images generated from prompts, each with its faithfulness score (higher is better) and a \
 critique. Look at the images carefully, work out what the generator misunderstood, and write prompts that \
 make it draw a faithful image: be explicit about every object, its count, colour and position.
-""" + PROMPT_RULES + "\n" + REPLY_FORMAT
+"""
+    + PROMPT_RULES
+    + "\n"
+    + REPLY_FORMAT
+)
 
-SYSTEM_INVERT = """You are an expert at writing prompts for a text-to-image model. Your task is to find a \
+SYSTEM_INVERT = (
+    """You are an expert at writing prompts for a text-to-image model. Your task is to find a \
 prompt from which the model reproduces a reference image as closely as possible: the same subjects, counts, \
 colours, layout, background and style. The reference image is shown first. You will then be shown images \
 generated from prompts, each with its similarity score to the reference (higher is better) and a critique. \
 Compare them with the reference carefully, and write prompts that bring the generated image closer to it.
-""" + PROMPT_RULES + "\n" + REPLY_FORMAT
+"""
+    + PROMPT_RULES
+    + "\n"
+    + REPLY_FORMAT
+)
 
-SYSTEM_EDIT = """You are an expert at writing prompts for a text-to-image model. A reference image (shown \
+SYSTEM_EDIT = (
+    """You are an expert at writing prompts for a text-to-image model. A reference image (shown \
 first) shows a subject; the prompt "<<RECOVERED>>" reproduces it. Your task is to show the SAME subject, \
 with every detail of its appearance kept, in a new situation:
 "<<EDIT>>"
 You will be shown images generated from prompts, each with a score (higher is better) that rewards both \
 keeping the subject identical to the reference and showing the new situation, and a critique. Write \
 prompts that do both.
-""" + PROMPT_RULES + "\n" + REPLY_FORMAT
+"""
+    + PROMPT_RULES
+    + "\n"
+    + REPLY_FORMAT
+)
 
 # --- the critic: user turns -------------------------------------------------------------------------------
 
@@ -116,7 +131,8 @@ DSG_REASK = """Your last reply could not be used: <<ERROR>>. Reply again with on
 
 RATING_TEXT_SYSTEM = """You rate how faithfully an image shows a text, from 1 (unrelated) to 5 (every \
 detail right: objects, counts, attributes and spatial relations).
-Reply with a JSON object and nothing else: {"rating": 3, "reason": "one sentence: what is wrong or missing"}."""
+Reply with a JSON object and nothing else: {"rating": 3, "reason": "one sentence: what is wrong or \
+missing"}."""
 
 RATING_TEXT_USER = """Text: "<<TEXT>>"
 Rate the image below."""
