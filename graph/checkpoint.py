@@ -71,8 +71,7 @@ def prune_checkpoints(saver: SqliteSaver, thread_id: str, keep: int = 3) -> None
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
     """An advisory lock on the run directory; the OS drops it when the process dies (even kill -9)."""
-    handle = open(run_dir / LOCK_FILE, "a+")
-    try:
+    with open(run_dir / LOCK_FILE, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as error:
@@ -82,8 +81,6 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         handle.write(str(os.getpid()))
         handle.flush()
         yield
-    finally:
-        handle.close()
 
 
 def is_locked(run_dir: Path) -> bool:

@@ -16,6 +16,7 @@ from rich.table import Table
 from evaluators.clip import ClipBackbone, ModelLoadError
 from evaluators.data import DataError
 from graph.checkpoint import CheckpointError, RunLocked, is_locked
+from graph.cli_results import add_commands as add_results_commands
 from graph.cli_t2i import add_commands as add_t2i_commands
 from graph.cli_t2i import is_t2i_run, list_row, resume_t2i, show_t2i
 from graph.config import DEFAULT_CLIP, FEEDBACK_MODES, RunConfig
@@ -30,7 +31,15 @@ out = Console()
 err = Console(stderr=True)
 
 # Bad input: a one-line message and exit status 2, nothing created or lost.
-USER_ERRORS = (DataError, TemplateError, ModelLoadError, BackendError, RunNotFound, CheckpointError, RunLocked)
+USER_ERRORS = (
+    DataError,
+    TemplateError,
+    ModelLoadError,
+    BackendError,
+    RunNotFound,
+    CheckpointError,
+    RunLocked,
+)
 EXIT = {"finished": 0, "paused": 3, "failed": 1}
 
 
@@ -44,7 +53,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layout", default="auto", help="auto | folders | flat | named | coop")
     p.add_argument("--coop-name", help="CoOp dataset name when --layout coop cannot guess it")
     p.add_argument("--shots", type=int, default=d["shots"].default, help="images per class for training")
-    p.add_argument("--seed", type=int, default=d["seed"].default, help="few-shot sampling seed (paper: 1, 2, 3)")
+    p.add_argument(
+        "--seed", type=int, default=d["seed"].default, help="few-shot sampling seed (paper: 1, 2, 3)"
+    )
     p.add_argument("--clip", default=DEFAULT_CLIP, help="Hugging Face id or local directory")
     p.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16")
     p.add_argument("--device", help="cuda | mps | cpu (default: best available)")
@@ -55,9 +66,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, default=d["temperature"].default)
     p.add_argument("--pool", default=d["pool"].default, help="initial pool: a name or a file of templates")
     p.add_argument("--pool-size", type=int, help="random sample of this many pool templates")
-    p.add_argument("--iterations", type=int, default=d["iterations"].default, help="LLM iterations per restart")
+    p.add_argument(
+        "--iterations", type=int, default=d["iterations"].default, help="LLM iterations per restart"
+    )
     p.add_argument("--restarts", type=int, default=d["restarts"].default)
-    p.add_argument("--proposals", type=int, default=d["proposals"].default, help="templates asked per iteration")
+    p.add_argument(
+        "--proposals", type=int, default=d["proposals"].default, help="templates asked per iteration"
+    )
     p.add_argument("--top-k", type=int, default=d["top_k"].default, help="best templates shown to the LLM")
     p.add_argument("--bottom-k", type=int, default=d["bottom_k"].default, help="worst templates shown")
     p.add_argument("--feedback", default="pos+neg", choices=list(FEEDBACK_MODES), help="feedback mode")
@@ -85,6 +100,7 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
     sub.add_parser("list", help="all runs with status and best score")
     COMMANDS.update(add_t2i_commands(sub))  # t2i, invert, personalize, t2i-report (graph/cli_t2i.py)
+    COMMANDS.update(add_results_commands(sub))  # report, export, transfer, replay, bench (cli_results.py)
     return root
 
 
@@ -131,8 +147,8 @@ class Live:
             self.progress.update(self.task, description="done")
 
 
-def run_to_end(run_dir: Path, context: Context, pool: list[str] | None) -> int:
-    done = summarize(run_dir)["iterations_done"] if pool is None else 0
+def run_to_end(run_dir: Path, context: Context, pool: list[str], resumed: bool = False) -> int:
+    done = summarize(run_dir)["iterations_done"] if resumed else 0
     live = Live(context.config, done)
     with live.progress:
         status, reason = execute(run_dir, context, pool, live)
@@ -182,10 +198,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if raised:
         config = config.model_copy(update=raised)
         config.save(run_dir / "config.json")
-    dataset, _ = load_inputs(config)
+    # The pool matters only when the run was killed before its first checkpoint.
+    dataset, pool = load_inputs(config)
     with open_models(config) as (backbone, backend):
         warn_random_weights(config, backbone)
-        return run_to_end(run_dir, make_context(config, run_dir, dataset, backbone, backend), None)
+        return run_to_end(
+            run_dir, make_context(config, run_dir, dataset, backbone, backend), pool, resumed=True
+        )
 
 
 def print_summary(summary: dict[str, Any], limit: int | None = None) -> None:
@@ -201,8 +220,8 @@ def print_summary(summary: dict[str, Any], limit: int | None = None) -> None:
     out.print(
         f"iterations {summary['iterations_done']}, restarts {summary['restarts_done']}, "
         f"templates scored {summary['candidates_scored']}, rejected {len(summary['rejections'])}, "
-        f"LLM calls {summary['llm_calls']}, tokens {usage.get('input_tokens', 0)}+{usage.get('output_tokens', 0)}, "
-        f"cost ${usage.get('cost_usd', 0.0):.4f}"
+        f"LLM calls {summary['llm_calls']}, "
+        f"tokens {usage.get('input_tokens', 0)}+{usage.get('output_tokens', 0)}, cost ${usage.get('cost_usd', 0.0):.4f}"
     )
     if summary["reason"]:
         out.print(f"{summary['status']}: {summary['reason']}")
@@ -259,7 +278,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except ValidationError as error:
         first = error.errors()[0]
-        err.print(f"[bold red]error:[/] {'.'.join(map(str, first['loc']))}: {first['msg']}", highlight=False, soft_wrap=True)
+        err.print(
+            f"[bold red]error:[/] {'.'.join(map(str, first['loc']))}: {first['msg']}",
+            highlight=False,
+            soft_wrap=True,
+        )
         return 2
 
 

@@ -1,10 +1,10 @@
 """Run directories: one per run under --runs-dir, holding everything needed to show, resume or audit it.
 
-    config.json         the RunConfig (all a resume needs)
-    run.json            status: running | paused | finished | failed, and the one-line reason
-    checkpoints.sqlite  LangGraph checkpoints, written synchronously after every step
-    llm_calls.jsonl     every LLM request and reply (audit and replay)
-    run.log             notable events (random CLIP weights, skipped images, test-split access)
+config.json         the RunConfig (all a resume needs)
+run.json            status: running | paused | finished | failed, and the one-line reason
+checkpoints.sqlite  LangGraph checkpoints, written synchronously after every step
+llm_calls.jsonl     every LLM request and reply (audit and replay)
+run.log             notable events (random CLIP weights, skipped images, test-split access)
 """
 
 from __future__ import annotations

@@ -43,7 +43,11 @@ def task_description(dataset: FewShotDataset) -> str:
 
 
 def make_context(
-    config: RunConfig, run_dir: Path, dataset: FewShotDataset, backbone: ClipBackbone, backend: ChatBackend | None
+    config: RunConfig,
+    run_dir: Path,
+    dataset: FewShotDataset,
+    backbone: ClipBackbone,
+    backend: ChatBackend | None,
 ) -> Context:
     if backbone.random_weights:
         append_log(run_dir, [f"WARNING: {config.clip} has no weights: CLIP runs with RANDOM weights"])
@@ -83,20 +87,24 @@ def current_state(run_dir: Path) -> OptimState | None:
 def drive(
     run_dir: Path,
     context: Context,
-    pool: list[str] | None,
+    pool: list[str],
     on_update: Callable[[str, dict[str, Any]], None],
 ) -> None:
     """Run the graph to its end, or until an error; checkpoints are synchronous after every step."""
     with open_checkpointer(run_dir) as saver:
         graph = build_graph(saver)
         started = bool(graph.get_state(THREAD).values)
-        inputs = None if started else initial_state(pool or [])
+        inputs = None if started else initial_state(pool)
         try:
-            for chunk in graph.stream(inputs, THREAD, context=context, stream_mode="updates", durability="sync"):
+            for chunk in graph.stream(
+                inputs, THREAD, context=context, stream_mode="updates", durability="sync"
+            ):
                 prune_checkpoints(saver, THREAD["configurable"]["thread_id"])
                 for node, update in chunk.items():
                     on_update(node, update or {})
         finally:
+            skipped = getattr(context.scorer, "skipped_images", {})
+            context.log += [f"skipped {n} unreadable images in split {k}" for k, n in skipped.items() if n]
             append_log(run_dir, context.log)
             context.log.clear()
 
@@ -104,7 +112,7 @@ def drive(
 def execute(
     run_dir: Path,
     context: Context,
-    pool: list[str] | None,
+    pool: list[str],
     on_update: Callable[[str, dict[str, Any]], None],
 ) -> tuple[str, str | None]:
     """Start or resume a run; returns (status, reason) and records it in the run directory."""

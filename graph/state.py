@@ -52,6 +52,9 @@ class Final(BaseModel):
     ensemble_test_acc: float | None
     test_split: str  # which split served as test ("test", or "none" when the dataset has none)
     baselines: dict[str, float | None] = {}  # baseline name -> test accuracy
+    n_train: int = 0  # images behind each accuracy, for confidence intervals
+    n_val: int = 0
+    n_test: int = 0
 
 
 class OptimState(TypedDict, total=False):

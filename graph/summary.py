@@ -37,7 +37,13 @@ def history(candidates: list[Candidate]) -> list[dict[str, Any]]:
             best, current_restart = pool_best, restart
         best = max(best, *accs)
         rows.append(
-            {"restart": restart, "iteration": iteration, "scored": len(accs), "best": max(accs), "best_so_far": best}
+            {
+                "restart": restart,
+                "iteration": iteration,
+                "scored": len(accs),
+                "best": max(accs),
+                "best_so_far": best,
+            }
         )
     return rows
 

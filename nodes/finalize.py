@@ -17,6 +17,8 @@ def finalize(state: OptimState, runtime: Runtime[Context]) -> dict:
     leaderboard = state["candidates"]  # ranked best first by the rank node, on training data only
     best = leaderboard[0]
     ensemble = [c.template for c in leaderboard[: context.config.ensemble_size]]
+    sizes = {f"n_{split}": scorer.score([best.template], split)[0].n_images for split in ("train", "val")
+             if scorer.has_split(split)}  # fmt: skip
     if not scorer.has_split("test"):
         final = Final(
             template=best.template,
@@ -25,6 +27,7 @@ def finalize(state: OptimState, runtime: Runtime[Context]) -> dict:
             ensemble_templates=ensemble,
             ensemble_test_acc=None,
             test_split="none",
+            **sizes,
         )
         return {"final": final}
     context.log.append("test split read by finalize")
@@ -40,5 +43,7 @@ def finalize(state: OptimState, runtime: Runtime[Context]) -> dict:
         ensemble_test_acc=ensemble_score.accuracy,
         test_split="test",
         baselines={"a photo of a {}.": photo.accuracy, "hand-made ensemble": handmade.accuracy},
+        n_test=selected.n_images,
+        **sizes,
     )
     return {"final": final}

@@ -18,9 +18,13 @@ class BudgetReached(RuntimeError):
 
 def check_budget(usage: Usage, config: RunConfig) -> None:
     if config.max_llm_calls is not None and usage.calls >= config.max_llm_calls:
-        raise BudgetReached(f"LLM call budget reached ({usage.calls} of --max-llm-calls {config.max_llm_calls})")
+        raise BudgetReached(
+            f"LLM call budget reached ({usage.calls} of --max-llm-calls {config.max_llm_calls})"
+        )
     if config.max_cost is not None and usage.cost_usd >= config.max_cost:
-        raise BudgetReached(f"LLM cost budget reached (${usage.cost_usd:.4f} of --max-cost {config.max_cost})")
+        raise BudgetReached(
+            f"LLM cost budget reached (${usage.cost_usd:.4f} of --max-cost {config.max_cost})"
+        )
 
 
 def system_prompt(context: Context) -> str:

@@ -1,0 +1,181 @@
+"""promptclimb bench: the tiny suite produces its table, and an interrupted suite resumes cell by cell."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import tomllib
+
+import evaluators.clip
+import graph.session
+import graph.wiring
+from graph.runs import read_status
+from graph.suite import METHODS, SuiteError, cells, load_suite
+from graph.summary import summarize
+from tests.conftest import DEMO_DATA, ROOT
+from tests.graph_helpers import cli
+
+TINY = ROOT / "suites" / "tiny.toml"
+
+
+def toml_value(value: object) -> str:
+    return json.dumps(value)  # strings, numbers and lists of them are valid TOML as JSON writes them
+
+
+def write_suite(path: Path, raw: dict) -> Path:
+    lines = [f"{k} = {toml_value(v)}" for k, v in raw.items() if k not in ("datasets", "run")]
+    for data in raw["datasets"]:
+        lines += ["", "[[datasets]]", *(f"{k} = {toml_value(v)}" for k, v in data.items())]
+    lines += ["", "[run]", *(f"{k} = {toml_value(v)}" for k, v in raw["run"].items())]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def tiny_suite(tmp_path: Path, tiny_clip: Path) -> Path:
+    """suites/tiny.toml on the demo data with the tiny CLIP, one iteration: 10 cells."""
+    raw = tomllib.loads(TINY.read_text())
+    raw["datasets"] = [{"name": "clothing-mini", "path": str(DEMO_DATA)}]
+    raw["clips"] = [str(tiny_clip)]
+    raw["run"]["iterations"] = 1
+    raw["run"]["cache_dir"] = str(tmp_path / "cache")
+    return write_suite(tmp_path / "tiny.toml", raw)
+
+
+def test_shipped_suites_parse():
+    tiny = load_suite(TINY)
+    assert tiny.llm == "scripted:" and tiny.seeds == [1, 2] and tiny.budget() == 6 + 2 * 1 * 3
+    assert Path(tiny.clips[0]).is_dir() and Path(tiny.datasets[0].path).is_dir()
+    paper = load_suite(ROOT / "suites" / "paper-1shot.toml")
+    assert len(paper.datasets) == 11 and paper.seeds == [1, 2, 3] and paper.shots == [1]
+    assert paper.clips == ["openai/clip-vit-base-patch16"] and paper.methods == list(METHODS)[:3] + [
+        "none",
+        "pos",
+        "pos+neg",
+    ]
+    assert "RN50" in (ROOT / "suites" / "paper-1shot.toml").read_text()
+
+
+def test_tiny_suite_table_and_resume_after_interrupt(tiny_suite, tmp_path, monkeypatch, capsys):
+    runs = tmp_path / "runs"
+    suite = load_suite(tiny_suite)
+    grid = cells(suite, runs / "tiny")
+    assert len(grid) == 2 * 5  # 2 seeds x (baselines, pool, none, pos, pos+neg)
+
+    # Interrupt inside the 4th cell ("pos", seed 1), after its LLM proposals were asked for.
+    real_evaluate, calls = graph.wiring.evaluate, []
+
+    def interrupting(state, runtime):
+        calls.append(1)
+        if len(calls) == 6:  # cells 1-3 evaluate 1 + 1 + 2 times; the 4th evaluates its pool, then this
+            raise KeyboardInterrupt
+        return real_evaluate(state, runtime)
+
+    monkeypatch.setattr(graph.wiring, "evaluate", interrupting)
+    assert cli("--runs-dir", str(runs), "bench", str(tiny_suite)) == 130
+    assert "again to resume" in capsys.readouterr().err
+    statuses = [
+        read_status(runs / "tiny" / c.id)[0] if (runs / "tiny" / c.id).exists() else None for c in grid
+    ]
+    assert statuses == ["finished"] * 3 + ["paused"] + [None] * 6
+    assert (runs / "tiny" / "suite.md").exists()  # the partial table is written too
+    finished_mtimes = {
+        c.id: (runs / "tiny" / c.id / "checkpoints.sqlite").stat().st_mtime_ns for c in grid[:3]
+    }
+    monkeypatch.setattr(graph.wiring, "evaluate", real_evaluate)
+
+    # Resume: the finished cells are skipped, the paused one resumed, the rest started.
+    executed, loads = [], []
+    real_execute, real_load = graph.session.execute, evaluators.clip.load_clip
+    monkeypatch.setattr(
+        graph.session,
+        "execute",
+        lambda run_dir, *a: executed.append(run_dir.name) or real_execute(run_dir, *a),
+    )
+    monkeypatch.setattr(evaluators.clip, "load_clip", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    assert cli("--runs-dir", str(runs), "bench", str(tiny_suite)) == 0
+    assert executed == [c.id for c in grid[3:]]
+    assert len(loads) == 1  # one CLIP, shared by the cells
+    for c in grid[:3]:
+        assert (runs / "tiny" / c.id / "checkpoints.sqlite").stat().st_mtime_ns == finished_mtimes[c.id]
+    summaries = {c.id: summarize(runs / "tiny" / c.id) for c in grid}
+    assert all(s["status"] == "finished" for s in summaries.values())
+
+    # Re-running a finished suite costs nothing: no cell runs, no model loads.
+    executed.clear()
+    loads.clear()
+    capsys.readouterr()
+    assert cli("--runs-dir", str(runs), "bench", str(tiny_suite)) == 0
+    assert executed == [] and loads == []
+    printed = capsys.readouterr().out
+    assert "LLM, positive + negative feedback (ours)" in printed and "Average" in printed
+
+    check_table(runs / "tiny", grid, summaries, suite.budget())
+
+
+def check_table(suite_dir: Path, grid: list, summaries: dict, budget: int) -> None:
+    def seeds_of(method: str) -> list[dict]:
+        cell = "baselines" if method in ("zero-shot", "handmade") else method
+        return [summaries[c.id]["final"] for c in grid if c.method == cell]
+
+    def value(final: dict, method: str) -> float:
+        if method == "zero-shot":
+            return final["baselines"]["a photo of a {}."]
+        if method == "handmade":
+            return final["baselines"]["hand-made ensemble"]
+        return final["test_acc"]
+
+    md = (suite_dir / "suite.md").read_text()
+    assert "| Method | clothing-mini | Average |" in md
+    rows = {
+        r["method"]: r
+        for r in csv.DictReader((suite_dir / "suite.csv").open())
+        if r["dataset"] == "clothing-mini"
+    }
+    assert list(rows) == list(METHODS)[:3] + ["none", "pos", "pos+neg"]
+    for method, row in rows.items():
+        values = [value(f, method) for f in seeds_of(method)]
+        mean = sum(values) / 2
+        std = (sum((v - mean) ** 2 for v in values)) ** 0.5  # sample std of two values: |a - b| / sqrt(2)
+        assert row["n_seeds"] == "2" and row["seeds"] == "1 2"
+        assert float(row["mean_acc"]) == pytest.approx(mean, abs=1e-6)
+        assert float(row["std_acc"]) == pytest.approx(std, abs=1e-6)
+        line = next(line for line in md.splitlines() if line.startswith(f"| {METHODS[method]} |"))
+        assert line == f"| {METHODS[method]} | {100 * mean:.1f} ± {100 * std:.1f} | {100 * mean:.1f} |"
+    # Equal budget: the pool method scores as many templates as an LLM cell may, the LLM cells no more.
+    evaluations = {m: [int(x) for x in rows[m]["evaluations"].split()] for m in rows}
+    assert evaluations["pool"] == [budget, budget]
+    assert all(0 < e <= budget for m in ("none", "pos", "pos+neg") for e in evaluations[m])
+
+
+def test_an_edited_suite_does_not_mix_settings(tiny_suite, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    suite = load_suite(tiny_suite)
+    cell = cells(suite, runs / "tiny")[0]
+    (runs / "tiny" / cell.id).mkdir(parents=True)
+    cell.config.model_copy(update={"pool": "clip-imagenet"}).save(runs / "tiny" / cell.id / "config.json")
+    assert cli("--runs-dir", str(runs), "bench", str(tiny_suite)) == 2
+    assert "another configuration" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('name = "x"\nclips = ["c"]\nmethods = ["magic"]\ndatasets = ["d"]\n', "unknown method(s) magic"),
+        ('name = "x"\nclips = ["c"]\ndatasets = ["d"]\n[run]\nseed = 3\n', "[run] cannot set seed"),
+        ('name = "x"\nclips = ["c"]\ndatasets = ["d"]\nshots = [0]\n', "shots"),
+        ('name = "x"\ndatasets = ["d"]\n', "missing 'clips'"),
+        ("name = [", "invalid TOML"),
+    ],
+)
+def test_bad_suite_files_are_one_line_errors(tmp_path, capsys, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    code = cli("--runs-dir", str(tmp_path / "runs"), "bench", str(path))
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    with pytest.raises(SuiteError):
+        load_suite(path)
