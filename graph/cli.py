@@ -217,11 +217,11 @@ def print_summary(summary: dict[str, Any], limit: int | None = None) -> None:
         table.add_row(str(i), row["template"], pct(row["train_acc"]), pct(row.get("val_acc")), where)
     out.print(table)
     usage = summary["usage"] or {}
+    tokens = f"{usage.get('input_tokens', 0)}+{usage.get('output_tokens', 0)}"
     out.print(
         f"iterations {summary['iterations_done']}, restarts {summary['restarts_done']}, "
         f"templates scored {summary['candidates_scored']}, rejected {len(summary['rejections'])}, "
-        f"LLM calls {summary['llm_calls']}, "
-        f"tokens {usage.get('input_tokens', 0)}+{usage.get('output_tokens', 0)}, cost ${usage.get('cost_usd', 0.0):.4f}"
+        f"LLM calls {summary['llm_calls']}, tokens {tokens}, cost ${usage.get('cost_usd', 0.0):.4f}"
     )
     if summary["reason"]:
         out.print(f"{summary['status']}: {summary['reason']}")
