@@ -109,7 +109,9 @@ class VisionRequester(Proposer):
     ) -> tuple[str, list[LLMCall]]:
         options: dict[str, object] = {}
         if self.backend.structured == "json_schema":  # OpenAI: JSON mode works with image inputs
-            options["response_format"] = {"type": "json_object"}
+            # In extra_body, not as a top-level option: that makes ChatOpenAI use parse(), which raises on
+            # a reply cut at the token limit instead of returning the text (see llm/proposer.py).
+            options["extra_body"] = {"response_format": {"type": "json_object"}}
         if seed is not None and self.backend.supports_seed:
             options["seed"] = seed
         calls: list[LLMCall] = []

@@ -7,6 +7,7 @@ from langgraph.runtime import Runtime
 from graph.config import RunConfig
 from graph.context import Context
 from graph.state import Message, OptimState, Rejection
+from llm.proposer import EMPTY_REPLY_STAND_IN, LLMContextOverflow
 from llm.records import Usage
 from prompts import meta
 from prompts.template import normalize
@@ -45,12 +46,18 @@ def propose(state: OptimState, runtime: Runtime[Context]) -> dict:
     messages = [{"role": "system", "content": system_prompt(context)}]
     messages += [{"role": m.role, "content": m.content} for m in state["conversation"]]
     seen = {normalize(c.template) for c in state["candidates"]}
-    proposal = context.proposer.propose(
-        messages, config.proposals, seen, seed=proposal_seed(config, state["restart"], iteration)
-    )
+    seed = proposal_seed(config, state["restart"], iteration)
+    try:
+        proposal = context.proposer.propose(messages, config.proposals, seen, seed=seed)
+    except LLMContextOverflow:
+        # Too long for the model's window: keep the system prompt and the newest user turn, whose lists of
+        # good and bad templates carry what the older turns taught.
+        proposal = context.proposer.propose([messages[0], messages[-1]], config.proposals, seen, seed=seed)
     usage = state["usage"]
     for call in proposal.calls:
         usage = usage.add(call)
+    # Some APIs (Anthropic) refuse an empty assistant turn, which would stop every later step.
+    reply = Message(role="assistant", content=proposal.reply or EMPTY_REPLY_STAND_IN)
     rejections = [
         Rejection(text=text, reason=reason, restart=state["restart"], iteration=iteration)
         for text, reason in proposal.rejections
@@ -59,7 +66,7 @@ def propose(state: OptimState, runtime: Runtime[Context]) -> dict:
         "iteration": iteration,
         "pending": proposal.templates,
         "pending_source": "llm",
-        "conversation": [*state["conversation"], Message(role="assistant", content=proposal.reply)],
+        "conversation": [*state["conversation"], reply],
         "rejections": [*state["rejections"], *rejections],
         "usage": usage,
     }

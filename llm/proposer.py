@@ -1,0 +1,382 @@
+"""Ask the chat model for new templates: retries, re-asks, parsing, validation and accounting.
+
+``Proposer.propose`` never lets a reply break a run: an unusable reply is re-asked (``max_reasks`` times),
+then an empty Proposal is returned. Only an unreachable model raises, as LLMUnavailable with a one-line
+cause. Every request, failed attempts included, becomes an LLMCall passed to ``recorder`` and kept in the
+Proposal.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import httpx
+import openai
+from langchain_core.exceptions import ContextOverflowError, ModelError
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from pydantic import BaseModel
+
+from llm.backends import ChatBackend
+from llm.errors import LLMUnavailable, one_line
+from llm.parsing import describe_failure, extract_candidates, screen
+from llm.records import LLMCall, clip_reply, utc_now_iso
+from prompts import meta
+from prompts.template import normalize
+
+# The lead owns the wording (prompts/meta.py); these names are the llm package's view of it.
+PLACEHOLDER_WORD = meta.PLACEHOLDER_WORD
+REASK_MESSAGE = meta.REASK  # slots <<ERROR>> and <<N>>, filled by plain str.replace
+
+EMPTY_REPLY_STAND_IN = "(empty reply)"
+MAX_BACKOFF_S = 60.0
+MAX_RETRY_AFTER_S = 600.0  # a server asking for a longer pause is treated as down
+# A positive class (llama.cpp grammars enforce only those). No digits: small models copy the accuracies
+# shown next to templates into their own ("a photo of a {}. 94.257180406...") and run out of tokens.
+_TEMPLATE_CHARS = r"[A-Za-z ,.;:!?'()&/-]"
+
+__all__ = [
+    "LLMContextOverflow",
+    "LLMUnavailable",
+    "PLACEHOLDER_WORD",
+    "Proposal",
+    "Proposer",
+    "REASK_MESSAGE",
+    "reask_message",
+]
+
+
+class LLMContextOverflow(LLMUnavailable):
+    """The conversation no longer fits the model's context: drop old turns and ask again."""
+
+
+class Proposal(BaseModel):
+    """The outcome of one proposal request (re-asks included)."""
+
+    templates: list[str]  # validated, cleaned, deduplicated against `seen` and each other
+    rejections: list[tuple[str, str]]  # (proposed text shortened to <= 120 chars, reason)
+    reply: str  # raw text of the accepted reply ("" or the last bad reply when none was usable)
+    calls: list[LLMCall]  # every request made for this proposal, failed attempts included
+
+
+@dataclass(frozen=True)
+class _Failure:
+    retryable: bool
+    retry_after_s: float | None
+    cause: str
+    context_overflow: bool = False
+
+
+def reask_message(error: str, n: int) -> str:
+    return REASK_MESSAGE.replace("<<ERROR>>", one_line(error)).replace("<<N>>", str(n))
+
+
+class Proposer:
+    def __init__(
+        self,
+        backend: ChatBackend,
+        *,
+        max_retries: int = 5,
+        max_reasks: int = 2,
+        backoff_s: float = 1.0,
+        recorder: Callable[[LLMCall], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        """``max_retries``: retries after the first attempt of a request (transport errors, 429, 5xx)."""
+        self.backend = backend
+        self.max_retries = max_retries
+        self.max_reasks = max_reasks
+        self.backoff_s = backoff_s
+        self.recorder = recorder
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+
+    def propose(
+        self, messages: list[dict[str, str]], n: int, seen: set[str], seed: int | None = None
+    ) -> Proposal:
+        """Up to ``n`` new templates for this conversation; [] when the model gave nothing usable."""
+        conversation = [dict(m) for m in messages]
+        seen_keys = {normalize(s) for s in seen}
+        calls: list[LLMCall] = []
+        rejections: list[tuple[str, str]] = []
+        reply = ""
+        for round_number in range(self.max_reasks + 1):
+            round_seed = None if seed is None else seed + round_number  # a re-ask must not replay the dud
+            reply = self._request(conversation, n, round_seed, calls)
+            candidates, parse_error = extract_candidates(reply)
+            templates, rejected = screen(candidates, seen_keys, n)
+            rejections.extend(rejected)
+            if templates:
+                return Proposal(templates=templates, rejections=rejections, reply=reply, calls=calls)
+            error = describe_failure(parse_error, rejected)
+            conversation += [
+                # Some APIs (Anthropic) refuse an empty assistant turn: a reply must never cause a 400.
+                {"role": "assistant", "content": reply if reply.strip() else EMPTY_REPLY_STAND_IN},
+                {"role": "user", "content": reask_message(error, n)},
+            ]
+        return Proposal(templates=[], rejections=rejections, reply=reply, calls=calls)
+
+    # -- one request, with retries ------------------------------------------------------------------
+
+    def _request(
+        self, conversation: list[dict[str, str]], n: int, seed: int | None, calls: list[LLMCall]
+    ) -> str:
+        lc_messages = to_langchain(conversation)
+        options = self._request_options(n, seed)
+        request = [dict(m) for m in conversation]
+        attempts = self.max_retries + 1
+        for attempt in range(1, attempts + 1):
+            started_at, start = utc_now_iso(), time.monotonic()
+            try:
+                message = self.backend.model.invoke(lc_messages, **options)
+            except Exception as exc:  # classified below: retry, or fail with a one-line cause
+                salvaged = reply_in_error(exc)
+                if salvaged is None:
+                    failure = classify(exc)
+                    self._record(calls, request, started_at, start, error=failure.cause)
+                    self._give_up_or_wait(failure, attempt, attempts)
+                    continue
+                message = salvaged
+            text = message_text(message)
+            usage = getattr(message, "usage_metadata", None) or {}
+            self._record(
+                calls,
+                request,
+                started_at,
+                start,
+                reply=text,
+                input_tokens=int(usage.get("input_tokens", 0) or 0),
+                output_tokens=int(usage.get("output_tokens", 0) or 0),
+            )
+            return text
+        raise AssertionError("unreachable: the last attempt either returns or raises")
+
+    def _give_up_or_wait(self, failure: _Failure, attempt: int, attempts: int) -> None:
+        where = self._where()
+        if failure.context_overflow:
+            raise LLMContextOverflow(f"{where}: conversation too long for the model: {failure.cause}")
+        if not failure.retryable:
+            verb = "refused the request" if failure.cause.startswith("HTTP ") else "failed"
+            raise LLMUnavailable(f"{where} {verb}: {failure.cause}")
+        if attempt >= attempts:
+            raise LLMUnavailable(f"{where} unreachable after {attempt} attempts: {failure.cause}")
+        if failure.retry_after_s is not None:
+            if failure.retry_after_s > MAX_RETRY_AFTER_S:
+                raise LLMUnavailable(
+                    f"{where} asked to retry after {failure.retry_after_s:.0f} s: {failure.cause}"
+                )
+            delay = failure.retry_after_s
+        else:
+            delay = min(MAX_BACKOFF_S, self.backoff_s * 2 ** (attempt - 1)) * (1 + 0.5 * self.rng.random())
+        self.sleep(delay)
+
+    def _where(self) -> str:
+        if self.backend.base_url:
+            return f"LLM server at {self.backend.base_url}"
+        return f"LLM {self.backend.name}"
+
+    def _request_options(self, n: int, seed: int | None) -> dict[str, object]:
+        # response_format and max_tokens travel in extra_body, merged into the request JSON as they are:
+        # a top-level response_format sends ChatOpenAI down the client's parse() path, which raises on a
+        # reply cut by max_tokens (a reply must never break a run); and ChatOpenAI renames max_tokens to
+        # max_completion_tokens, which llama-cpp-python's server ignores.
+        body: dict[str, object] = {}
+        if self.backend.structured == "json_schema":
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "templates", "strict": True, "schema": templates_schema()},
+            }
+        elif self.backend.structured == "json_object_schema":
+            body["response_format"] = {"type": "json_object", "schema": templates_schema(n, constrained=True)}
+        if self.backend.max_tokens_per_template:
+            body["max_tokens"] = 40 + n * self.backend.max_tokens_per_template
+        options: dict[str, object] = {"extra_body": body} if body else {}
+        if seed is not None and self.backend.supports_seed:
+            options["seed"] = seed
+        return options
+
+    def _record(
+        self,
+        calls: list[LLMCall],
+        request: list[dict[str, str]],
+        started_at: str,
+        start: float,
+        *,
+        reply: str | None = None,
+        error: str | None = None,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+    ) -> None:
+        price = self.backend.price
+        call = LLMCall(
+            started_at=started_at,
+            model=self.backend.name,
+            request=request,
+            reply=None if reply is None else clip_reply(reply),
+            error=error,
+            latency_s=round(time.monotonic() - start, 4),
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=price.cost(input_tokens, output_tokens) if price else 0.0,
+        )
+        calls.append(call)
+        if self.recorder is not None:
+            self.recorder(call)
+
+
+def templates_schema(n: int | None = None, *, constrained: bool = False) -> dict:
+    """JSON schema of the reply: {"templates": [string, ...]}.
+
+    ``constrained`` (llama.cpp grammars): exactly n strings, each one sentence of plain characters around
+    one slot (the placeholder word or {}), at most 80 characters each side. OpenAI's strict mode rejects
+    these keywords, so its schema stays plain.
+    """
+    item: dict[str, object] = {"type": "string"}
+    array: dict[str, object] = {"type": "array", "items": item}
+    if constrained:
+        slot = f"({re.escape(PLACEHOLDER_WORD)}|\\{{\\}})"
+        item["pattern"] = f"^{_TEMPLATE_CHARS}{{0,80}}{slot}{_TEMPLATE_CHARS}{{0,80}}$"
+        if n:
+            array["minItems"] = array["maxItems"] = n
+    schema: dict[str, object] = {
+        "type": "object",
+        "properties": {"templates": array},
+        "required": ["templates"],
+    }
+    if not constrained:
+        schema["additionalProperties"] = False
+    return schema
+
+
+_ROLES = {
+    "system": SystemMessage,
+    "user": HumanMessage,
+    "human": HumanMessage,
+    "assistant": AIMessage,
+    "ai": AIMessage,
+}
+
+
+def to_langchain(messages: list[dict[str, str]]) -> list[BaseMessage]:
+    converted = []
+    for message in messages:
+        role = message.get("role", "")
+        if role not in _ROLES:
+            raise ValueError(f"unknown chat role {role!r} (expected system, user or assistant)")
+        converted.append(_ROLES[role](content=message.get("content", "")))
+    return converted
+
+
+def reply_in_error(exc: BaseException) -> AIMessage | None:
+    """The reply carried by a "finished for a bad reason" error (openai's LengthFinishReasonError and
+    ContentFilterFinishReasonError, raised by its parse() path): a cut reply is still a reply."""
+    completion = getattr(exc, "completion", None)
+    choices = getattr(completion, "choices", None)
+    if not choices:
+        return None
+    content = getattr(getattr(choices[0], "message", None), "content", None) or ""
+    usage = getattr(completion, "usage", None)
+    input_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+    output_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+    return AIMessage(
+        content=content,
+        usage_metadata={
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "total_tokens": input_tokens + output_tokens,
+        },
+    )
+
+
+def message_text(message: object) -> str:
+    """The text of a chat reply, whatever shape its content has (string or content blocks)."""
+    text = getattr(message, "text", None)  # langchain-core 1.x: a str property over content blocks
+    if isinstance(text, str):
+        return str(text)
+    content = getattr(message, "content", "")
+    return content if isinstance(content, str) else str(content)
+
+
+# -- error classification ---------------------------------------------------------------------------
+
+_RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
+_CONTEXT_WORDS = re.compile(r"context (window|length)|too long|maximum context|exceed", re.IGNORECASE)
+
+
+def classify(exc: BaseException) -> _Failure:
+    """Retry transport errors, timeouts, 429 and 5xx; fail fast on other 4xx and on unknown errors."""
+    status = _status_code(exc)
+    cause = _cause(exc, status)
+    if isinstance(exc, ContextOverflowError) or (status == 400 and _CONTEXT_WORDS.search(cause)):
+        return _Failure(False, None, cause, context_overflow=True)
+    if status is not None:
+        # A 2xx/3xx that still failed (an unreadable body) is the server's fault, like a 5xx.
+        retryable = status in _RETRYABLE_STATUS or status >= 500 or status < 400
+        return _Failure(retryable, _retry_after_s(exc) if retryable else None, cause)
+    if isinstance(exc, ModelError):
+        return _Failure(exc.is_retryable, None, cause)
+    if isinstance(exc, ValueError) and "Unexpected response type" in str(exc):
+        # ChatOpenAI got a 200 whose body is not JSON (a proxy's HTML page): a server fault, like a 5xx.
+        return _Failure(True, None, one_line(f"the server's answer is not JSON: {exc}", 240))
+    transport = (openai.APIConnectionError, httpx.TransportError, TimeoutError, ConnectionError)
+    return _Failure(isinstance(exc, transport), None, cause)
+
+
+def _status_code(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    if not isinstance(status, int):
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _cause(exc: BaseException, status: int | None) -> str:
+    """One line: the HTTP status and the provider's message, or the root transport error."""
+    if status is not None:
+        message = getattr(exc, "message", None) or str(exc)
+        message = re.sub(r"^Error code: \d+\s*-?\s*", "", str(message))  # the openai client's prefix
+        return one_line(f"HTTP {status}: {message}", 240)
+    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException | TimeoutError):
+        return "request timed out"
+    root: BaseException = exc
+    seen: set[int] = set()
+    while (nxt := root.__cause__ or root.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(root))
+        root = nxt
+    text = str(root) or type(root).__name__
+    text = re.sub(
+        r"^\[Errno -?\d+\]\s*", "", text
+    )  # "[Errno 111] Connection refused" -> "Connection refused"
+    return one_line(text if root is not exc else f"{type(exc).__name__}: {text}", 240)
+
+
+def _retry_after_s(exc: BaseException) -> float | None:
+    """Seconds asked by Retry-After (seconds or HTTP date) or retry-after-ms, if the server said."""
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    if headers is None:
+        return None
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())

@@ -1,0 +1,172 @@
+"""A deterministic fake chat model (a real LangChain BaseChatModel) for tests, demos, CI and replays.
+
+- ``scripted:`` invents plausible new templates from the conversation: the same conversation (and seed) gives
+  the same reply, a different one gives different templates. It answers ``{"templates": [...]}`` and writes
+  the placeholder the way the conversation does (CLASSNAME when the meta-prompt offers it, else ``{}``).
+- ``scripted:/path/replies.jsonl`` replays given replies in order, one JSON string per line (or a JSON object
+  with a "reply" field, such as a stored LLMCall). This is also how a finished run is replayed.
+
+Token usage counts words, so the accounting code runs as with a real model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import PrivateAttr
+
+from llm.errors import BackendError
+from prompts.meta import PLACEHOLDER_WORD
+from prompts.template import normalize
+
+DEFAULT_COUNT = 8
+MAX_COUNT = 50
+
+_OPENINGS = (
+    "a photo of", "a close-up photo of", "a cropped photo of", "a bright photo of", "a good photo of",
+    "an image of", "a picture of", "a snapshot of", "a rendering of", "a low resolution photo of",
+    "a high resolution photo of", "a jpeg photo of", "a clean photo of", "a detailed photo of",
+    "a centered photo of", "an outdoor photo of", "a studio photo of", "a natural photo of",
+    "a sharp photo of", "a well lit photo of",
+)  # fmt: skip
+_SUBJECTS = ("a {}", "the {}", "one {}", "a small {}", "a large {}", "a typical {}", "a single {}", "my {}")
+_ENDINGS = (
+    ".", ", a type of object.", " in the wild.", " on a plain background.", " seen from the side.",
+    ", centered in the frame.", " in natural light.", " with sharp details.", ", a close view.",
+    " taken outdoors.",
+)  # fmt: skip
+_COUNT_ASKED = re.compile(r"\b(\d{1,3})\b[^.\n\d]{0,30}?\btemplates?\b", re.IGNORECASE)
+
+
+class ScriptedRepliesExhausted(RuntimeError):
+    """Every reply of the replay file was used (one-line message)."""
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Invents templates (``replies`` is None) or replays ``replies`` in order."""
+
+    replies: list[str] | None = None
+    source: str = ""  # the replay file, for messages
+    _next_reply: int = PrivateAttr(default=0)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def _llm_type(self) -> str:
+        return "promptclimb-scripted"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"source": self.source or "generated"}
+
+    @classmethod
+    def from_file(cls, path: Path) -> ScriptedChatModel:
+        return cls(replies=read_replies(path), source=str(path))
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        text = self._replay() if self.replies is not None else invent_reply(messages, **kwargs)
+        input_tokens = sum(_word_count(_content(m)) for m in messages)
+        output_tokens = _word_count(text)
+        message = AIMessage(
+            content=text,
+            usage_metadata={
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "total_tokens": input_tokens + output_tokens,
+            },
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _replay(self) -> str:
+        assert self.replies is not None
+        with self._lock:
+            if self._next_reply >= len(self.replies):
+                raise ScriptedRepliesExhausted(
+                    f"scripted replies exhausted: all {len(self.replies)} replies of "
+                    f"{self.source or 'the script'} were used"
+                )
+            reply = self.replies[self._next_reply]
+            self._next_reply += 1
+        return reply
+
+
+def read_replies(path: Path) -> list[str]:
+    """Replies from a JSONL file: a JSON string per line, or an object with a "reply" string."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise BackendError(f"scripted replies file {path}: {exc.strerror or exc}") from None
+    replies: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            raise BackendError(f"scripted replies file {path}, line {number}: not JSON") from None
+        if isinstance(value, dict) and "reply" in value:
+            value = value["reply"]
+            if value is None:  # a failed attempt stored in a run: nothing to replay
+                continue
+        if not isinstance(value, str):
+            raise BackendError(f"scripted replies file {path}, line {number}: expected a JSON string")
+        replies.append(value)
+    return replies
+
+
+def invent_reply(messages: list[BaseMessage], seed: int | None = None, **kwargs: Any) -> str:
+    """Deterministic new templates for this conversation, as a JSON object."""
+    conversation = "\n".join(f"{m.type}: {_content(m)}" for m in messages)
+    count = _count_asked(messages, kwargs.get("response_format"))
+    digest = hashlib.sha256(f"{seed}\n{conversation}".encode()).digest()
+    rng = random.Random(int.from_bytes(digest[:8], "big"))
+    placeholder = PLACEHOLDER_WORD if PLACEHOLDER_WORD in conversation else "{}"
+    already_said = normalize(conversation.replace(PLACEHOLDER_WORD, "{}"))
+    templates: list[str] = []
+    for _ in range(count * 20):  # the space holds 1600 templates: enough fresh ones for any count
+        template = f"{rng.choice(_OPENINGS)} {rng.choice(_SUBJECTS)}{rng.choice(_ENDINGS)}"
+        if template in templates or normalize(template) in already_said:
+            continue
+        templates.append(template)
+        if len(templates) == count:
+            break
+    return json.dumps({"templates": [t.replace("{}", placeholder) for t in templates]})
+
+
+def _count_asked(messages: list[BaseMessage], response_format: object) -> int:
+    """How many templates the request asks for: the schema's maxItems, else "N ... templates" in the text."""
+    if isinstance(response_format, dict):
+        schema = response_format.get("schema") or response_format.get("json_schema", {}).get("schema", {})
+        items = schema.get("properties", {}).get("templates", {}).get("maxItems")
+        if isinstance(items, int) and items > 0:
+            return min(items, MAX_COUNT)
+    for message in reversed(messages):
+        if message.type == "human":
+            found = _COUNT_ASKED.search(_content(message))
+            if found and int(found.group(1)) > 0:
+                return min(int(found.group(1)), MAX_COUNT)
+            break
+    return DEFAULT_COUNT
+
+
+def _content(message: BaseMessage) -> str:
+    return message.content if isinstance(message.content, str) else json.dumps(message.content)
+
+
+def _word_count(text: str) -> int:
+    return len(text.split())

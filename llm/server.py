@@ -1,0 +1,261 @@
+"""The embedded chat server: llama-cpp-python's OpenAI-compatible server as a child process.
+
+It listens on 127.0.0.1 on a free port, is health-checked (GET /v1/models) before use and is stopped by its
+PID (SIGTERM, then SIGKILL) when its context exits, fails or is interrupted. Safety nets: an atexit hook,
+a SIGTERM/SIGHUP handler that turns the signal into SystemExit (so ``with`` blocks unwind) and, on Linux,
+the child dies with its parent even when the parent is SIGKILLed (see _server_main.py).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from llm.errors import BackendError, one_line
+
+log = logging.getLogger(__name__)
+
+THREADS_ENV = "PROMPTCLIMB_LLM_THREADS"
+HOST = "127.0.0.1"
+_STOP_GRACE_S = 5.0
+_PORT_ATTEMPTS = 3
+_SERVER_MAIN = Path(__file__).with_name("_server_main.py")
+
+_live: dict[int, subprocess.Popen] = {}
+_live_lock = threading.Lock()
+_previous_handlers: dict[int, object] = {}
+
+
+def llama_cpp_available() -> bool:
+    """Whether llama-cpp-python and its server extras are importable (checked without importing them)."""
+    from importlib.util import find_spec
+
+    return all(find_spec(name) is not None for name in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette"))
+
+
+def default_threads() -> int:
+    """Generation threads: $PROMPTCLIMB_LLM_THREADS, else half the cores.
+
+    llama.cpp threads spin while they wait for each other: with as many threads as cores, any other busy
+    process (a CLIP forward pass, a test) slows generation down tenfold, measured on 2 cores.
+    """
+    configured = os.environ.get(THREADS_ENV, "").strip()
+    if configured:
+        try:
+            return max(1, int(configured))
+        except ValueError:
+            raise BackendError(f"{THREADS_ENV} must be a whole number, got {configured!r}") from None
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+class EmbeddedServer:
+    """One llama.cpp server process serving one GGUF file."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        alias: str,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        startup_timeout_s: float = 300.0,
+    ) -> None:
+        self.model_path = model_path
+        self.alias = alias
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or default_threads()
+        self.startup_timeout_s = startup_timeout_s
+        self.port: int | None = None
+        self.process: subprocess.Popen | None = None
+        self._log_path: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}/v1"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def __enter__(self) -> EmbeddedServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Launch the server and wait until it answers; BackendError (one line) if it cannot."""
+        if not llama_cpp_available():
+            raise BackendError(
+                "the embedded LLM needs llama-cpp-python with its server extras: "
+                'pip install "llama-cpp-python[server]==0.3.36" (or pick another --llm)'
+            )
+        if not self.model_path.is_file():
+            raise BackendError(f"model file not found: {self.model_path}")
+        last_error = ""
+        for _ in range(_PORT_ATTEMPTS):
+            self.port = free_port()
+            self._launch()
+            try:
+                self._wait_until_healthy()
+                log.info("embedded LLM server pid %s at %s", self.pid, self.base_url)
+                return
+            except _StartFailed as failed:
+                last_error = str(failed)
+                self.stop()
+                if "address already in use" not in last_error.lower():
+                    break  # only a lost port race is worth another try
+        raise BackendError(f"embedded LLM server for {self.model_path.name} did not start: {last_error}")
+
+    def _launch(self) -> None:
+        fd, log_name = tempfile.mkstemp(prefix="promptclimb-llama-", suffix=".log")
+        self._log_path = Path(log_name)
+        command = [sys.executable, str(_SERVER_MAIN), *self._server_args()]
+        env = {**os.environ, "PROMPTCLIMB_PARENT_PID": str(os.getpid())}
+        with os.fdopen(fd, "wb") as log_file:
+            # A new session: a Ctrl-C in the terminal reaches us, and we stop the server in order.
+            self.process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        _register(self.process)
+
+    def _server_args(self) -> list[str]:
+        return [
+            "--model", str(self.model_path),
+            "--model_alias", self.alias,
+            "--host", HOST,
+            "--port", str(self.port),
+            "--n_ctx", str(self.n_ctx),
+            "--n_threads", str(self.n_threads),
+            "--n_threads_batch", str(self.n_threads),
+            "--use_mlock", "False",  # pinning a GB fails under container memlock limits
+            "--verbose", "False",
+        ]  # fmt: skip
+
+    def _wait_until_healthy(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout_s
+        url = f"{self.base_url}/models"
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise _StartFailed(f"exited with code {self.process.returncode}: {self._log_tail()}")
+            try:
+                with opener.open(url, timeout=2.0) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        raise _StartFailed(f"no answer on {url} after {self.startup_timeout_s:.0f} s: {self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        """The last informative line the server wrote (its error, usually)."""
+        try:
+            lines = self._log_path.read_text(errors="replace").splitlines() if self._log_path else []
+        except OSError:
+            lines = []
+        meaningful = [
+            line for line in lines if line.strip() and not line.startswith((" ", "\t", "Traceback"))
+        ]
+        return one_line(meaningful[-1]) if meaningful else "no output"
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after a grace period; always reaps the process and removes its log."""
+        process, self.process = self.process, None
+        if process is not None:
+            stop_process(process)
+        if self._log_path is not None:
+            with contextlib.suppress(OSError):
+                self._log_path.unlink()
+            self._log_path = None
+
+
+class _StartFailed(Exception):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Stop one child by its PID and reap it."""
+    try:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=_STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=_STOP_GRACE_S)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("could not stop embedded LLM server pid %s: %s", process.pid, exc)
+    finally:
+        _unregister(process)
+
+
+def _register(process: subprocess.Popen) -> None:
+    with _live_lock:
+        _live[process.pid] = process
+        if len(_live) == 1:
+            _install_signal_handlers()
+
+
+def _unregister(process: subprocess.Popen) -> None:
+    with _live_lock:
+        _live.pop(process.pid, None)
+        if not _live:
+            _restore_signal_handlers()
+
+
+def _stop_all() -> None:
+    for process in list(_live.values()):
+        stop_process(process)
+
+
+atexit.register(_stop_all)
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    # Unwind like Ctrl-C does: context managers stop their servers, then atexit catches the rest.
+    raise SystemExit(128 + signum)
+
+
+def _install_signal_handlers() -> None:
+    """Only where nobody else handles the signal, and only from the main thread (Python's rule)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            _previous_handlers[signum] = signal.SIG_DFL
+            signal.signal(signum, _exit_on_signal)
+
+
+def _restore_signal_handlers() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum, handler in list(_previous_handlers.items()):
+        if signal.getsignal(signum) is _exit_on_signal:
+            signal.signal(signum, handler)
+        del _previous_handlers[signum]
