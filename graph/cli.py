@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from evaluators.clip import ClipBackbone, ModelLoadError
-from evaluators.data import DataError
+from evaluators.clip import ClipBackbone, ModelLoadError, load_clip
+from evaluators.data import DataError, load_dataset
+from evaluators.scorer import ClipScorer, default_cache_dir
 from graph.checkpoint import CheckpointError, RunLocked, is_locked
 from graph.cli_results import add_commands as add_results_commands
 from graph.cli_t2i import add_commands as add_t2i_commands
@@ -25,7 +26,10 @@ from graph.runs import RunNotFound, create_run, find_run, list_runs, load_config
 from graph.session import execute, load_inputs, make_context, open_models
 from graph.summary import summarize
 from llm.backends import BackendError
-from prompts.template import TemplateError
+from llm.models import list_models
+from nodes.finalize import PHOTO_BASELINE
+from prompts.pools import handmade_templates, load_pool
+from prompts.template import TemplateError, validate
 
 out = Console()
 err = Console(stderr=True)
@@ -99,6 +103,9 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("run")
     show.add_argument("--json", action="store_true")
     sub.add_parser("list", help="all runs with status and best score")
+    add_score_command(sub)
+    models = sub.add_parser("models", help="the embedded LLMs and whether they are installed")
+    models.add_argument("--verify", action="store_true", help="check the sha256 of installed model files")
     COMMANDS.update(add_t2i_commands(sub))  # t2i, invert, personalize, t2i-report (graph/cli_t2i.py)
     COMMANDS.update(add_results_commands(sub))  # report, export, transfer, replay, bench (cli_results.py)
     return root
@@ -160,7 +167,7 @@ def run_to_end(run_dir: Path, context: Context, pool: list[str], resumed: bool =
     return 130 if reason == "interrupted by the user" else EXIT[status]
 
 
-def warn_random_weights(config: RunConfig, backbone: ClipBackbone) -> None:
+def warn_random_weights(config: RunConfig | argparse.Namespace, backbone: ClipBackbone) -> None:
     if backbone.random_weights:
         err.print(
             f"[bold yellow]WARNING: {config.clip} holds no weights: CLIP runs with RANDOM weights. "
@@ -266,7 +273,91 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "resume": cmd_resume, "show": cmd_show, "list": cmd_list}
+def add_score_command(sub: argparse._SubParsersAction) -> None:
+    score = sub.add_parser("score", help="score prompt templates directly (same caches as runs)")
+    score.add_argument("templates", nargs="*", metavar="TEMPLATE", help='e.g. "a photo of a {}."')
+    score.add_argument("--templates", dest="templates_file", help="a file with one template per line")
+    score.add_argument("--data", required=True)
+    score.add_argument("--layout", default="auto")
+    score.add_argument("--coop-name")
+    score.add_argument("--clip", default=DEFAULT_CLIP)
+    score.add_argument("--precision", default="auto")
+    score.add_argument("--device")
+    score.add_argument("--shots", type=int, default=1)
+    score.add_argument("--seed", type=int, default=1)
+    score.add_argument("--split", default="train", choices=["train", "val", "test"])
+    score.add_argument("--cache-dir")
+    score.add_argument(
+        "--baselines", action="store_true", help='add "a photo of a {}." and the hand-made ensemble'
+    )
+    score.add_argument("--json", action="store_true")
+
+
+def score_rows(scorer: ClipScorer, templates: list[str], split: str, baselines: bool) -> list[dict[str, Any]]:
+    results = scorer.score(templates, split)
+    if baselines:
+        photo = scorer.score([PHOTO_BASELINE], split)[0]
+        photo.template = f"baseline: {PHOTO_BASELINE}"
+        handmade = scorer.score_ensemble(handmade_templates(scorer.dataset.name), split)
+        handmade.template = "baseline: hand-made ensemble"
+        results += [photo, handmade]
+    keys = ("template", "split", "accuracy", "n_images", "seconds")
+    return [{k: getattr(r, k) for k in keys} for r in results]
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    templates = [validate(t) for t in args.templates]
+    if args.templates_file:
+        templates += load_pool(args.templates_file)
+    if not templates and not args.baselines:
+        raise TemplateError("no templates: give TEMPLATE arguments, --templates FILE or --baselines")
+    dataset = load_dataset(
+        args.data, shots=args.shots, seed=args.seed, layout=args.layout, coop_name=args.coop_name
+    )
+    if not dataset.has_split(args.split):
+        raise DataError(f"dataset '{dataset.name}' has no {args.split} split")
+    backbone = load_clip(args.clip, device=args.device, precision=args.precision)
+    warn_random_weights(args, backbone)
+    scorer = ClipScorer(backbone, dataset, args.cache_dir or default_cache_dir())
+    rows = score_rows(scorer, templates, args.split, args.baselines)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = Table(title=f"{dataset.name}, {args.split} split, {rows[0]['n_images']} images")
+    for column in ("template", "accuracy", "seconds"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["template"], pct(row["accuracy"]), f"{row['seconds']:.2f}")
+    out.print(table)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    table = Table(title="embedded LLMs (--llm local:NAME; default local:qwen2.5-coder-1.5b)")
+    for column in ("name", "installed", "sha256", "size", "licence"):
+        table.add_column(column)
+    missing = []
+    for m in list_models(verify=args.verify):
+        sha = {True: "ok", False: "MISMATCH", None: "-"}[m["sha256_ok"]]
+        table.add_row(
+            m["name"], "yes" if m["installed"] else "no", sha, f"{m['size_bytes'] / 1e6:.0f} MB", m["licence"]
+        )
+        if not m["installed"]:
+            missing.append(f"{m['name']}: {m['install']}")
+    out.print(table)
+    for line in missing:
+        out.print(line, highlight=False, soft_wrap=True)
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "resume": cmd_resume,
+    "show": cmd_show,
+    "list": cmd_list,
+    "score": cmd_score,
+    "models": cmd_models,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

