@@ -96,11 +96,21 @@ class Proposer:
         self.recorder = recorder
         self.sleep = sleep
         self.rng = rng or random.Random()
+        self.step: str | None = None  # the graph step being served, copied into each call record
 
     def propose(
-        self, messages: list[dict[str, str]], n: int, seen: set[str], seed: int | None = None
+        self,
+        messages: list[dict[str, str]],
+        n: int,
+        seen: set[str],
+        seed: int | None = None,
+        step: str | None = None,
     ) -> Proposal:
-        """Up to ``n`` new templates for this conversation; [] when the model gave nothing usable."""
+        """Up to ``n`` new templates for this conversation; [] when the model gave nothing usable.
+
+        ``step`` labels every call record of this proposal, so the audit log says which step asked.
+        """
+        self.step = step
         conversation = [dict(m) for m in messages]
         seen_keys = {normalize(s) for s in seen}
         calls: list[LLMCall] = []
@@ -224,6 +234,7 @@ class Proposer:
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             cost_usd=price.cost(input_tokens, output_tokens) if price else 0.0,
+            step=self.step,
         )
         calls.append(call)
         if self.recorder is not None:

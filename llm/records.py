@@ -22,6 +22,7 @@ class LLMCall(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    step: str | None = None  # which graph step asked, e.g. "restart 0, iteration 3" (audit and replay)
 
 
 class Usage(BaseModel):

@@ -38,6 +38,10 @@ def proposal_seed(config: RunConfig, restart: int, iteration: int) -> int:
     return config.seed * 1_000_003 + restart * 1_009 + iteration
 
 
+def step_label(restart: int, iteration: int) -> str:
+    return f"restart {restart}, iteration {iteration}"
+
+
 def propose(state: OptimState, runtime: Runtime[Context]) -> dict:
     context = runtime.context
     config = context.config
@@ -46,13 +50,16 @@ def propose(state: OptimState, runtime: Runtime[Context]) -> dict:
     messages = [{"role": "system", "content": system_prompt(context)}]
     messages += [{"role": m.role, "content": m.content} for m in state["conversation"]]
     seen = {normalize(c.template) for c in state["candidates"]}
-    seed = proposal_seed(config, state["restart"], iteration)
+    ask = {
+        "seed": proposal_seed(config, state["restart"], iteration),
+        "step": step_label(state["restart"], iteration),
+    }
     try:
-        proposal = context.proposer.propose(messages, config.proposals, seen, seed=seed)
+        proposal = context.proposer.propose(messages, config.proposals, seen, **ask)
     except LLMContextOverflow:
         # Too long for the model's window: keep the system prompt and the newest user turn, whose lists of
         # good and bad templates carry what the older turns taught.
-        proposal = context.proposer.propose([messages[0], messages[-1]], config.proposals, seen, seed=seed)
+        proposal = context.proposer.propose([messages[0], messages[-1]], config.proposals, seen, **ask)
     usage = state["usage"]
     for call in proposal.calls:
         usage = usage.add(call)

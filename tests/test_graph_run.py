@@ -33,6 +33,9 @@ def test_full_run_ranks_scores_every_proposal_once_and_finalizes(tmp_path, tiny_
 
     calls = read_calls(run_dir)
     assert s["llm_calls"] == len(calls) == 6
+    assert [c.step for c in calls[:4]] == [f"restart {r}, iteration {i}" for r in (0,) for i in (1, 2, 3)] + [
+        "restart 1, iteration 1"
+    ]
     replies = " ".join(c.reply or "" for c in calls)
     for row in llm_rows:  # every scored LLM template comes from a stored reply (CLASSNAME mapped back to {})
         assert row["template"].replace("{}", "CLASSNAME").lower() in replies.lower()
