@@ -32,11 +32,12 @@ def serializer() -> JsonPlusSerializer:
 
 
 @contextmanager
-def open_checkpointer(run_dir: Path) -> Iterator[SqliteSaver]:
+def open_checkpointer(run_dir: Path, serde: JsonPlusSerializer | None = None) -> Iterator[SqliteSaver]:
+    """The run's SQLite checkpointer; ``serde`` allow-lists the state models of another graph."""
     path = run_dir / CHECKPOINT_FILE
     conn = sqlite3.connect(path, check_same_thread=False)
     try:
-        saver = SqliteSaver(conn, serde=serializer())
+        saver = SqliteSaver(conn, serde=serde or serializer())
         try:
             saver.setup()
             conn.execute("PRAGMA synchronous=FULL")

@@ -35,14 +35,19 @@ def new_run_id(config: RunConfig) -> str:
     return f"{stamp}-{dataset}-{config.shots}shot-s{config.seed}"
 
 
-def create_run(runs_dir: Path, config: RunConfig) -> Path:
+def new_run_dir(runs_dir: Path, run_id: str) -> Path:
+    """A fresh directory named by the run id (suffixed -2, -3, ... if taken)."""
     runs_dir.mkdir(parents=True, exist_ok=True)
-    base = new_run_id(config)
-    run_dir, n = runs_dir / base, 1
+    run_dir, n = runs_dir / run_id, 1
     while run_dir.exists():
         n += 1
-        run_dir = runs_dir / f"{base}-{n}"
+        run_dir = runs_dir / f"{run_id}-{n}"
     run_dir.mkdir()
+    return run_dir
+
+
+def create_run(runs_dir: Path, config: RunConfig) -> Path:
+    run_dir = new_run_dir(runs_dir, new_run_id(config))
     config.save(run_dir / CONFIG_FILE)
     write_status(run_dir, "running")
     return run_dir

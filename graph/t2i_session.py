@@ -15,10 +15,9 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +27,8 @@ from evaluators.critics import Critic, VisionChat
 from evaluators.generators import GeneratorError, GeneratorOptions, ImageGenerator, open_generator
 from evaluators.images import UnreadableImage, open_rgb
 from evaluators.t2i_scores import Judge
-from graph.checkpoint import CHECKPOINT_FILE, CheckpointError, prune_checkpoints, run_lock
-from graph.runs import CONFIG_FILE, append_call, append_log, write_status
+from graph.checkpoint import open_checkpointer, prune_checkpoints, run_lock
+from graph.runs import CONFIG_FILE, append_call, append_log, new_run_dir, write_status
 from graph.t2i_context import REFERENCE_FILE, T2IContext
 from graph.t2i_state import KINDS, T2IConfig, T2IState, t2i_serializer
 from graph.t2i_wiring import build_t2i_graph, initial_t2i_state
@@ -82,13 +81,7 @@ def new_run_id(config: T2IConfig) -> str:
 
 
 def create_t2i_run(runs_dir: Path, config: T2IConfig) -> Path:
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    base = new_run_id(config)
-    run_dir, n = runs_dir / base, 1
-    while run_dir.exists():
-        n += 1
-        run_dir = runs_dir / f"{base}-{n}"
-    run_dir.mkdir()
+    run_dir = new_run_dir(runs_dir, new_run_id(config))
     if config.reference:
         config = config.model_copy(update={"reference": str(Path(config.reference).resolve())})
         open_rgb(config.reference).save(run_dir / REFERENCE_FILE, format="PNG")
@@ -101,22 +94,9 @@ def load_t2i_config(run_dir: Path) -> T2IConfig:
     return T2IConfig.load(run_dir / CONFIG_FILE)
 
 
-@contextmanager
-def open_t2i_checkpointer(run_dir: Path) -> Iterator[SqliteSaver]:
-    """As graph/checkpoint.open_checkpointer, with the text-to-image models in the msgpack allow-list."""
-    path = run_dir / CHECKPOINT_FILE
-    conn = sqlite3.connect(path, check_same_thread=False)
-    try:
-        saver = SqliteSaver(conn, serde=t2i_serializer())
-        try:
-            saver.setup()
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("SELECT count(*) FROM checkpoints").fetchone()
-        except sqlite3.DatabaseError as error:
-            raise CheckpointError(f"corrupted checkpoint file {path}: {error}") from error
-        yield saver
-    finally:
-        conn.close()
+def open_t2i_checkpointer(run_dir: Path) -> AbstractContextManager[SqliteSaver]:
+    """The run's checkpointer with the text-to-image models in the msgpack allow-list."""
+    return open_checkpointer(run_dir, serde=t2i_serializer())
 
 
 def generator_options(config: T2IConfig) -> GeneratorOptions:
