@@ -64,6 +64,8 @@ CPU_AUTO_PRECISION = "bf16"
 MIN_GROUP_FOR_PREFIX = 8
 MIN_SHARED_TOKENS = 2
 TEXT_TOKENS_PER_BATCH = 4096
+MIN_BATCH_PROMPTS = 32
+MAX_PADDING = 0.1
 CONFIG_KEYS_IGNORED = ("_name_or_path", "transformers_version", "_attn_implementation_autoset",
                        "_commit_hash", "torch_dtype", "dtype", "architectures")  # fmt: skip
 
@@ -675,13 +677,24 @@ def _heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
 
 
 def _token_batches(order: list[int], lengths: list[int]) -> Iterator[list[int]]:
-    """Consecutive runs of `order` (sorted by length) holding at most TEXT_TOKENS_PER_BATCH padded tokens."""
+    """Consecutive runs of `order` (sorted by length) to encode together, each padded to its longest.
+
+    A run ends before it would exceed TEXT_TOKENS_PER_BATCH padded tokens, or, once it holds
+    MIN_BATCH_PROMPTS prompts, before padding would exceed MAX_PADDING of its tokens: the long tail of
+    long class names gets its own small batches instead of padding a big one.
+    """
     batch: list[int] = []
+    real = 0
     for i in order:
-        if batch and (len(batch) + 1) * max(lengths[i], 1) > TEXT_TOKENS_PER_BATCH:
+        width = max(lengths[i], 1)
+        padded = (len(batch) + 1) * width
+        too_big = padded > TEXT_TOKENS_PER_BATCH
+        too_padded = len(batch) >= MIN_BATCH_PROMPTS and padded > (1 + MAX_PADDING) * (real + width)
+        if batch and (too_big or too_padded):
             yield batch
-            batch = []
+            batch, real = [], 0
         batch.append(i)
+        real += width
     if batch:
         yield batch
 

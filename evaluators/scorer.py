@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from evaluators.base import Split, TemplateScore
-from evaluators.cache import FeatureStore, image_key
+from evaluators.cache import FeatureStore, TextRows, image_key
 from evaluators.clip import ClipBackbone, cosine_matrix, load_clip
 from evaluators.data import DataError, FewShotDataset, load_dataset
 from prompts.template import fill, validate
@@ -26,6 +26,7 @@ from prompts.template import fill, validate
 logger = logging.getLogger(__name__)
 
 ENSEMBLE_LABEL = "ensemble of {n} templates"
+CLASSIFY_ROWS = 8192  # images per similarity block
 
 
 def default_cache_dir() -> Path:
@@ -164,39 +165,56 @@ class ClipScorer:
         """Per template, its class-prompt features: from the cache, else encoded (new prompts only)."""
         unique = list(dict.fromkeys(templates))
         prompts = {t: [fill(t, name) for name in self.classnames] for t in unique}
-        identity = self.backbone.identity
-        found = self.store.get_texts(identity, (p for t in unique for p in prompts[t]))
-        self.stats["text_cache_hits"] += len(found)
-        groups: dict[str, list[str]] = {}
-        claimed: set[str] = set(found)
+        every = list(dict.fromkeys(p for t in unique for p in prompts[t]))
+        rows = self.store.get_texts(self.backbone.identity, every)
+        self.stats["text_cache_hits"] += int(rows.found.sum())
+        seconds = dict.fromkeys(unique, 0.0)
+        if not rows.found.all():
+            self._encode_missing(unique, prompts, every, rows, seconds)
+        position = {p: i for i, p in enumerate(every)}
+        result = {}
         for t in unique:
-            group = [p for p in dict.fromkeys(prompts[t]) if p not in claimed]
-            claimed.update(group)
+            at = [position[p] for p in prompts[t]]
+            result[t] = _ClassText(rows.vectors[at], bool(rows.truncated[at].any()), seconds[t])
+        return result
+
+    def _encode_missing(
+        self,
+        unique: list[str],
+        prompts: dict[str, list[str]],
+        every: list[str],
+        rows: TextRows,
+        seconds: dict[str, float],
+    ) -> None:
+        """Encode the prompts not in the cache, grouped by the template that first asks for them (a group
+        shares its leading tokens), store them, and fill `rows` with what the store then holds."""
+        missing = {every[i] for i in np.flatnonzero(~rows.found)}
+        groups: dict[str, list[str]] = {}
+        for t in unique:
+            group = [p for p in dict.fromkeys(prompts[t]) if p in missing]
+            missing.difference_update(group)
             if group:
                 groups[t] = group
-        shares = dict.fromkeys(unique, 0.0)
-        if groups:
-            start = time.perf_counter()
-            encoded = self.backbone.encode_text_groups(list(groups.values()))
-            rows = [
-                (p, features[i], flags[i])
-                for group, (features, flags) in zip(groups.values(), encoded, strict=True)
-                for i, p in enumerate(group)
-            ]
-            self.stats["texts_encoded"] += len(rows)
-            self.store.put_texts(identity, rows)
-            found.update(self.store.get_texts(identity, (p for p, _, _ in rows)))
-            elapsed = time.perf_counter() - start
-            for t, group in groups.items():
-                shares[t] = elapsed * len(group) / len(rows)
-        return {
-            t: _ClassText(
-                matrix=np.stack([found[p][0] for p in prompts[t]]),
-                truncated=any(found[p][1] for p in prompts[t]),
-                seconds=shares[t],
-            )
-            for t in unique
-        }
+        start = time.perf_counter()
+        encoded = self.backbone.encode_text_groups(list(groups.values()))
+        fresh = [
+            (p, features[i], flags[i])
+            for group, (features, flags) in zip(groups.values(), encoded, strict=True)
+            for i, p in enumerate(group)
+        ]
+        self.stats["texts_encoded"] += len(fresh)
+        identity = self.backbone.identity
+        self.store.put_texts(identity, fresh)
+        # Read back what the store holds: the exact vectors a later cached run will use.
+        stored = self.store.get_texts(identity, [p for p, _, _ in fresh])
+        position = {p: i for i, p in enumerate(every)}
+        at = [position[p] for p, _, _ in fresh]
+        if rows.vectors.shape[1] != stored.vectors.shape[1]:
+            rows.vectors = np.zeros((len(every), stored.vectors.shape[1]), np.float32)
+        rows.vectors[at], rows.truncated[at], rows.found[at] = stored.vectors, stored.truncated, True
+        elapsed = time.perf_counter() - start
+        for t, group in groups.items():
+            seconds[t] = elapsed * len(group) / len(fresh)
 
 
 def _classify(
@@ -208,18 +226,23 @@ def _classify(
         empty = [0.0] * n_classes
         return TemplateScore(template=template, split=split, accuracy=0.0, n_images=0, n_correct=0,
                              margin=0.0, per_class=empty, truncated=truncated)  # fmt: skip
-    similarity = cosine_matrix(images.features, classes)  # both sides are unit vectors
-    rows = np.arange(n_images)
-    correct = similarity.argmax(axis=1) == images.labels
+    correct = np.zeros(n_images, dtype=bool)
+    gaps = np.zeros(n_images, dtype=np.float32)  # correct-class cosine - best wrong-class cosine
+    for start in range(0, n_images, CLASSIFY_ROWS):  # bounded memory on a 50,000-image test split
+        part = slice(start, start + CLASSIFY_ROWS)
+        labels = images.labels[part]
+        similarity = cosine_matrix(images.features[part], classes)  # both sides are unit vectors
+        rows = np.arange(len(labels))
+        correct[part] = similarity.argmax(axis=1) == labels
+        if n_classes > 1:
+            true = similarity[rows, labels].copy()
+            similarity[rows, labels] = -np.inf
+            gaps[part] = true - similarity.max(axis=1)
     n_correct = int(correct.sum())
     totals = np.bincount(images.labels, minlength=n_classes)
     hits = np.bincount(images.labels[correct], minlength=n_classes)
     per_class = np.divide(hits, totals, out=np.zeros(n_classes), where=totals > 0)
-    margin = 0.0
-    if n_classes > 1:
-        true = similarity[rows, images.labels].copy()
-        similarity[rows, images.labels] = -np.inf
-        margin = float(np.mean(true - similarity.max(axis=1)))
+    margin = float(np.mean(gaps, dtype=np.float64)) if n_classes > 1 else 0.0
     return TemplateScore(
         template=template,
         split=split,
