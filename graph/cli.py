@@ -108,6 +108,8 @@ def parser() -> argparse.ArgumentParser:
     models.add_argument("--verify", action="store_true", help="check the sha256 of installed model files")
     COMMANDS.update(add_t2i_commands(sub))  # t2i, invert, personalize, t2i-report (graph/cli_t2i.py)
     COMMANDS.update(add_results_commands(sub))  # report, export, transfer, replay, bench (cli_results.py)
+    for command in sub.choices.values():  # `promptclimb run --runs-dir X` works as well as before `run`
+        command.add_argument("--runs-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return root
 
 

@@ -51,3 +51,8 @@ def test_models_lists_both_bundled_models(capsys):
     assert cli("models") == 0
     out = capsys.readouterr().out
     assert "qwen2.5-coder-1.5b" in out and "smollm2-135m" in out and "Apache-2.0" in out
+
+
+def test_runs_dir_is_accepted_after_the_subcommand(tmp_path, capsys):
+    assert cli("list", "--runs-dir", str(tmp_path / "elsewhere")) == 0
+    assert "elsewhere" in capsys.readouterr().out
