@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -128,39 +129,45 @@ def plan(config: RunConfig, pool: list[str], n_classes: int) -> dict[str, int]:
     }
 
 
-class Live:
-    """Progress bar and running best, fed by the graph's stream of node updates."""
+class LiveBoard:
+    """Progress bar (iterations, restarts) over a live top-5 leaderboard, fed by the graph's node updates."""
 
     def __init__(self, config: RunConfig, done: int) -> None:
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[best]}"),
             TimeElapsedColumn(),
             console=err,
         )
         total = config.iterations * config.restarts
-        self.task = self.progress.add_task("iterations", total=total, completed=done, best="")
+        self.task = self.progress.add_task("restart 1", total=total, completed=done)
+        self.top: list[Any] = []
+
+    def __rich__(self) -> Group:
+        table = Table(box=None, show_header=bool(self.top))
+        for column in ("train", "val", "template"):
+            table.add_column(column)
+        for c in self.top:
+            table.add_row(pct(c.train_acc), pct(c.val_acc), c.template)
+        return Group(self.progress, table)
 
     def __call__(self, node: str, update: dict[str, Any]) -> None:
         if node == "rank" and update.get("candidates"):
-            best = update["candidates"][0]
-            fields = {"best": f"best {pct(best.train_acc)}  {best.template!r}"}
+            self.top = update["candidates"][:5]
             if "iterations_done" in update:
-                fields["completed"] = update["iterations_done"]
-            self.progress.update(self.task, **fields)
+                self.progress.update(self.task, completed=update["iterations_done"])
         elif node == "feedback" and "restarts_done" in update:
             self.progress.update(self.task, description=f"restart {update['restarts_done'] + 1}")
         elif node == "finalize":
-            self.progress.update(self.task, description="done")
+            self.progress.update(self.task, description="final test evaluation")
 
 
 def run_to_end(run_dir: Path, context: Context, pool: list[str], resumed: bool = False) -> int:
     done = summarize(run_dir)["iterations_done"] if resumed else 0
-    live = Live(context.config, done)
-    with live.progress:
-        status, reason = execute(run_dir, context, pool, live)
+    board = LiveBoard(context.config, done)
+    with Live(board, console=err, refresh_per_second=4, transient=True):
+        status, reason = execute(run_dir, context, pool, board)
     print_summary(summarize(run_dir), limit=10)
     if status == "finished":
         return 0
