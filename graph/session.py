@@ -109,25 +109,36 @@ def drive(
             context.log.clear()
 
 
-def execute(
-    run_dir: Path,
-    context: Context,
-    pool: list[str],
-    on_update: Callable[[str, dict[str, Any]], None],
+def supervise(
+    run_dir: Path, work: Callable[[], None], resumable: tuple[type[BaseException], ...] = RESUMABLE_STOPS
 ) -> tuple[str, str | None]:
-    """Start or resume a run; returns (status, reason) and records it in the run directory."""
+    """Run ``work`` under the run's lock and record how it ended; returns (status, reason).
+
+    Every exit path leaves a status the user can act on: finished, paused (resumable: Ctrl-C, a budget, an
+    unreachable LLM) or failed (also resumable from the last checkpoint, once the cause is fixed).
+    """
     with run_lock(run_dir):
         write_status(run_dir, "running")
         try:
-            drive(run_dir, context, pool, on_update)
+            work()
         except KeyboardInterrupt:
             result = ("paused", "interrupted by the user")
-        except RESUMABLE_STOPS as error:
-            result = ("paused", str(error))
-        except Exception as error:  # any other failure: recorded, still resumable from the last step
+        except resumable as error:
+            result = ("paused", str(error).splitlines()[0])
+        except Exception as error:
             log.debug("run failed", exc_info=True)
             result = ("failed", f"{type(error).__name__}: {error}".splitlines()[0])
         else:
             result = ("finished", None)
         write_status(run_dir, *result)
         return result
+
+
+def execute(
+    run_dir: Path,
+    context: Context,
+    pool: list[str],
+    on_update: Callable[[str, dict[str, Any]], None],
+) -> tuple[str, str | None]:
+    """Start or resume a classification run; returns (status, reason)."""
+    return supervise(run_dir, lambda: drive(run_dir, context, pool, on_update))

@@ -27,8 +27,9 @@ from evaluators.critics import Critic, VisionChat
 from evaluators.generators import GeneratorError, GeneratorOptions, ImageGenerator, open_generator
 from evaluators.images import UnreadableImage, open_rgb
 from evaluators.t2i_scores import Judge
-from graph.checkpoint import open_checkpointer, prune_checkpoints, run_lock
+from graph.checkpoint import open_checkpointer, prune_checkpoints
 from graph.runs import CONFIG_FILE, append_call, append_log, new_run_dir, write_status
+from graph.session import supervise
 from graph.t2i_context import REFERENCE_FILE, T2IContext
 from graph.t2i_state import KINDS, T2IConfig, T2IState, t2i_serializer
 from graph.t2i_wiring import build_t2i_graph, initial_t2i_state
@@ -179,19 +180,5 @@ def drive(run_dir: Path, context: T2IContext, on_update: Callable[[str, dict[str
 def execute_t2i(
     run_dir: Path, context: T2IContext, on_update: Callable[[str, dict[str, Any]], None]
 ) -> tuple[str, str | None]:
-    """Start or resume a run; returns (status, reason) and records it in the run directory."""
-    with run_lock(run_dir):
-        write_status(run_dir, "running")
-        try:
-            drive(run_dir, context, on_update)
-        except KeyboardInterrupt:
-            result = ("paused", "interrupted by the user")
-        except RESUMABLE_STOPS as error:
-            result = ("paused", str(error).splitlines()[0])
-        except Exception as error:  # any other failure: recorded, still resumable from the last step
-            log.debug("run failed", exc_info=True)
-            result = ("failed", f"{type(error).__name__}: {error}".splitlines()[0])
-        else:
-            result = ("finished", None)
-        write_status(run_dir, *result)
-        return result
+    """Start or resume a text-to-image run; returns (status, reason)."""
+    return supervise(run_dir, lambda: drive(run_dir, context, on_update), RESUMABLE_STOPS)
