@@ -15,7 +15,6 @@ import base64
 import io
 import json
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +27,8 @@ from graph.t2i_state import T2IMessage
 from llm.backends import ChatBackend
 from llm.errors import one_line
 from llm.parsing import shorten
-from llm.proposer import Proposer, classify, message_text
-from llm.records import LLMCall, utc_now_iso
+from llm.proposer import Proposer
+from llm.records import LLMCall
 from prompts import t2i_meta as meta
 from prompts.template import normalize
 
@@ -115,29 +114,7 @@ class VisionRequester(Proposer):
         if seed is not None and self.backend.supports_seed:
             options["seed"] = seed
         calls: list[LLMCall] = []
-        attempts = self.max_retries + 1
-        for attempt in range(1, attempts + 1):
-            started_at, start = utc_now_iso(), time.monotonic()
-            try:
-                message = self.backend.model.invoke(messages, **options)
-            except Exception as exc:  # classified by the proposer's rules: retry, or fail with one line
-                failure = classify(exc)
-                self._record(calls, record, started_at, start, error=failure.cause)
-                self._give_up_or_wait(failure, attempt, attempts)
-                continue
-            text = message_text(message)
-            usage = getattr(message, "usage_metadata", None) or {}
-            self._record(
-                calls,
-                record,
-                started_at,
-                start,
-                reply=text,
-                input_tokens=int(usage.get("input_tokens", 0) or 0),
-                output_tokens=int(usage.get("output_tokens", 0) or 0),
-            )
-            return text, calls
-        raise AssertionError("unreachable: the last attempt either returns or raises")
+        return self.invoke(messages, record, options, calls), calls
 
 
 class VisionChat:

@@ -137,9 +137,21 @@ class Proposer:
     def _request(
         self, conversation: list[dict[str, str]], n: int, seed: int | None, calls: list[LLMCall]
     ) -> str:
-        lc_messages = to_langchain(conversation)
-        options = self._request_options(n, seed)
         request = [dict(m) for m in conversation]
+        return self.invoke(to_langchain(conversation), request, self._request_options(n, seed), calls)
+
+    def invoke(
+        self,
+        lc_messages: list[BaseMessage],
+        request: list[dict[str, str]],
+        options: dict[str, object],
+        calls: list[LLMCall],
+    ) -> str:
+        """One chat request with retries, backoff and a record per attempt; returns the reply text.
+
+        ``request`` is what the call records store (text stand-ins for images, for instance); raises
+        LLMUnavailable (or LLMContextOverflow) when the attempts run out or cannot succeed.
+        """
         attempts = self.max_retries + 1
         for attempt in range(1, attempts + 1):
             started_at, start = utc_now_iso(), time.monotonic()
