@@ -7,49 +7,25 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 from graph.runs import read_calls
 from graph.summary import summarize
 from prompts.template import normalize
-from tests.conftest import DEMO_DATA, ROOT
-
-
-def start(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "graph.cli", *argv],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wait_for_first_checkpoint(runs: Path, proc: subprocess.Popen, timeout: float = 120) -> Path:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = list(runs.glob("*/checkpoints.sqlite")) if runs.exists() else []
-        if found:
-            return found[0].parent
-        assert proc.poll() is None, proc.stderr.read()
-        time.sleep(0.05)
-    raise AssertionError("the run never checkpointed")
+from tests.conftest import DEMO_DATA
+from tests.graph_helpers import start_cli, wait_for_first_checkpoint
 
 
 def test_kill_9_then_resume_finishes_without_repeating_work(tmp_path, tiny_clip):
     rng = random.Random(os.environ.get("PROMPTCLIMB_TEST_SEED", "0"))
     runs = tmp_path / "runs"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PROMPTCLIMB_SCRIPTED_DELAY": "0.05"}
+    env = {"PROMPTCLIMB_SCRIPTED_DELAY": "0.05"}
     argv = [
         "--runs-dir", str(runs), "run", "--data", str(DEMO_DATA), "--clip", str(tiny_clip),
         "--llm", "scripted:", "--pool", "caption", "--pool-size", "6",
         "--iterations", "12", "--restarts", "2",
     ]  # fmt: skip
-    proc = start(argv, env)
+    proc = start_cli("graph.cli", argv, env)
     run_dir = wait_for_first_checkpoint(runs, proc)
     kills = 0
     for _ in range(3):  # kill at a random point, resume, kill again...
@@ -60,7 +36,7 @@ def test_kill_9_then_resume_finishes_without_repeating_work(tmp_path, tiny_clip)
         proc.wait()
         kills += 1
         assert summarize(run_dir)["status"] == "paused"
-        proc = start(["--runs-dir", str(runs), "resume", run_dir.name], env)
+        proc = start_cli("graph.cli", ["--runs-dir", str(runs), "resume", run_dir.name], env)
     assert proc.wait(timeout=300) == 0, proc.stderr.read()
     assert kills >= 1, "the run finished before it could be killed: make it longer"
 

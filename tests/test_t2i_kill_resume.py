@@ -6,46 +6,20 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from graph.runs import read_calls, read_status
 from graph.t2i_session import current_t2i_state
 from prompts.template import normalize
-from tests.conftest import ROOT
+from tests.graph_helpers import start_cli, wait_for_first_checkpoint
 from tests.t2i_helpers import KEY_ENV, QUERY, endpoints, serve
 
 
 @pytest.fixture
 def server(monkeypatch):
     yield from serve(monkeypatch)
-
-
-def start(argv: list[str]) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "graph.cli_t2i", *argv],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wait_for_first_checkpoint(runs: Path, proc: subprocess.Popen, timeout: float = 60) -> Path:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = list(runs.glob("*/checkpoints.sqlite")) if runs.exists() else []
-        if found:
-            return found[0].parent
-        assert proc.poll() is None, proc.stderr.read()
-        time.sleep(0.05)
-    raise AssertionError("the run never checkpointed")
 
 
 def test_kill_9_then_resume_finishes_without_repeating_work(tmp_path, server):
@@ -64,8 +38,8 @@ def test_kill_9_then_resume_finishes_without_repeating_work(tmp_path, server):
         "--keep-going",
         *endpoints(server),
     ]
-    proc = start(argv)
-    run_dir = wait_for_first_checkpoint(runs, proc)
+    proc = start_cli("graph.cli_t2i", argv)
+    run_dir = wait_for_first_checkpoint(runs, proc, timeout=60)
     kills = 0
     for _ in range(3):
         time.sleep(rng.uniform(0.3, 1.2))
@@ -75,7 +49,7 @@ def test_kill_9_then_resume_finishes_without_repeating_work(tmp_path, server):
         proc.wait()
         kills += 1
         assert read_status(run_dir)[0] == "paused"
-        proc = start(["--runs-dir", str(runs), "resume", run_dir.name])
+        proc = start_cli("graph.cli_t2i", ["--runs-dir", str(runs), "resume", run_dir.name])
     assert proc.wait(timeout=120) == 0, proc.stderr.read()
     assert kills >= 1, "the run finished before it could be killed: make it longer"
 
