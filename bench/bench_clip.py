@@ -34,11 +34,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evaluators.cache import decode_vectors, encode_vector  # noqa: E402
-from evaluators.clip import ClipBackbone, load_clip  # noqa: E402
-from evaluators.data import load_dataset  # noqa: E402
-from evaluators.scorer import ClipScorer  # noqa: E402
-from prompts.template import fill  # noqa: E402
+from promptclimb.evaluators.cache import decode_vectors, encode_vector  # noqa: E402
+from promptclimb.evaluators.classify.clip import ClipBackbone, load_clip  # noqa: E402
+from promptclimb.evaluators.classify.data import load_dataset  # noqa: E402
+from promptclimb.evaluators.classify.scorer import ClipScorer  # noqa: E402
+from promptclimb.prompts.template import fill  # noqa: E402
 
 CLIP_DIR = ROOT / ".." / "shared" / "assets" / "clip-vit-base-patch32"
 DATA = ROOT / ".." / "shared" / "datasets" / "imagenet-samples"
@@ -141,7 +141,7 @@ def text_flops(backbone: ClipBackbone, prompts: list[str]) -> tuple[float, float
     plain = sum(layers * (len(p.ids) * dense + attention(len(p.ids), 0)) for p in tokenized)
     shared = backbone._shared_prefix(tokenized)
     executed = layers * (shared * dense + attention(shared, 0))
-    from evaluators import clip as clip_module
+    from promptclimb.evaluators.classify import clip as clip_module
 
     order = sorted(range(len(tokenized)), key=lambda i: len(tokenized[i].ids))
     lengths = [len(p.ids) - shared for p in tokenized]

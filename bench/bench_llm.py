@@ -22,11 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from llm.backends import open_backend  # noqa: E402
-from llm.models import list_models  # noqa: E402
-from llm.proposer import Proposer  # noqa: E402
-from prompts import meta  # noqa: E402
-from prompts.template import PLACEHOLDER  # noqa: E402
+from promptclimb.llm.backends import open_backend  # noqa: E402
+from promptclimb.llm.models import list_models  # noqa: E402
+from promptclimb.llm.proposer import Proposer  # noqa: E402
+from promptclimb.prompts import meta  # noqa: E402
+from promptclimb.prompts.template import PLACEHOLDER  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 THREADS_NOTE = (

@@ -16,9 +16,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from graph.config import RunConfig
-from graph.runs import create_run
-from graph.session import execute, load_inputs, make_context, open_models
+from promptclimb.graph.config import RunConfig
+from promptclimb.graph.runs import create_run
+from promptclimb.graph.session import execute, load_inputs, make_context, open_models
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,7 @@
 
 Keys:
 
-- text: (model identity, exact prompt string). The identity (evaluators.clip) covers the model source,
+- text: (model identity, exact prompt string). The identity (classify/clip.py) covers the model source,
   config, tokenizer, preprocessor, weights and precision, so any change to those misses the cache.
 - image: sha256 of (model identity, real path, file size, mtime in ns). Stat-based, like make or ccache's
   direct mode: a run checks 16,000 images with 16,000 stat calls instead of re-reading ~2 GB to hash their

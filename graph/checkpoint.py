@@ -12,7 +12,7 @@ from pathlib import Path
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from graph.state import STATE_MODELS
+from promptclimb.graph.state import STATE_MODELS
 
 CHECKPOINT_FILE = "checkpoints.sqlite"
 LOCK_FILE = "lock"

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from evaluators.base import Scorer
-from graph.config import RunConfig
-from llm.proposer import Proposer
+from promptclimb.evaluators.base import Scorer
+from promptclimb.graph.config import RunConfig
+from promptclimb.llm.proposer import Proposer
 
 
 @dataclass

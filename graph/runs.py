@@ -15,9 +15,9 @@ import re
 import time
 from pathlib import Path
 
-from graph.checkpoint import is_locked
-from graph.config import RunConfig
-from llm.records import LLMCall
+from promptclimb.graph.checkpoint import is_locked
+from promptclimb.graph.config import RunConfig
+from promptclimb.llm.records import LLMCall
 
 CONFIG_FILE = "config.json"
 STATUS_FILE = "run.json"

@@ -8,19 +8,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from evaluators.clip import ClipBackbone, load_clip
-from evaluators.data import FewShotDataset, load_dataset
-from evaluators.scorer import ClipScorer, default_cache_dir
-from graph.checkpoint import open_checkpointer, prune_checkpoints, run_lock
-from graph.config import RunConfig
-from graph.context import Context
-from graph.runs import append_call, append_log, write_status
-from graph.state import OptimState
-from graph.wiring import build_graph, initial_state
-from llm.backends import ChatBackend, open_backend
-from llm.proposer import LLMUnavailable, Proposer
-from nodes.propose import BudgetReached
-from prompts.pools import load_pool
+from promptclimb.evaluators.classify.clip import ClipBackbone, load_clip
+from promptclimb.evaluators.classify.data import FewShotDataset, load_dataset
+from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir
+from promptclimb.graph.checkpoint import open_checkpointer, prune_checkpoints, run_lock
+from promptclimb.graph.config import RunConfig
+from promptclimb.graph.context import Context
+from promptclimb.graph.runs import append_call, append_log, write_status
+from promptclimb.graph.state import OptimState
+from promptclimb.graph.wiring import build_graph, initial_state
+from promptclimb.llm.backends import ChatBackend, open_backend
+from promptclimb.llm.proposer import LLMUnavailable, Proposer
+from promptclimb.nodes.propose import BudgetReached
+from promptclimb.prompts.pools import load_pool
 
 THREAD = {"configurable": {"thread_id": "run"}}
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from typing import TypedDict
 
 from pydantic import BaseModel
 
-from llm.records import Usage
+from promptclimb.llm.records import Usage
 
 
 class Candidate(BaseModel):

@@ -10,14 +10,14 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
-from graph.context import Context
-from graph.state import OptimState
-from llm.records import Usage
-from nodes.evaluate import evaluate
-from nodes.feedback import feedback
-from nodes.finalize import finalize
-from nodes.propose import propose
-from nodes.rank import rank
+from promptclimb.graph.context import Context
+from promptclimb.graph.state import OptimState
+from promptclimb.llm.records import Usage
+from promptclimb.nodes.evaluate import evaluate
+from promptclimb.nodes.feedback import feedback
+from promptclimb.nodes.finalize import finalize
+from promptclimb.nodes.propose import propose
+from promptclimb.nodes.rank import rank
 
 
 def after_feedback(state: OptimState, runtime: Runtime[Context]) -> str:

@@ -26,9 +26,9 @@ from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 
-from llm.errors import BackendError, one_line
-from llm.models import DEFAULT_MODEL, model_path
-from llm.pricing import ModelPrice, PriceFileError, price_for
+from promptclimb.llm.errors import BackendError, one_line
+from promptclimb.llm.models import DEFAULT_MODEL, model_path
+from promptclimb.llm.pricing import ModelPrice, PriceFileError, price_for
 
 Structured = Literal["json_schema", "json_object_schema", "none"]
 
@@ -233,7 +233,7 @@ def _plugin_model(
 
 
 def _scripted_backend(source: str) -> ChatBackend:
-    from llm.scripted import ScriptedChatModel
+    from promptclimb.llm.scripted import ScriptedChatModel
 
     if not source:
         return ChatBackend(
@@ -255,7 +255,7 @@ def _embedded_backend(
     import httpx
     from langchain_openai import ChatOpenAI
 
-    from llm.server import EmbeddedServer
+    from promptclimb.llm.server import EmbeddedServer
 
     if provider == "local":
         name = model or DEFAULT_MODEL

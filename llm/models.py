@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from llm.errors import BackendError
+from promptclimb.llm.errors import BackendError
 
 MODELS_DIR_ENV = "PROMPTCLIMB_MODELS_DIR"
 _CHUNK = 8 * 1024 * 1024

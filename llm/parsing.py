@@ -2,7 +2,7 @@
 
 Replies are untrusted text. Extraction accepts JSON (bare, fenced, truncated) and plain lists (bullets,
 numbering, "Template 1:" labels, quotes, trailing explanations). The placeholder word (CLASSNAME) and its
-usual variants become ``{}``; then prompts.template.validate decides. No LLM text is ever str.format-ed.
+usual variants become ``{}``; then prompts/template.py's validate decides. No LLM text is ever str.format-ed.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import json
 import re
 from collections.abc import Iterable
 
-from prompts.meta import PLACEHOLDER_WORD
-from prompts.template import PLACEHOLDER, TemplateError, normalize, validate
+from promptclimb.prompts.meta import PLACEHOLDER_WORD
+from promptclimb.prompts.template import PLACEHOLDER, TemplateError, normalize, validate
 
 MAX_CANDIDATES = 100  # a reply listing thousands of lines must not flood the run's records
 SHORT_CHARS = 120

@@ -22,12 +22,12 @@ from langchain_core.exceptions import ContextOverflowError, ModelError
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel
 
-from llm.backends import ChatBackend
-from llm.errors import LLMUnavailable, one_line
-from llm.parsing import describe_failure, extract_candidates, screen
-from llm.records import LLMCall, clip_reply, utc_now_iso
-from prompts import meta
-from prompts.template import normalize
+from promptclimb.llm.backends import ChatBackend
+from promptclimb.llm.errors import LLMUnavailable, one_line
+from promptclimb.llm.parsing import describe_failure, extract_candidates, screen
+from promptclimb.llm.records import LLMCall, clip_reply, utc_now_iso
+from promptclimb.prompts import meta
+from promptclimb.prompts.template import normalize
 
 # The lead owns the wording (prompts/meta.py); these names are the llm package's view of it.
 PLACEHOLDER_WORD = meta.PLACEHOLDER_WORD

@@ -25,9 +25,9 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
-from llm.errors import BackendError
-from prompts.meta import PLACEHOLDER_WORD
-from prompts.template import normalize
+from promptclimb.llm.errors import BackendError
+from promptclimb.prompts.meta import PLACEHOLDER_WORD
+from promptclimb.prompts.template import normalize
 
 DEFAULT_COUNT = 8
 MAX_COUNT = 50

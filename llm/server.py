@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from llm.errors import BackendError, one_line
+from promptclimb.llm.errors import BackendError, one_line
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
-from graph.context import Context
-from graph.state import Candidate, OptimState
-from prompts.template import normalize
+from promptclimb.graph.context import Context
+from promptclimb.graph.state import Candidate, OptimState
+from promptclimb.prompts.template import normalize
 
 
 def unscored(pending: list[str], candidates: list[Candidate]) -> list[str]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
-from graph.config import RunConfig
-from graph.context import Context
-from graph.state import Candidate, Message, OptimState
-from nodes.rank import in_restart
-from prompts import meta
-from prompts.template import PLACEHOLDER
+from promptclimb.graph.config import RunConfig
+from promptclimb.graph.context import Context
+from promptclimb.graph.state import Candidate, Message, OptimState
+from promptclimb.nodes.rank import in_restart
+from promptclimb.prompts import meta
+from promptclimb.prompts.template import PLACEHOLDER
 
 
 def shown(template: str) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
-from graph.context import Context
-from graph.state import Final, OptimState
-from prompts.pools import handmade_templates
+from promptclimb.graph.context import Context
+from promptclimb.graph.state import Final, OptimState
+from promptclimb.prompts.pools import handmade_templates
 
 PHOTO_BASELINE = "a photo of a {}."
 

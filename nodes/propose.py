@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
-from graph.config import RunConfig
-from graph.context import Context
-from graph.state import Message, OptimState, Rejection
-from llm.proposer import EMPTY_REPLY_STAND_IN, LLMContextOverflow
-from llm.records import Usage
-from prompts import meta
-from prompts.template import normalize
+from promptclimb.graph.config import RunConfig
+from promptclimb.graph.context import Context
+from promptclimb.graph.state import Message, OptimState, Rejection
+from promptclimb.llm.proposer import EMPTY_REPLY_STAND_IN, LLMContextOverflow
+from promptclimb.llm.records import Usage
+from promptclimb.prompts import meta
+from promptclimb.prompts.template import normalize
 
 
 class BudgetReached(RuntimeError):

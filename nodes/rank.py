@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graph.state import Candidate, OptimState
+from promptclimb.graph.state import Candidate, OptimState
 
 
 def leaderboard_key(candidate: Candidate) -> tuple[float, float, float]:

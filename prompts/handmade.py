@@ -180,7 +180,7 @@ CLIP_TEMPLATES: dict[str, tuple[str, ...]] = {
 
 def _data_lines(filename: str) -> list[str]:
     """Non-comment, non-blank lines of a file in prompts/data/."""
-    text = resources.files("prompts.data").joinpath(filename).read_text(encoding="utf-8")
+    text = resources.files("promptclimb.prompts.data").joinpath(filename).read_text(encoding="utf-8")
     return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from prompts.handmade import (
+from promptclimb.prompts.handmade import (
     CLIP_TEMPLATES,
     IMAGENET_TEMPLATES_SELECTED,
     coop_template,
@@ -28,7 +28,7 @@ from prompts.handmade import (
     imagenet_templates,
     imagenet_wnids,
 )
-from prompts.template import TemplateError, normalize, validate
+from promptclimb.prompts.template import TemplateError, normalize, validate
 
 __all__ = [
     "CAPTION_TEMPLATES",

@@ -2,7 +2,7 @@
 
 ``make_tiny_clip_dir(path)`` writes ``config.json`` of a 2-layer CLIP (hidden 32, images 32x32 in 8x8
 patches, 16-d features) next to the REAL tokenizer and preprocessor files of ViT-B/32 copied from
-../shared/assets/clip-vit-base-patch32. It holds no weights, so ``evaluators.clip.load_clip(path)`` builds it
+../shared/assets/clip-vit-base-patch32. It holds no weights, so ``load_clip(path)`` builds it
 with seeded random weights (identical in every process) and resizes the preprocessor to 32x32.
 
     from tests.clip_fixtures import make_tiny_clip_dir

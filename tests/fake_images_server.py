@@ -23,7 +23,7 @@ from typing import Any
 
 from PIL import Image
 
-from prompts import t2i_meta as meta
+from promptclimb.prompts import t2i_meta as meta
 from tests import fake_scene as world
 from tests.fake_openai_server import FakeOpenAIServer, RecordedRequest, Response, chat_reply, error_reply
 

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from graph.cli import main
-from graph.summary import summarize
+from promptclimb.cli.main import main
+from promptclimb.results.summary import summarize
 from tests.conftest import DEMO_DATA, ROOT
 
 

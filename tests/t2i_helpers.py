@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from graph.cli_t2i import main
-from graph.t2i_session import current_t2i_state
+from promptclimb.cli.t2i import main
+from promptclimb.graph.t2i.session import current_t2i_state
 from tests.fake_images_server import FakeImagesServer
 from tests.fake_scene import render
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from graph.checkpoint import run_lock
+from promptclimb.graph.checkpoint import run_lock
 from tests.conftest import DEMO_DATA
 from tests.graph_helpers import cli, only_run, run_args
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from evaluators.clip import ModelLoadError, load_clip, resolve_precision
+from promptclimb.evaluators.classify.clip import ModelLoadError, load_clip, resolve_precision
 from tests.clip_fixtures import PROCESSING_FILES, imagenet_sample_paths, make_tiny_clip_dir, pristine_clip
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def test_config_only_directory_gives_seeded_random_weights(tiny_clip: Path) -> N
 def test_random_init_is_identical_in_another_process(tiny_clip: Path) -> None:
     """Resume relies on it: a new process builds the same weights and so the same features."""
     code = (
-        "import json, sys; from evaluators.clip import load_clip\n"
+        "import json, sys; from promptclimb.evaluators.classify.clip import load_clip\n"
         "b = load_clip(sys.argv[1], precision='fp32')\n"
         "print(json.dumps([b.identity, b.encode_texts(sys.argv[2:])[0].tolist()]))\n"
     )
@@ -65,7 +65,7 @@ def test_random_init_does_not_touch_the_global_rng(tiny_clip: Path) -> None:
 
 
 def test_random_weights_are_logged_loudly(tiny_clip: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level("WARNING", logger="evaluators.clip"):
+    with caplog.at_level("WARNING", logger="promptclimb.evaluators.classify.clip"):
         load_clip(str(tiny_clip), precision="fp32")
     assert any("RANDOM WEIGHTS" in r.getMessage() for r in caplog.records)
 
@@ -181,7 +181,7 @@ def test_hub_id_loads_from_the_local_hub_cache(tiny_clip: Path, tmp_path: Path) 
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(revision)
     code = (
-        "from evaluators.clip import load_clip\n"
+        "from promptclimb.evaluators.classify.clip import load_clip\n"
         "b = load_clip('openai/clip-vit-base-patch32', precision='fp32')\n"
         "print(b.identity, b.random_weights, b.processor.crop_size['height'])\n"
     )

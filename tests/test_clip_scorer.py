@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluators.base import TemplateScore
-from evaluators.cache import FeatureStore
-from evaluators.clip import ClipBackbone, load_clip
-from evaluators.data import DataError, load_dataset
-from evaluators.scorer import ClipScorer, default_cache_dir, score_templates
-from prompts.template import TemplateError
+from promptclimb.evaluators.base import TemplateScore
+from promptclimb.evaluators.cache import FeatureStore
+from promptclimb.evaluators.classify.clip import ClipBackbone, load_clip
+from promptclimb.evaluators.classify.data import DataError, load_dataset
+from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir, score_templates
+from promptclimb.prompts.template import TemplateError
 from tests.clip_fixtures import IMAGENET_SAMPLES, make_jpeg_folders_dataset
 
 TEMPLATES = ["a photo of a {}.", "itap of a {}.", "a {} in the wild, next to a {}"]
@@ -243,7 +243,7 @@ def test_imagenet_samples_integration(tiny_clip: Path, tmp_path: Path) -> None:
 
 
 def test_store_decoding_does_not_depend_on_the_batch() -> None:
-    from evaluators.cache import decode_vectors, encode_vector
+    from promptclimb.evaluators.cache import decode_vectors, encode_vector
 
     vectors = np.random.default_rng(0).normal(size=(50, 512)).astype(np.float32)
     blobs = [encode_vector(v) for v in vectors]
@@ -287,7 +287,7 @@ def test_store_rows_are_aligned_with_the_request(tmp_path: Path) -> None:
 def test_blockwise_classification_equals_one_block(
     backbone: ClipBackbone, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import evaluators.scorer as scorer_module
+    import promptclimb.evaluators.classify.scorer as scorer_module
 
     whole = scorer_for(backbone, data_dir, tmp_path / "cache").score(TEMPLATES, "test")
     monkeypatch.setattr(scorer_module, "CLASSIFY_ROWS", 3)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import CLIPModel
 
-from evaluators.clip import ClipBackbone, load_clip
+from promptclimb.evaluators.classify.clip import ClipBackbone, load_clip
 from tests.clip_fixtures import SHARED_CLIP, make_tiny_clip_dir, pristine_clip
 
 CLASSES = ["tench", "goldfish", "great white shark", "tiger shark", "hammerhead", "electric ray",
@@ -93,7 +93,7 @@ def test_plain_torch_fallback_gives_the_same_features(
     tiny_clip: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Where torch.ops.mkldnn._linear_pointwise is missing or wrong, the CPU kernels fall back to F.linear."""
-    import evaluators.clip as clip_module
+    import promptclimb.evaluators.classify.clip as clip_module
 
     prompts = [f"a photo of a {c}." for c in CLASSES]
     for precision, tolerance in (("fp32", 2e-6), ("bf16", 2e-2)):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from evaluators.data import COOP_SPECS, DataError, load_dataset
-from prompts.handmade import COOP_DATASETS, imagenet_classname_by_wnid
+from promptclimb.evaluators.classify.data import COOP_SPECS, DataError, load_dataset
+from promptclimb.prompts.handmade import COOP_DATASETS, imagenet_classname_by_wnid
 from tests.data_fixtures import (
     AIRCRAFT_VARIANTS,
     COOP_JSON_CASES,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluators.data import DataError, load_dataset
+from promptclimb.evaluators.classify.data import DataError, load_dataset
 from tests.data_fixtures import (
     make_class_folders,
     make_coop_aircraft,

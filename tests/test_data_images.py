@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evaluators.images import UnreadableImage, open_rgb
+from promptclimb.evaluators.images import UnreadableImage, open_rgb
 from tests.data_fixtures import CLOTHING, IMAGENET_SAMPLES
 
 

@@ -9,8 +9,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from evaluators.data import LAYOUTS, FewShotDataset, ImageItem, clean_classnames, load_dataset
-from prompts.handmade import imagenet_classnames
+from promptclimb.evaluators.classify.data import (
+    LAYOUTS,
+    FewShotDataset,
+    ImageItem,
+    clean_classnames,
+    load_dataset,
+)
+from promptclimb.prompts.handmade import imagenet_classnames
 from tests.data_fixtures import (
     CLOTHING,
     IMAGENET_SAMPLES,

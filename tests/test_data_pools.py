@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from prompts.handmade import (
+from promptclimb.prompts.handmade import (
     CLIP_TEMPLATES,
     COOP_DATASETS,
     COOP_TEMPLATES,
@@ -20,8 +20,8 @@ from prompts.handmade import (
     imagenet_templates,
     imagenet_wnids,
 )
-from prompts.pools import CAPTION_TEMPLATES, POOLS, handmade_templates, load_pool
-from prompts.template import TemplateError, normalize, validate
+from promptclimb.prompts.pools import CAPTION_TEMPLATES, POOLS, handmade_templates, load_pool
+from promptclimb.prompts.template import TemplateError, normalize, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,12 +100,12 @@ def test_dataset_keys_and_coop_template():
 
 
 def test_data_files_ship_with_the_package():
-    data = resources.files("prompts.data")
+    data = resources.files("promptclimb.prompts.data")
     assert data.joinpath("imagenet_classes.tsv").is_file()
     assert data.joinpath("imagenet_templates.txt").is_file()
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert "prompts.data" in pyproject["tool"]["setuptools"]["packages"]
-    assert "data/*" in pyproject["tool"]["setuptools"]["package-data"]["prompts"]
+    assert "promptclimb.prompts.data" in pyproject["tool"]["setuptools"]["packages"]
+    assert "data/*" in pyproject["tool"]["setuptools"]["package-data"]["promptclimb.prompts"]
 
 
 # ------------------------------------------------------------------------------------------ pools

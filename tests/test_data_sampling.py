@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluators.data import load_dataset
+from promptclimb.evaluators.classify.data import load_dataset
 from tests.data_fixtures import (
     CLOTHING,
     make_class_folders,

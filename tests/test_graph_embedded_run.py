@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from graph.runs import read_calls
-from llm.models import get_model, installed_files
-from llm.server import llama_cpp_available
+from promptclimb.graph.runs import read_calls
+from promptclimb.llm.models import get_model, installed_files
+from promptclimb.llm.server import llama_cpp_available
 from tests.graph_helpers import cli, only_run, run_args, summary
 
 pytestmark = [

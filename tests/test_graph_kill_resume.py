@@ -9,9 +9,9 @@ import random
 import signal
 import time
 
-from graph.runs import read_calls
-from graph.summary import summarize
-from prompts.template import normalize
+from promptclimb.graph.runs import read_calls
+from promptclimb.prompts.template import normalize
+from promptclimb.results.summary import summarize
 from tests.conftest import DEMO_DATA
 from tests.graph_helpers import start_cli, wait_for_first_checkpoint
 
@@ -25,7 +25,7 @@ def test_kill_9_then_resume_finishes_without_repeating_work(tmp_path, tiny_clip)
         "--llm", "scripted:", "--pool", "caption", "--pool-size", "6",
         "--iterations", "12", "--restarts", "2",
     ]  # fmt: skip
-    proc = start_cli("graph.cli", argv, env)
+    proc = start_cli("promptclimb.cli.main", argv, env)
     run_dir = wait_for_first_checkpoint(runs, proc)
     kills = 0
     for _ in range(3):  # kill at a random point, resume, kill again...
@@ -36,7 +36,7 @@ def test_kill_9_then_resume_finishes_without_repeating_work(tmp_path, tiny_clip)
         proc.wait()
         kills += 1
         assert summarize(run_dir)["status"] == "paused"
-        proc = start_cli("graph.cli", ["--runs-dir", str(runs), "resume", run_dir.name], env)
+        proc = start_cli("promptclimb.cli.main", ["--runs-dir", str(runs), "resume", run_dir.name], env)
     assert proc.wait(timeout=300) == 0, proc.stderr.read()
     assert kills >= 1, "the run finished before it could be killed: make it longer"
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import evaluators.data
-from graph.runs import read_calls
-from prompts.template import normalize
+import promptclimb.evaluators.classify.data
+from promptclimb.graph.runs import read_calls
+from promptclimb.prompts.template import normalize
 from tests.graph_helpers import cli, only_run, run_args, show_json
 
 
@@ -71,7 +71,7 @@ def test_restart_starts_a_fresh_conversation(tmp_path, tiny_clip):
 
 def test_test_split_is_read_only_by_finalize(tmp_path, tiny_clip, monkeypatch):
     readers: list[str] = []
-    original = evaluators.data.FewShotDataset.items
+    original = promptclimb.evaluators.classify.data.FewShotDataset.items
 
     def spy(self, split):
         if split == "test":
@@ -80,7 +80,7 @@ def test_test_split_is_read_only_by_finalize(tmp_path, tiny_clip, monkeypatch):
             readers.append(" ".join(f.filename for f in inspect.stack()))
         return original(self, split)
 
-    monkeypatch.setattr(evaluators.data.FewShotDataset, "items", spy)
+    monkeypatch.setattr(promptclimb.evaluators.classify.data.FewShotDataset, "items", spy)
     assert cli(*run_args(tmp_path / "runs", tiny_clip, "--iterations", "2", "--restarts", "2")) == 0
     assert readers, "the final evaluation never read the test split"
     assert all("nodes/finalize.py" in stack for stack in readers)

@@ -12,14 +12,14 @@ import pytest
 from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
 
-from llm import models, server
-from llm.backends import ENTRY_POINT_GROUP, BackendError, open_backend
-from llm.models import BundledModel, assemble, list_models, verified_sha256
-from llm.pricing import ModelPrice, price_for
-from llm.proposer import LLMUnavailable, Proposer
-from llm.records import Usage
-from llm.scripted import ScriptedChatModel
-from prompts.template import validate
+from promptclimb.llm import models, server
+from promptclimb.llm.backends import ENTRY_POINT_GROUP, BackendError, open_backend
+from promptclimb.llm.models import BundledModel, assemble, list_models, verified_sha256
+from promptclimb.llm.pricing import ModelPrice, price_for
+from promptclimb.llm.proposer import LLMUnavailable, Proposer
+from promptclimb.llm.records import Usage
+from promptclimb.llm.scripted import ScriptedChatModel
+from promptclimb.prompts.template import validate
 
 ASK = [
     {"role": "system", "content": "Templates use the word CLASSNAME for the class."},
@@ -126,7 +126,7 @@ def test_entry_point_plugin_provides_a_backend(tmp_path: Path, monkeypatch: pyte
     (tmp_path / "echo_backend_plugin.py").write_text(
         textwrap.dedent(
             """
-            from llm.scripted import ScriptedChatModel
+            from promptclimb.llm.scripted import ScriptedChatModel
 
             def make(model, **options):
                 reply = '{"templates": ["a %s photo of a {}."]}'.replace("%s", model)

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from llm.backends import open_backend
-from llm.models import get_model, installed_files
-from llm.parsing import extract_candidates
-from llm.proposer import LLMContextOverflow, Proposer
-from llm.server import llama_cpp_available
-from prompts.template import validate
+from promptclimb.llm.backends import open_backend
+from promptclimb.llm.models import get_model, installed_files
+from promptclimb.llm.parsing import extract_candidates
+from promptclimb.llm.proposer import LLMContextOverflow, Proposer
+from promptclimb.llm.server import llama_cpp_available
+from promptclimb.prompts.template import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -110,7 +110,7 @@ def test_server_is_stopped_when_the_block_raises() -> None:
 
 HOLDER = """
 import sys, time
-from llm.backends import open_backend
+from promptclimb.llm.backends import open_backend
 with open_backend("local:smollm2-135m") as backend:
     print(backend.process_id, flush=True)
     time.sleep(120)

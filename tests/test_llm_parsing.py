@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from llm.parsing import (
+from promptclimb.llm.parsing import (
     MAX_CANDIDATES,
     describe_failure,
     extract_candidates,
@@ -14,7 +14,7 @@ from llm.parsing import (
     screen,
     shorten,
 )
-from prompts.template import validate
+from promptclimb.prompts.template import validate
 
 
 def templates_of(reply: str, n: int = 10, seen: set[str] | None = None) -> list[str]:

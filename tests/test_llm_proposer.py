@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from langchain_openai import ChatOpenAI
 
-from llm.backends import ChatBackend, open_backend
-from llm.pricing import ModelPrice
-from llm.proposer import (
+from promptclimb.llm.backends import ChatBackend, open_backend
+from promptclimb.llm.pricing import ModelPrice
+from promptclimb.llm.proposer import (
     LLMContextOverflow,
     LLMUnavailable,
     Proposer,
@@ -27,9 +27,9 @@ from llm.proposer import (
     reask_message,
     reply_in_error,
 )
-from llm.records import MAX_RECORDED_REPLY_CHARS, LLMCall, Usage
-from llm.server import free_port
-from prompts.template import validate
+from promptclimb.llm.records import MAX_RECORDED_REPLY_CHARS, LLMCall, Usage
+from promptclimb.llm.server import free_port
+from promptclimb.prompts.template import validate
 from tests.fake_openai_server import FakeOpenAIServer, Response, chat_reply, error_reply, templates_reply
 
 MESSAGES = [

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluators.clip import load_clip
-from evaluators.data import load_dataset
-from evaluators.scorer import ClipScorer
-from graph.export import load_head
-from graph.summary import summarize
-from prompts.template import fill
+from promptclimb.evaluators.classify.clip import load_clip
+from promptclimb.evaluators.classify.data import load_dataset
+from promptclimb.evaluators.classify.scorer import ClipScorer
+from promptclimb.prompts.template import fill
+from promptclimb.results.export import load_head
+from promptclimb.results.summary import summarize
 from tests.conftest import ROOT
 from tests.graph_helpers import cli
 from tests.results_fixtures import make_weighted_clip, results_run  # noqa: F401  (session fixture)

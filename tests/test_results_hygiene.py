@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-import evaluators.data
-import evaluators.scorer
+import promptclimb.evaluators.classify.data
+import promptclimb.evaluators.classify.scorer
 from tests.conftest import ROOT
 from tests.graph_helpers import cli
 from tests.results_fixtures import results_run  # noqa: F401  (session fixture)
 
-PROJECT_DIRS = ("graph", "nodes")
+PROJECT_DIRS = ("graph", "nodes", "results")
 
 
 def caller() -> str:
-    """The innermost project file (graph/ or nodes/) on the stack: who asked for the test split."""
+    """The innermost project file (graph/, nodes/ or results/) on the stack: who asked for the test split."""
     frame = sys._getframe(2)
     while frame is not None:
         path = Path(frame.f_code.co_filename).resolve()
@@ -45,10 +45,10 @@ def test_reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 
         monkeypatch.setattr(cls, name, wrapper)
 
-    spy(evaluators.data.FewShotDataset, "items")
-    spy(evaluators.data.FewShotDataset, "fingerprint")
-    spy(evaluators.scorer.ClipScorer, "score")
-    spy(evaluators.scorer.ClipScorer, "score_ensemble")
+    spy(promptclimb.evaluators.classify.data.FewShotDataset, "items")
+    spy(promptclimb.evaluators.classify.data.FewShotDataset, "fingerprint")
+    spy(promptclimb.evaluators.classify.scorer.ClipScorer, "score")
+    spy(promptclimb.evaluators.classify.scorer.ClipScorer, "score_ensemble")
     return reads
 
 
@@ -71,7 +71,7 @@ def test_only_finalize_transfer_and_report_counting_read_the_test_split(results_
     assert test_reads == [], "report read the test split although final records its size"
 
     assert cli("--runs-dir", runs, "transfer", run_dir, "--clip", str(results_run.clip), "--top", "1") == 0
-    assert test_reads and {who for _, who in test_reads} == {"graph/transfer.py"}
+    assert test_reads and {who for _, who in test_reads} == {"results/transfer.py"}
 
     added = log.read_text()[len(before) :]
     assert "test split listed by report" not in added + before

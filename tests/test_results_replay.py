@@ -8,12 +8,12 @@ import socket
 
 import pytest
 
-import graph.session
-import llm.backends
-import llm.scripted
-from graph.replay import COMPARED
-from graph.runs import read_calls
-from graph.summary import summarize
+import promptclimb.graph.session
+import promptclimb.llm.backends
+import promptclimb.llm.scripted
+from promptclimb.graph.runs import read_calls
+from promptclimb.results.replay import COMPARED
+from promptclimb.results.summary import summarize
 from tests.graph_helpers import cli
 from tests.results_fixtures import results_run  # noqa: F401  (session fixture)
 
@@ -22,7 +22,7 @@ from tests.results_fixtures import results_run  # noqa: F401  (session fixture)
 def no_llm(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """No network, no generated reply; returns the LLM specs opened (the test checks them)."""
     opened: list[str] = []
-    real = llm.backends.open_backend
+    real = promptclimb.llm.backends.open_backend
 
     def only_replays(spec, **options):
         opened.append(spec)
@@ -35,10 +35,10 @@ def no_llm(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     def no_invention(*args, **kwargs):
         raise AssertionError("replay asked the scripted model to invent a reply")
 
-    monkeypatch.setattr(graph.session, "open_backend", only_replays)
-    monkeypatch.setattr(llm.backends, "open_backend", only_replays)
+    monkeypatch.setattr(promptclimb.graph.session, "open_backend", only_replays)
+    monkeypatch.setattr(promptclimb.llm.backends, "open_backend", only_replays)
     monkeypatch.setattr(socket.socket, "connect", no_network)
-    monkeypatch.setattr(llm.scripted, "invent_reply", no_invention)
+    monkeypatch.setattr(promptclimb.llm.scripted, "invent_reply", no_invention)
     return opened
 
 

@@ -9,9 +9,9 @@ import re
 import pytest
 from PIL import Image
 
-from evaluators.data import load_dataset
-from graph.report import PLOT_CANDIDATES, PLOT_PROGRESS, PLOT_TEST, REPORT_HTML, REPORT_MD
-from graph.stats import mean_std, wilson_interval
+from promptclimb.evaluators.classify.data import load_dataset
+from promptclimb.results.report import PLOT_CANDIDATES, PLOT_PROGRESS, PLOT_TEST, REPORT_HTML, REPORT_MD
+from promptclimb.results.stats import mean_std, wilson_interval
 from tests.graph_helpers import cli, only_run, run_args, show_json
 from tests.results_fixtures import results_run  # noqa: F401  (session fixture)
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import tomllib
 
-import evaluators.clip
-import graph.session
-import graph.wiring
-from graph.runs import read_status
-from graph.suite import METHODS, SuiteError, cells, load_suite
-from graph.summary import summarize
+import promptclimb.evaluators.classify.clip
+import promptclimb.graph.session
+import promptclimb.graph.wiring
+from promptclimb.graph.runs import read_status
+from promptclimb.results.suite import METHODS, SuiteError, cells, load_suite
+from promptclimb.results.summary import summarize
 from tests.conftest import DEMO_DATA, ROOT
 from tests.graph_helpers import cli
 
@@ -66,7 +66,7 @@ def test_tiny_suite_table_and_resume_after_interrupt(tiny_suite, tmp_path, monke
     assert len(grid) == 2 * 5  # 2 seeds x (baselines, pool, none, pos, pos+neg)
 
     # Interrupt inside the 4th cell ("pos", seed 1), after its LLM proposals were asked for.
-    real_evaluate, calls = graph.wiring.evaluate, []
+    real_evaluate, calls = promptclimb.graph.wiring.evaluate, []
 
     def interrupting(state, runtime):
         calls.append(1)
@@ -74,7 +74,7 @@ def test_tiny_suite_table_and_resume_after_interrupt(tiny_suite, tmp_path, monke
             raise KeyboardInterrupt
         return real_evaluate(state, runtime)
 
-    monkeypatch.setattr(graph.wiring, "evaluate", interrupting)
+    monkeypatch.setattr(promptclimb.graph.wiring, "evaluate", interrupting)
     assert cli("--runs-dir", str(runs), "bench", str(tiny_suite)) == 130
     assert "again to resume" in capsys.readouterr().err
     statuses = [
@@ -85,17 +85,24 @@ def test_tiny_suite_table_and_resume_after_interrupt(tiny_suite, tmp_path, monke
     finished_mtimes = {
         c.id: (runs / "tiny" / c.id / "checkpoints.sqlite").stat().st_mtime_ns for c in grid[:3]
     }
-    monkeypatch.setattr(graph.wiring, "evaluate", real_evaluate)
+    monkeypatch.setattr(promptclimb.graph.wiring, "evaluate", real_evaluate)
 
     # Resume: the finished cells are skipped, the paused one resumed, the rest started.
     executed, loads = [], []
-    real_execute, real_load = graph.session.execute, evaluators.clip.load_clip
+    real_execute, real_load = (
+        promptclimb.graph.session.execute,
+        promptclimb.evaluators.classify.clip.load_clip,
+    )
     monkeypatch.setattr(
-        graph.session,
+        promptclimb.graph.session,
         "execute",
         lambda run_dir, *a: executed.append(run_dir.name) or real_execute(run_dir, *a),
     )
-    monkeypatch.setattr(evaluators.clip, "load_clip", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    monkeypatch.setattr(
+        promptclimb.evaluators.classify.clip,
+        "load_clip",
+        lambda *a, **k: loads.append(a) or real_load(*a, **k),
+    )
     assert cli("--runs-dir", str(runs), "bench", str(tiny_suite)) == 0
     assert executed == [c.id for c in grid[3:]]
     assert len(loads) == 1  # one CLIP, shared by the cells

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from graph.summary import summarize
-from graph.transfer import TRANSFER_FILE
+from promptclimb.results.summary import summarize
+from promptclimb.results.transfer import TRANSFER_FILE
 from tests.graph_helpers import cli
 from tests.results_fixtures import make_other_clip, results_run  # noqa: F401  (session fixture)
 

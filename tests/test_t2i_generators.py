@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from evaluators.generators import (
+from promptclimb.evaluators.t2i.generators import (
     REVISED_PROMPT,
     GeneratorError,
     GeneratorOptions,

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from graph.runs import read_calls, read_status
-from graph.t2i_session import current_t2i_state
-from prompts.template import normalize
+from promptclimb.graph.runs import read_calls, read_status
+from promptclimb.graph.t2i.session import current_t2i_state
+from promptclimb.prompts.template import normalize
 from tests.graph_helpers import start_cli, wait_for_first_checkpoint
 from tests.t2i_helpers import KEY_ENV, QUERY, endpoints, serve
 
@@ -38,7 +38,7 @@ def test_kill_9_then_resume_finishes_without_repeating_work(tmp_path, server):
         "--keep-going",
         *endpoints(server),
     ]
-    proc = start_cli("graph.cli_t2i", argv)
+    proc = start_cli("promptclimb.cli.t2i", argv)
     run_dir = wait_for_first_checkpoint(runs, proc, timeout=60)
     kills = 0
     for _ in range(3):
@@ -49,7 +49,7 @@ def test_kill_9_then_resume_finishes_without_repeating_work(tmp_path, server):
         proc.wait()
         kills += 1
         assert read_status(run_dir)[0] == "paused"
-        proc = start_cli("graph.cli_t2i", ["--runs-dir", str(runs), "resume", run_dir.name])
+        proc = start_cli("promptclimb.cli.t2i", ["--runs-dir", str(runs), "resume", run_dir.name])
     assert proc.wait(timeout=120) == 0, proc.stderr.read()
     assert kills >= 1, "the run finished before it could be killed: make it longer"
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from PIL import Image
 
-from graph.runs import read_calls, read_status
+from promptclimb.graph.runs import read_calls, read_status
 from tests.fake_openai_server import chat_reply, error_reply
 from tests.t2i_helpers import (
     QUERY,
@@ -280,7 +280,7 @@ def test_clip_score_ranks_by_image_text_similarity_without_asking_questions(
 
 
 def test_the_promptclimb_command_line_has_the_t2i_commands(tmp_path, server):
-    from graph.cli import main as promptclimb
+    from promptclimb.cli.main import main as promptclimb
 
     runs = tmp_path / "runs"
     assert promptclimb(["--runs-dir", str(runs), "t2i", QUERY, "--iterations", "1", *endpoints(server)]) == 0

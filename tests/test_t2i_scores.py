@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluators.critics import UnusableReply, extract_json
-from evaluators.t2i_scores import (
+from promptclimb.evaluators.t2i.critics import UnusableReply, extract_json
+from promptclimb.evaluators.t2i.scores import (
     Rating,
     clip_image_similarity,
     clip_text_similarity,
@@ -19,7 +19,7 @@ from evaluators.t2i_scores import (
     parse_rating,
     satisfied,
 )
-from graph.t2i_state import Question
+from promptclimb.graph.t2i.state import Question
 
 # "a red cube on top of a blue sphere, left of a dog"
 SCENE = [
@@ -181,7 +181,7 @@ def test_images_for_the_vision_model_small_as_png_large_resized_to_jpeg(tmp_path
 
     from PIL import Image
 
-    from evaluators.critics import image_data_url
+    from promptclimb.evaluators.t2i.critics import image_data_url
 
     small, large = tmp_path / "small.png", tmp_path / "large.png"
     Image.new("RGB", (256, 256), (200, 10, 10)).save(small)
@@ -196,8 +196,8 @@ def test_images_for_the_vision_model_small_as_png_large_resized_to_jpeg(tmp_path
 
 
 def test_the_critic_sees_the_first_exchange_and_the_last_ones():
-    from evaluators.critics import visible_turns
-    from graph.t2i_state import T2IMessage
+    from promptclimb.evaluators.t2i.critics import visible_turns
+    from promptclimb.graph.t2i.state import T2IMessage
 
     turns = [T2IMessage(role="user" if i % 2 == 0 else "assistant", content=str(i)) for i in range(11)]
     assert [t.content for t in visible_turns(turns, 2)] == ["0", "1", "6", "7", "8", "9", "10"]

@@ -1,0 +1,285 @@
+"""Subcommands about results: report, export, transfer, replay, bench (wired into cli/main.py).
+
+The console objects are cli/main.py's, imported inside the handlers (cli/main.py imports this module).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _consoles() -> tuple[Any, Any]:
+    from promptclimb.cli.main import err, out
+
+    return out, err
+
+
+def say(text: str, *, to_err: bool = False, style: str | None = None) -> None:
+    """Print plain text: file names, templates and messages are never read as rich markup."""
+    out, err = _consoles()
+    (err if to_err else out).print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+
+
+def warn(text: str) -> None:
+    say(f"WARNING: {text}", to_err=True, style="bold yellow")
+
+
+def plain(text: str) -> Any:
+    from rich.text import Text
+
+    return Text(str(text))
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+class NotAClassificationRun(ValueError):
+    """These commands are about classification runs; text-to-image runs have t2i-report."""
+
+
+def _run_dir(args: argparse.Namespace) -> Path:
+    from promptclimb.graph.runs import find_run
+    from promptclimb.graph.t2i.session import is_t2i_run
+
+    run_dir = find_run(args.run, Path(args.runs_dir))
+    if is_t2i_run(run_dir):
+        raise NotAClassificationRun(
+            f"run {run_dir.name} is a text-to-image run: {args.command} is for classification runs "
+            "(see promptclimb t2i-report)"
+        )
+    return run_dir
+
+
+def _one_line_errors(handler: Handler) -> Handler:
+    """This area's bad-input errors: a one-line message and exit status 2, like cli/main.py's USER_ERRORS."""
+
+    @functools.wraps(handler)
+    def wrapped(args: argparse.Namespace) -> int:
+        from promptclimb.results.export import ExportError
+        from promptclimb.results.replay import ReplayError
+        from promptclimb.results.report import ReportError
+        from promptclimb.results.suite import SuiteError
+        from promptclimb.results.transfer import TransferError
+
+        try:
+            return handler(args)
+        except (
+            ReportError,
+            ExportError,
+            TransferError,
+            ReplayError,
+            SuiteError,
+            NotAClassificationRun,
+        ) as error:
+            from rich.text import Text
+
+            _, err = _consoles()
+            err.print(Text.assemble(("error:", "bold red"), f" {error}"), highlight=False, soft_wrap=True)
+            return 2
+
+    return wrapped
+
+
+# ---------------------------------------------------------------------------------------- report
+
+
+@_one_line_errors
+def cmd_report(args: argparse.Namespace) -> int:
+    from promptclimb.results.report import write_report
+
+    report = write_report(_run_dir(args))
+    numbers = report.numbers
+    if "selected" in numbers:
+        selected, ensemble = numbers["selected"], numbers["ensemble"]
+        say(
+            f"selected test {_pct(selected['test_acc'])}, ensemble test {_pct(ensemble['test_acc'])} "
+            f"(n = {numbers['n'].get('test', '?')})"
+        )
+    say(f"wrote {report.markdown}")
+    say(f"wrote {report.html} (self-contained)")
+    for plot in report.plots:
+        say(f"wrote {plot}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- export
+
+
+@_one_line_errors
+def cmd_export(args: argparse.Namespace) -> int:
+    from promptclimb.results.export import export
+
+    result = export(
+        _run_dir(args),
+        clip=args.clip,
+        out_dir=Path(args.out) if args.out else None,
+        device=args.device,
+        precision=args.precision,
+    )
+    if result.random_weights:
+        warn(f"{result.clip} holds no weights: the head is RANDOM.")
+    say(
+        f"{len(result.classnames)} classes x {result.dim} dims, {len(result.templates)} templates, "
+        f"CLIP {result.clip}"
+    )
+    say(f"wrote {result.templates_path}")
+    say(f"wrote {result.head_path}")
+    say("load it: see docs/export.md")
+    return 0
+
+
+# -------------------------------------------------------------------------------------- transfer
+
+
+@_one_line_errors
+def cmd_transfer(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from promptclimb.results.transfer import TRANSFER_FILE, transfer
+
+    out, _ = _consoles()
+    run_dir = _run_dir(args)
+    record = transfer(run_dir, args.clip, top=args.top, device=args.device, precision=args.precision)
+    for clip, random in record["random_weights"].items():
+        if random:
+            warn(f"{clip} holds no weights: its accuracies are meaningless.")
+    splits = record["splits"]
+    n = ", ".join(f"{s} n = {record['n'][s]}" for s in splits)
+    table = Table(title=plain(f"transfer {record['source_clip']} -> {record['target_clip']} ({n})"))
+    table.add_column("")
+    table.add_column("template")
+    for role in ("source", "target"):
+        for split in splits:
+            table.add_column(f"{role} {split}", justify="right")
+    for row in record["rows"]:
+        what = row["templates"][0] if len(row["templates"]) == 1 else f"{len(row['templates'])} templates"
+        cells = [_pct(row[role][split]["acc"]) for role in ("source", "target") for split in splits]
+        table.add_row(plain(row["name"]), plain(what), *cells)
+    out.print(table)
+    say(f"wrote {run_dir / TRANSFER_FILE}; test-split access logged in {run_dir / 'run.log'}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- replay
+
+
+@_one_line_errors
+def cmd_replay(args: argparse.Namespace) -> int:
+    from promptclimb.results.replay import replay
+
+    run_dir = _run_dir(args)
+    say(f"replaying {run_dir.name} (no LLM call: stored replies, cached CLIP features)", to_err=True)
+    result = replay(run_dir)
+    say(f"replay in {result.replay}: {result.status}, {result.replies} stored replies")
+    if result.identical:
+        say("leaderboard reproduced exactly: same templates, same accuracies, same order")
+    else:
+        say("leaderboard differs from the original:", style="bold red")
+        for line in result.differences:
+            say(f"  {line}")
+    if not result.log_matched:
+        warn("the call log did not match the run's call count (a killed attempt?): orphans were guessed")
+    if result.final_identical is not None:
+        say(f"final results {'identical' if result.final_identical else 'DIFFER'}")
+    return 0 if result.identical and result.final_identical is not False else 1
+
+
+# ----------------------------------------------------------------------------------------- bench
+
+
+def print_suite_tables(suite: Any, rows: list[Any]) -> None:
+    from rich.table import Table
+
+    from promptclimb.results.suite import tables
+
+    out, _ = _consoles()
+    for title, header, body in tables(suite, rows):
+        table = Table(title=plain(title))
+        for k, column in enumerate(header):
+            table.add_column(column, justify="left" if k == 0 else "right")
+        for row in body:
+            table.add_row(*map(plain, row))
+        out.print(table)
+
+
+@_one_line_errors
+def cmd_bench(args: argparse.Namespace) -> int:
+    from promptclimb.results.suite import cells, load_suite, run_suite, write_results
+
+    suite = load_suite(Path(args.suite))
+    runs_dir = Path(args.runs_dir)
+    if args.table_only:
+        results = write_results(suite, runs_dir)
+        print_suite_tables(suite, results.rows)
+        say(f"wrote {results.markdown} and {results.csv}")
+        return 0
+    grid = cells(suite, runs_dir / suite.name)
+    say(f"suite {suite.name}: {len(grid)} cells in {runs_dir / suite.name}", to_err=True)
+
+    def announce(cell: Any, k: int, total: int) -> None:
+        say(f"[{k + 1}/{total}] {cell.id}", to_err=True)
+
+    interrupted = False
+    problems = 0
+    try:
+        for outcome in run_suite(suite, runs_dir, on_cell=announce):
+            if outcome.skipped:
+                say("  finished earlier: skipped", to_err=True)
+            elif outcome.status != "finished":
+                problems += 1
+                say(f"  {outcome.status}: {outcome.reason}", to_err=True)
+    except KeyboardInterrupt:
+        interrupted = True
+    results = write_results(suite, runs_dir)
+    print_suite_tables(suite, results.rows)
+    say(f"wrote {results.markdown} and {results.csv}")
+    if interrupted:
+        say(f"interrupted: run `promptclimb bench {args.suite}` again to resume", to_err=True)
+        return 130
+    return 3 if problems else 0
+
+
+# ------------------------------------------------------------------------------------------ wiring
+
+
+def add_commands(sub: argparse._SubParsersAction) -> dict[str, Handler]:
+    report = sub.add_parser("report", help="report.md, report.html and plots of a run (in its directory)")
+    report.add_argument("run")
+
+    export = sub.add_parser("export", help="the selected templates and a zero-shot classifier head")
+    export.add_argument("run")
+    export.add_argument("--clip", help="CLIP to build the head for (default: the run's)")
+    export.add_argument("--out", help="output directory (default RUN/export)")
+    export.add_argument("--device", help="cuda | mps | cpu (default: the run's, else best available)")
+    export.add_argument("--precision", help="auto | fp32 | bf16 | fp16 (default: the run's)")
+
+    transfer = sub.add_parser("transfer", help="score the run's top templates with another CLIP (reads test)")
+    transfer.add_argument("run")
+    transfer.add_argument("--clip", required=True, help="the other CLIP: Hugging Face id or local directory")
+    transfer.add_argument("--top", type=int, help="how many top templates (default: the run's ensemble)")
+    transfer.add_argument("--device", help="cuda | mps | cpu (default: the run's, else best available)")
+    transfer.add_argument("--precision", help="auto | fp32 | bf16 | fp16 (default: the run's)")
+
+    replay = sub.add_parser(
+        "replay", help="re-run a run from its stored LLM replies (no LLM call) and compare"
+    )
+    replay.add_argument("run")
+
+    bench = sub.add_parser("bench", help="run a benchmark suite (datasets x shots x seeds x CLIPs x methods)")
+    bench.add_argument("suite", help="suite file (TOML), e.g. suites/tiny.toml")
+    bench.add_argument("--table-only", action="store_true", help="only rebuild the table from finished cells")
+
+    return {
+        "report": cmd_report,
+        "export": cmd_export,
+        "transfer": cmd_transfer,
+        "replay": cmd_replay,
+        "bench": cmd_bench,
+    }

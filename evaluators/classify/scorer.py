@@ -1,0 +1,280 @@
+"""Zero-shot CLIP scoring of prompt templates on a few-shot dataset (implements evaluators/base.py's Scorer).
+
+Accuracy is the argmax of cosine similarity between an image and the class prompts of a template;
+margin is the mean of (correct-class cosine - best wrong-class cosine). Image features are encoded once per
+model and image file, text features once per model and prompt string (evaluators/cache.py), so re-scoring a
+template, resuming a run or changing the seed costs no encoder call for anything already seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from promptclimb.evaluators.base import Split, TemplateScore
+from promptclimb.evaluators.cache import FeatureStore, TextRows, image_key
+from promptclimb.evaluators.classify.clip import ClipBackbone, cosine_matrix, load_clip
+from promptclimb.evaluators.classify.data import DataError, FewShotDataset, load_dataset
+from promptclimb.prompts.template import fill, validate
+
+logger = logging.getLogger(__name__)
+
+ENSEMBLE_LABEL = "ensemble of {n} templates"
+CLASSIFY_ROWS = 8192  # images per similarity block
+
+
+def default_cache_dir() -> Path:
+    """$PROMPTCLIMB_CACHE, else ~/.cache/promptclimb."""
+    configured = os.environ.get("PROMPTCLIMB_CACHE", "").strip()
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "promptclimb"
+
+
+@dataclass
+class _SplitImages:
+    features: np.ndarray  # [n, d] float32, L2-normalised, as stored in the cache
+    labels: np.ndarray  # [n] int64
+
+
+@dataclass
+class _ClassText:
+    matrix: np.ndarray  # [classes, d] float32, one row per class prompt
+    truncated: bool
+    seconds: float  # this template's share of the encoding time
+
+
+class ClipScorer:
+    """Scores templates with one CLIP backbone on one dataset; features cached in cache_dir."""
+
+    def __init__(self, backbone: ClipBackbone, dataset: FewShotDataset, cache_dir: str | Path) -> None:
+        self.backbone = backbone
+        self.dataset = dataset
+        self.classnames: list[str] = list(dataset.classnames)
+        self.skipped_images: dict[str, int] = {}
+        self.stats: dict[str, int] = {
+            "images_encoded": 0,
+            "image_cache_hits": 0,
+            "texts_encoded": 0,
+            "text_cache_hits": 0,
+        }
+        self.image_seconds: dict[str, float] = {}  # per split: time to gather its image features
+        self.store = FeatureStore(cache_dir)
+        self._splits: dict[str, _SplitImages] = {}
+        # A score is a pure function of (template, split) for one scorer: repeats are answered from here.
+        self._scores: dict[tuple[str, str], TemplateScore] = {}
+
+    def has_split(self, split: Split) -> bool:
+        return self.dataset.has_split(split)
+
+    def close(self) -> None:
+        """Close the feature cache (also done when the process ends)."""
+        self.store.close()
+
+    def prepare(self, split: Split) -> int:
+        """Encode (or read from the cache) the split's image features now; returns how many are usable."""
+        return len(self._images(split).labels)
+
+    def score(self, templates: Sequence[str], split: Split) -> list[TemplateScore]:
+        start = time.perf_counter()
+        images = self._images(split)
+        new = [t for t in dict.fromkeys(templates) if (split, t) not in self._scores]
+        texts = self._class_texts(new) if new else {}
+        for template in new:
+            begin = time.perf_counter()
+            text = texts[template]
+            result = _classify(images, text.matrix, template, split, text.truncated)
+            result.seconds = text.seconds + time.perf_counter() - begin
+            self._scores[(split, template)] = result
+        repeat_seconds = (time.perf_counter() - start) / len(templates) if templates else 0.0
+        return [self._copy(self._scores[(split, t)], None if t in new else repeat_seconds) for t in templates]
+
+    @staticmethod
+    def _copy(score: TemplateScore, seconds: float | None) -> TemplateScore:
+        """A copy callers may change (per_class is the only mutable field)."""
+        update: dict = {"per_class": list(score.per_class)}
+        if seconds is not None:
+            update["seconds"] = seconds
+        return score.model_copy(update=update)
+
+    def score_ensemble(self, templates: Sequence[str], split: Split) -> TemplateScore:
+        """Per class, the mean of the templates' normalised text features, renormalised."""
+        if not templates:
+            raise ValueError("an ensemble needs at least one template")
+        start = time.perf_counter()
+        images = self._images(split)
+        texts = self._class_texts(list(templates))
+        mean = np.mean([texts[t].matrix for t in dict.fromkeys(templates)], axis=0)
+        mean /= np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
+        truncated = any(texts[t].truncated for t in templates)
+        label = ENSEMBLE_LABEL.format(n=len(templates))
+        result = _classify(images, mean.astype(np.float32), label, split, truncated)
+        result.seconds = time.perf_counter() - start
+        return result
+
+    # ------------------------------------------------------------------------------------------ images
+
+    def _images(self, split: Split) -> _SplitImages:
+        if split not in self._splits:
+            start = time.perf_counter()
+            self._splits[split] = self._load_images(split)
+            self.image_seconds[split] = time.perf_counter() - start
+        return self._splits[split]
+
+    def _load_images(self, split: Split) -> _SplitImages:
+        items = self.dataset.items(split)
+        identity = self.backbone.identity
+        keys = [image_key(identity, item.path) for item in items]
+        found = self.store.get_images(k for k in keys if k is not None)
+        self.stats["image_cache_hits"] += sum(1 for k in keys if k is not None and k in found)
+        missing = [i for i, k in enumerate(keys) if k is not None and k not in found]
+        if missing:
+            features, ok = self.backbone.encode_images([items[i].path for i in missing])
+            self.stats["images_encoded"] += len(ok)
+            fresh = [(keys[missing[j]], features[row]) for row, j in enumerate(ok)]
+            self.store.put_images(fresh)
+            # Read back what the store holds: the exact vectors a later cached run will use.
+            found.update(self.store.get_images(key for key, _ in fresh))
+        usable = [i for i, k in enumerate(keys) if k is not None and k in found]
+        self.skipped_images[split] = len(items) - len(usable)
+        if self.skipped_images[split]:
+            logger.warning("%s split: skipped %d unreadable image(s)", split, self.skipped_images[split])
+        labels = np.array([items[i].label for i in usable], dtype=np.int64)
+        self._check_coverage(split, labels)
+        if not usable:
+            return _SplitImages(np.zeros((0, self.backbone.embed_dim), np.float32), labels)
+        return _SplitImages(np.stack([found[keys[i]] for i in usable]), labels)
+
+    def _check_coverage(self, split: Split, labels: np.ndarray) -> None:
+        if split == "train":
+            counts = np.bincount(labels, minlength=len(self.classnames))
+            empty = [self.classnames[c] for c in np.flatnonzero(counts == 0)]
+            if empty:
+                others = f" (and {len(empty) - 1} more)" if len(empty) > 1 else ""
+                raise DataError(f"class '{empty[0]}'{others} has no readable image in the train split")
+        elif labels.size == 0:
+            raise DataError(f"no readable image in the {split} split")
+
+    # ------------------------------------------------------------------------------------------- texts
+
+    def _class_texts(self, templates: list[str]) -> dict[str, _ClassText]:
+        """Per template, its class-prompt features: from the cache, else encoded (new prompts only)."""
+        unique = list(dict.fromkeys(templates))
+        prompts = {t: [fill(t, name) for name in self.classnames] for t in unique}
+        every = list(dict.fromkeys(p for t in unique for p in prompts[t]))
+        rows = self.store.get_texts(self.backbone.identity, every)
+        self.stats["text_cache_hits"] += int(rows.found.sum())
+        seconds = dict.fromkeys(unique, 0.0)
+        if not rows.found.all():
+            self._encode_missing(unique, prompts, every, rows, seconds)
+        position = {p: i for i, p in enumerate(every)}
+        result = {}
+        for t in unique:
+            at = [position[p] for p in prompts[t]]
+            result[t] = _ClassText(rows.vectors[at], bool(rows.truncated[at].any()), seconds[t])
+        return result
+
+    def _encode_missing(
+        self,
+        unique: list[str],
+        prompts: dict[str, list[str]],
+        every: list[str],
+        rows: TextRows,
+        seconds: dict[str, float],
+    ) -> None:
+        """Encode the prompts not in the cache, grouped by the template that first asks for them (a group
+        shares its leading tokens), store them, and fill `rows` with what the store then holds."""
+        missing = {every[i] for i in np.flatnonzero(~rows.found)}
+        groups: dict[str, list[str]] = {}
+        for t in unique:
+            group = [p for p in dict.fromkeys(prompts[t]) if p in missing]
+            missing.difference_update(group)
+            if group:
+                groups[t] = group
+        start = time.perf_counter()
+        encoded = self.backbone.encode_text_groups(list(groups.values()))
+        fresh = [
+            (p, features[i], flags[i])
+            for group, (features, flags) in zip(groups.values(), encoded, strict=True)
+            for i, p in enumerate(group)
+        ]
+        self.stats["texts_encoded"] += len(fresh)
+        identity = self.backbone.identity
+        self.store.put_texts(identity, fresh)
+        # Read back what the store holds: the exact vectors a later cached run will use.
+        stored = self.store.get_texts(identity, [p for p, _, _ in fresh])
+        position = {p: i for i, p in enumerate(every)}
+        at = [position[p] for p, _, _ in fresh]
+        if rows.vectors.shape[1] != stored.vectors.shape[1]:
+            rows.vectors = np.zeros((len(every), stored.vectors.shape[1]), np.float32)
+        rows.vectors[at], rows.truncated[at], rows.found[at] = stored.vectors, stored.truncated, True
+        elapsed = time.perf_counter() - start
+        for t, group in groups.items():
+            seconds[t] = elapsed * len(group) / len(fresh)
+
+
+def _classify(
+    images: _SplitImages, classes: np.ndarray, template: str, split: Split, truncated: bool
+) -> TemplateScore:
+    """Top-1 accuracy, per-class accuracy and mean margin of argmax-cosine classification."""
+    n_images, n_classes = len(images.labels), classes.shape[0]
+    if n_images == 0:
+        empty = [0.0] * n_classes
+        return TemplateScore(template=template, split=split, accuracy=0.0, n_images=0, n_correct=0,
+                             margin=0.0, per_class=empty, truncated=truncated)  # fmt: skip
+    correct = np.zeros(n_images, dtype=bool)
+    gaps = np.zeros(n_images, dtype=np.float32)  # correct-class cosine - best wrong-class cosine
+    for start in range(0, n_images, CLASSIFY_ROWS):  # bounded memory on a 50,000-image test split
+        part = slice(start, start + CLASSIFY_ROWS)
+        labels = images.labels[part]
+        similarity = cosine_matrix(images.features[part], classes)  # both sides are unit vectors
+        rows = np.arange(len(labels))
+        correct[part] = similarity.argmax(axis=1) == labels
+        if n_classes > 1:
+            true = similarity[rows, labels].copy()
+            similarity[rows, labels] = -np.inf
+            gaps[part] = true - similarity.max(axis=1)
+    n_correct = int(correct.sum())
+    totals = np.bincount(images.labels, minlength=n_classes)
+    hits = np.bincount(images.labels[correct], minlength=n_classes)
+    per_class = np.divide(hits, totals, out=np.zeros(n_classes), where=totals > 0)
+    margin = float(np.mean(gaps, dtype=np.float64)) if n_classes > 1 else 0.0
+    return TemplateScore(
+        template=template,
+        split=split,
+        accuracy=n_correct / n_images,
+        n_images=n_images,
+        n_correct=n_correct,
+        margin=margin,
+        per_class=[float(x) for x in per_class],
+        truncated=truncated,
+    )
+
+
+def score_templates(
+    data: str,
+    clip: str,
+    templates: list[str],
+    *,
+    shots: int,
+    seed: int,
+    split: str,
+    cache_dir: str | None,
+    layout: str = "auto",
+) -> list[dict]:
+    """The core of ``promptclimb score``: one {template, split, accuracy, n_images, seconds} per template."""
+    cleaned = [validate(t) for t in templates]
+    dataset = load_dataset(data, shots=shots, seed=seed, layout=layout)
+    if not dataset.has_split(split):
+        raise DataError(f"dataset '{dataset.name}' has no {split} split")
+    scorer = ClipScorer(load_clip(clip), dataset, cache_dir or default_cache_dir())
+    results = scorer.score(cleaned, split)  # type: ignore[arg-type]
+    return [
+        {"template": r.template, "split": r.split, "accuracy": r.accuracy, "n_images": r.n_images,
+         "seconds": round(r.seconds, 4)}
+        for r in results
+    ]  # fmt: skip

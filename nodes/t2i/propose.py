@@ -1,0 +1,98 @@
+"""Propose (text-to-image): the phase's first prompts, and the critic's revised prompts at each iteration."""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+
+from promptclimb.evaluators.t2i.critics import Revision
+from promptclimb.graph.t2i.context import T2IContext
+from promptclimb.graph.t2i.state import T2IConfig, T2IMessage, T2IRejection, T2IState
+from promptclimb.nodes.t2i.budget import check_llm_budget
+from promptclimb.nodes.t2i.rank import in_phase
+from promptclimb.prompts import t2i_meta as meta
+from promptclimb.prompts.template import normalize
+
+
+def fill(text: str, **slots: str) -> str:
+    """Plain replacement of <<SLOT>> markers: user and LLM text is never formatted."""
+    for name, value in slots.items():
+        text = text.replace(f"<<{name}>>", value)
+    return text
+
+
+def system_prompt(config: T2IConfig, phase: str, recovered: str | None) -> str:
+    text = {"t2i": meta.SYSTEM_T2I, "invert": meta.SYSTEM_INVERT, "edit": meta.SYSTEM_EDIT}[phase]
+    return fill(text, QUERY=config.query or "", EDIT=config.query or "", RECOVERED=recovered or "")
+
+
+def critic_seed(config: T2IConfig, phase: str, iteration: int) -> int:
+    """Distinct per step, identical on resume."""
+    return config.seed * 1_000_003 + (7_919 if phase == "edit" else 0) + iteration
+
+
+def apply(state: T2IState, revision: Revision, iteration: int) -> dict:
+    """The state update shared by both proposing nodes: usage, rejections, the reply in the conversation."""
+    usage = state["usage"]
+    for call in revision.calls:
+        usage = usage.add(call)
+    rejections = [
+        T2IRejection(text=text, reason=reason, phase=state["phase"], iteration=iteration)
+        for text, reason in revision.rejections
+    ]
+    return {"usage": usage, "rejections": [*state["rejections"], *rejections], "pending": revision.prompts}
+
+
+def start_phase(state: T2IState, runtime: Runtime[T2IContext]) -> dict:
+    """t2i starts from the query itself; invert and edit ask the critic to look at the reference first."""
+    context = runtime.context
+    config, phase = context.config, state["phase"]
+    if phase == "t2i":
+        return {
+            "pending": [config.query or ""],
+            "pending_source": "initial",
+            "conversation": [],
+            "iteration": 0,
+        }
+    check_llm_budget(state, config)
+    ask = meta.DESCRIBE_REFERENCE if phase == "invert" else meta.START_EDIT
+    turn = T2IMessage(
+        role="user",
+        content=meta.REFERENCE_TURN + "\n\n" + fill(ask, N=str(config.initial)),
+        images=[context.reference or ""],
+    )
+    revision = context.critic.write_prompts(
+        system_prompt(config, phase, state.get("recovered")),
+        [turn],
+        config.initial,
+        set(),
+        critic_seed(config, phase, 0),
+    )
+    reply = T2IMessage(role="assistant", content=revision.reply)
+    return {
+        **apply(state, revision, 0),
+        "pending_source": "initial",
+        "conversation": [turn, reply],
+        "iteration": 0,
+    }
+
+
+def propose(state: T2IState, runtime: Runtime[T2IContext]) -> dict:
+    context = runtime.context
+    config, phase = context.config, state["phase"]
+    check_llm_budget(state, config)
+    iteration = state["iteration"] + 1
+    seen = {normalize(c.prompt) for c in in_phase(state["candidates"], phase)}
+    revision = context.critic.write_prompts(
+        system_prompt(config, phase, state.get("recovered")),
+        state["conversation"],
+        config.proposals,
+        seen,
+        critic_seed(config, phase, iteration),
+    )
+    reply = T2IMessage(role="assistant", content=revision.reply)
+    return {
+        **apply(state, revision, iteration),
+        "iteration": iteration,
+        "pending_source": "llm",
+        "conversation": [*state["conversation"], reply],
+    }

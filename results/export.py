@@ -1,0 +1,161 @@
+"""``promptclimb export RUN [--clip MODEL]``: the selected templates and a zero-shot classifier head.
+
+Writes into RUN/export/ (or --out):
+
+- ``templates.json``: the selected template, the ensemble, their accuracies and the class order;
+- ``classifier.safetensors`` (``classifier-<model>.safetensors`` for another CLIP than the run's): one
+  float32 tensor ``class_embeddings`` [classes, dim], the ensemble's class text embeddings (per template:
+  L2-normalized embeddings of the filled prompts; mean over templates; L2-normalized again, exactly as the
+  scorer's ensemble), and string metadata: ``classnames`` and ``templates`` (JSON lists, class order = row
+  order), ``clip`` (model id or directory), ``run_id``. See docs/export.md for loading it.
+
+It never reads the test split: the class names come from the training split's listing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+from promptclimb.graph.runs import load_config
+from promptclimb.results.summary import summarize
+
+FORMAT = "promptclimb-zero-shot-head"
+FORMAT_VERSION = "1"
+TENSOR = "class_embeddings"
+
+
+class ExportError(ValueError):
+    """A run that cannot be exported; the one-line message says why."""
+
+
+@dataclass
+class ExportResult:
+    clip: str
+    classnames: list[str]
+    templates: list[str]
+    dim: int
+    templates_path: Path
+    head_path: Path
+    random_weights: bool
+
+
+def ensemble_embeddings(scorer: Any, templates: list[str]) -> np.ndarray:
+    """[classes, dim]: per template the class prompts' normalized text features, averaged, renormalized.
+
+    The features are the scorer's own (read back from its feature cache), averaged with the same float32
+    arithmetic as ClipScorer.score_ensemble, so the head classifies exactly as the scorer does.
+    """
+    public = getattr(scorer, "ensemble_text_features", None)
+    if callable(public):
+        return np.asarray(public(templates), dtype=np.float32)
+    texts = scorer._class_texts(list(templates))  # no public accessor yet (asked for one)
+    mean = np.mean([texts[t].matrix for t in dict.fromkeys(templates)], axis=0)
+    mean /= np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
+    return mean.astype(np.float32)
+
+
+def head_name(clip: str, run_clip: str) -> str:
+    if clip == run_clip:
+        return "classifier.safetensors"
+    base = Path(clip).name if Path(clip).exists() else clip.split("/")[-1]
+    return f"classifier-{re.sub(r'[^A-Za-z0-9.]+', '-', base).strip('-').lower()}.safetensors"
+
+
+def export(
+    run_dir: Path,
+    *,
+    clip: str | None = None,
+    out_dir: Path | None = None,
+    device: str | None = None,
+    precision: str | None = None,
+) -> ExportResult:
+    from promptclimb.evaluators.classify.clip import load_clip
+    from promptclimb.evaluators.classify.data import load_dataset
+    from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir
+
+    summary = summarize(run_dir)
+    if not summary["leaderboard"]:
+        raise ExportError(f"run {run_dir.name} has no scored template yet: nothing to export")
+    config = load_config(run_dir)
+    final = summary["final"]
+    board = summary["leaderboard"]
+    selected = final["template"] if final else board[0]["template"]
+    ensemble = (
+        final["ensemble_templates"] if final else [r["template"] for r in board[: config.ensemble_size]]
+    )
+    dataset = load_dataset(
+        config.data, shots=config.shots, seed=config.seed, layout=config.layout, coop_name=config.coop_name
+    )
+    model = clip or config.clip
+    backbone = load_clip(model, device=device or config.device, precision=precision or config.precision)
+    scorer = ClipScorer(backbone, dataset, config.cache_dir or default_cache_dir())
+    head = ensemble_embeddings(scorer, ensemble)
+
+    out = out_dir or run_dir / "export"
+    out.mkdir(parents=True, exist_ok=True)
+    head_path = out / head_name(model, config.clip)
+    metadata = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "classnames": json.dumps(dataset.classnames, ensure_ascii=False),
+        "templates": json.dumps(ensemble, ensure_ascii=False),
+        "clip": model,
+        "run_id": run_dir.name,
+        "dataset": dataset.name,
+        "normalized": "true",
+        "random_weights": str(bool(backbone.random_weights)).lower(),
+    }
+    save_file({TENSOR: np.ascontiguousarray(head)}, str(head_path), metadata=metadata)
+
+    by_template = {r["template"]: r for r in board}
+    record = {
+        "run_id": run_dir.name,
+        "clip": config.clip,
+        "dataset": dataset.name,
+        "classnames": dataset.classnames,
+        "selected": {
+            "template": selected,
+            "train_acc": by_template.get(selected, {}).get("train_acc"),
+            "test_acc": final["test_acc"] if final else None,
+        },
+        "ensemble": {
+            "templates": ensemble,
+            "train_acc": [by_template.get(t, {}).get("train_acc") for t in ensemble],
+            "test_acc": final["ensemble_test_acc"] if final else None,
+        },
+        "baselines": final["baselines"] if final else {},
+        "heads": sorted(p.name for p in out.glob("classifier*.safetensors")),
+    }
+    templates_path = out / "templates.json"
+    templates_path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    return ExportResult(
+        clip=model,
+        classnames=dataset.classnames,
+        templates=ensemble,
+        dim=int(head.shape[1]),
+        templates_path=templates_path,
+        head_path=head_path,
+        random_weights=bool(backbone.random_weights),
+    )
+
+
+def load_head(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """The class embeddings [classes, dim] and the decoded metadata (classnames, templates as lists)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as handle:
+        metadata = dict(handle.metadata() or {})
+    if metadata.get("format") != FORMAT:
+        raise ExportError(f"{path} is not a promptclimb classifier head")
+    tensors = load_file(str(path))
+    meta: dict[str, Any] = dict(metadata)
+    meta["classnames"] = json.loads(metadata["classnames"])
+    meta["templates"] = json.loads(metadata["templates"])
+    return tensors[TENSOR], meta

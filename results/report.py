@@ -1,0 +1,466 @@
+"""``promptclimb report RUN``: report.md, a self-contained report.html and PNG plots in the run directory.
+
+Every accuracy comes with a Wilson 95% interval for its split size n. The numbers are those of
+``show --json`` (results/summary.py); the split sizes come from the dataset the run's config loads (train and
+val are the few-shot samples; the test split is only *listed* to count its images, never decoded, and
+that listing is written to run.log) unless the run's Final already records them.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from promptclimb.graph.config import RunConfig
+from promptclimb.graph.runs import LOG_FILE, append_log, load_config
+from promptclimb.results.plots import Bar, plot_candidates, plot_progress, plot_test_bars
+from promptclimb.results.stats import wilson_interval
+from promptclimb.results.summary import summarize
+
+log = logging.getLogger(__name__)
+
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+PLOT_PROGRESS = "report-progress.png"
+PLOT_CANDIDATES = "report-candidates.png"
+PLOT_TEST = "report-test.png"
+PHOTO = "a photo of a {}."
+HANDMADE = "hand-made ensemble"
+
+
+class ReportError(ValueError):
+    """A run that cannot be reported yet (nothing scored); the one-line message says why."""
+
+
+# ------------------------------------------------------------------------------------ formatting
+
+
+def pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def ci_text(x: float | None, n: int | None) -> str:
+    if x is None or not n:
+        return "-"
+    low, high = wilson_interval(x, n)
+    return f"[{100 * low:.1f}, {100 * high:.1f}]"
+
+
+def lift_text(x: float | None, reference: float | None) -> str:
+    if x is None or reference is None:
+        return "-"
+    return f"{100 * (x - reference):+.1f} pp"
+
+
+class Code(str):
+    """Inline code in a report text (a template): backticks in Markdown, <code> in HTML."""
+
+
+Inline = list[str]  # plain str and Code segments
+
+
+@dataclass
+class Block:
+    kind: str  # h1 | h2 | p | table | img | list
+    text: Inline = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
+    rows: list[list[Inline]] = field(default_factory=list)
+    items: list[Inline] = field(default_factory=list)
+    image: Path | None = None
+
+
+def md_inline(parts: Inline, in_table: bool = False) -> str:
+    out = []
+    for part in parts:
+        if isinstance(part, Code):
+            longest = max((len(run) for run in _backtick_runs(part)), default=0)
+            fence = "`" * (longest + 1)
+            pad = " " if part.startswith("`") or part.endswith("`") else ""
+            text = f"{fence}{pad}{part}{pad}{fence}"
+        else:
+            text = part
+        out.append(text.replace("|", "\\|") if in_table else text)
+    return "".join(out)
+
+
+def _backtick_runs(text: str) -> list[str]:
+    runs, current = [], ""
+    for ch in text:
+        if ch == "`":
+            current += ch
+        elif current:
+            runs.append(current)
+            current = ""
+    return [*runs, current] if current else runs
+
+
+def html_inline(parts: Inline) -> str:
+    return "".join(f"<code>{html.escape(p)}</code>" if isinstance(p, Code) else html.escape(p) for p in parts)
+
+
+def to_markdown(blocks: list[Block], run_dir: Path) -> str:
+    lines: list[str] = []
+    for b in blocks:
+        if b.kind == "h1":
+            lines += [f"# {md_inline(b.text)}", ""]
+        elif b.kind == "h2":
+            lines += [f"## {md_inline(b.text)}", ""]
+        elif b.kind == "p":
+            lines += [md_inline(b.text), ""]
+        elif b.kind == "list":
+            lines += [f"{i}. {md_inline(item)}" for i, item in enumerate(b.items, 1)] + [""]
+        elif b.kind == "table":
+            lines.append("| " + " | ".join(b.header) + " |")
+            lines.append("|" + "---|" * len(b.header))
+            lines += ["| " + " | ".join(md_inline(c, in_table=True) for c in row) + " |" for row in b.rows]
+            lines.append("")
+        elif b.kind == "img" and b.image is not None:
+            lines += [f"![{md_inline(b.text)}]({b.image.relative_to(run_dir)})", ""]
+    return "\n".join(lines)
+
+
+CSS = """
+body { font-family: system-ui, sans-serif; max-width: 960px; margin: 2em auto; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; }
+code { background: #f6f6f6; padding: 0 3px; }
+img { max-width: 100%; }
+.warning { color: #a00; font-weight: bold; }
+"""
+
+
+def to_html(blocks: list[Block], title: str) -> str:
+    body: list[str] = []
+    for b in blocks:
+        if b.kind in ("h1", "h2"):
+            body.append(f"<{b.kind}>{html_inline(b.text)}</{b.kind}>")
+        elif b.kind == "p":
+            text = html_inline(b.text)
+            cls = ' class="warning"' if text.startswith("WARNING") else ""
+            body.append(f"<p{cls}>{text}</p>")
+        elif b.kind == "list":
+            body.append("<ol>" + "".join(f"<li>{html_inline(i)}</li>" for i in b.items) + "</ol>")
+        elif b.kind == "table":
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in b.header)
+            rows = "".join(
+                "<tr>" + "".join(f"<td>{html_inline(c)}</td>" for c in row) + "</tr>" for row in b.rows
+            )
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif b.kind == "img" and b.image is not None:
+            data = base64.b64encode(b.image.read_bytes()).decode("ascii")
+            alt = html.escape("".join(b.text))
+            body.append(f'<p><img alt="{alt}" src="data:image/png;base64,{data}"></p>')
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+def split_sizes(run_dir: Path, config: RunConfig, final: dict[str, Any] | None) -> dict[str, int]:
+    """Images per split: from Final when it records them, else from the dataset the config loads.
+
+    Listing the test split (to count it, no image is opened) is logged in run.log like any test access.
+    """
+    sizes = {k: final[f"n_{k}"] for k in ("train", "val", "test") if final and final.get(f"n_{k}")}
+    need_test = bool(final and final.get("test_split") == "test" and "test" not in sizes)
+    if "train" in sizes and not need_test:
+        return sizes
+    from promptclimb.evaluators.classify.data import DataError, load_dataset
+
+    try:
+        dataset = load_dataset(
+            config.data,
+            shots=config.shots,
+            seed=config.seed,
+            layout=config.layout,
+            coop_name=config.coop_name,
+        )
+    except DataError as error:  # the data moved: report without intervals rather than not at all
+        log.warning("cannot load the run's dataset to count images: %s", error)
+        return sizes
+    sizes.setdefault("train", len(dataset.items("train")))
+    if dataset.has_split("val"):
+        sizes.setdefault("val", len(dataset.items("val")))
+    if need_test and dataset.has_split("test"):
+        sizes["test"] = len(dataset.items("test"))
+        append_log(run_dir, ["test split listed by report (image count only, no image read)"])
+    return sizes
+
+
+def llm_steps(summary: dict[str, Any]) -> list[tuple[int, int]]:
+    """The (restart, iteration) of every LLM step the state shows (scored or rejected proposals), in order."""
+    steps = {(r["restart"], r["iteration"]) for r in summary["leaderboard"] if r["source"] == "llm"}
+    steps |= {(r["restart"], r["iteration"]) for r in summary["rejections"]}
+    return sorted(steps)
+
+
+def step_calls(run_dir: Path, summary: dict[str, Any]) -> tuple[dict[tuple[int, int], int], bool]:
+    """Cumulative LLM calls (failed attempts and re-asks included) after each (restart, iteration), and
+    whether they are exact; otherwise one call per iteration is assumed."""
+    from promptclimb.graph.runs import read_calls
+    from promptclimb.results.calllog import used_attempts
+
+    steps = llm_steps(summary)
+    counted = summary["usage"]["calls"] if summary["usage"] else 0
+    per_step = [1] * len(steps)
+    exact = counted == summary["iterations_done"] == len(steps)
+    if not exact:
+        groups, matched = used_attempts(read_calls(run_dir), counted)
+        if matched and len(groups) == len(steps):
+            per_step, exact = [len(g.calls) for g in groups], True
+    calls, total = {}, 0
+    for step, n in zip(steps, per_step, strict=True):
+        total += n
+        calls[step] = total
+    return calls, exact
+
+
+def progress_curves(
+    summary: dict[str, Any], calls: dict[tuple[int, int], int]
+) -> dict[int, list[tuple[int, float]]]:
+    """Per restart: (cumulative LLM calls, best training accuracy so far), starting at the pool's best."""
+    rows = summary["leaderboard"]
+    pool_best = max((r["train_acc"] for r in rows if r["source"] == "pool"), default=0.0)
+    best_at: dict[tuple[int, int], float] = {}
+    for r in rows:
+        if r["source"] == "llm":
+            key = (r["restart"], r["iteration"])
+            best_at[key] = max(best_at.get(key, 0.0), r["train_acc"])
+    curves: dict[int, list[tuple[int, float]]] = {}
+    previous = 0  # calls before the current restart
+    for (restart, _iteration), x in sorted(calls.items()):
+        if restart not in curves:
+            curves[restart] = [(previous, pool_best)]
+        best = max(curves[restart][-1][1], best_at.get((restart, _iteration), 0.0))
+        curves[restart].append((x, best))
+        previous = x
+    return curves or {0: [(0, pool_best)]}
+
+
+def candidate_points(summary: dict[str, Any]) -> list[tuple[int, int, float, str]]:
+    return [
+        (r["restart"], r["iteration"] if r["source"] == "llm" else 0, r["train_acc"], r["source"])
+        for r in summary["leaderboard"]
+    ]
+
+
+def random_weights_warning(run_dir: Path) -> bool:
+    path = run_dir / LOG_FILE
+    return path.exists() and "RANDOM weights" in path.read_text()
+
+
+# ---------------------------------------------------------------------------------------- report
+
+
+@dataclass
+class Report:
+    markdown: Path
+    html: Path
+    plots: list[Path]
+    numbers: dict[str, Any]  # what the tables show, for tests and scripts
+
+
+def result_rows(
+    final: dict[str, Any], sizes: dict[str, int]
+) -> tuple[list[list[Inline]], dict[str, Any], list[Bar]]:
+    n = sizes.get("test")
+    photo = final["baselines"].get(PHOTO)
+    handmade = final["baselines"].get(HANDMADE)
+    ensemble = final["ensemble_templates"]
+    entries = [
+        ("selected", "Selected template", [Code(final["template"])], final["test_acc"], "#1f77b4"),
+        (
+            "ensemble",
+            f"Top-{len(ensemble)} ensemble",
+            [f"{len(ensemble)} templates (below)"],
+            final["ensemble_test_acc"],
+            "#2ca02c",
+        ),
+        ("photo", "Zero-shot baseline", [Code(PHOTO)], photo, "#7f7f7f"),
+        ("handmade", "Hand-made ensemble", ["CLIP's hand-made templates"], handmade, "#bcbd22"),
+    ]
+    rows, numbers, bars = [], {}, []
+    for key, name, what, acc, color in entries:
+        rows.append(
+            [[name], what, [pct(acc)], [ci_text(acc, n)], [lift_text(acc, photo)], [lift_text(acc, handmade)]]
+        )
+        low_high = wilson_interval(acc, n) if acc is not None and n else None
+        numbers[key] = {"test_acc": acc, "ci95": low_high}
+        if acc is not None:
+            low, high = low_high or (acc, acc)
+            label = "Zero-shot\n" + PHOTO if key == "photo" else name.replace(" template", "\ntemplate")
+            bars.append(Bar(label, acc, low, high, color))
+    return rows, numbers, bars
+
+
+def para(*parts: str) -> Block:
+    return Block("p", list(parts))
+
+
+def overview_blocks(run_dir: Path, summary: dict[str, Any]) -> list[Block]:
+    config = summary["config"]
+    status = summary["status"] + (f" ({summary['reason']})" if summary["reason"] else "")
+    blocks = [
+        Block("h1", [f"promptclimb report: {summary['run_id']}"]),
+        para(
+            f"Status: {status}. Data: {config['data']}, {config['shots']}-shot, seed {config['seed']}. "
+            f"CLIP: {config['clip']}. Optimizer LLM: {config['llm'] or 'embedded local model'}, feedback "
+            f"{config['feedback']}, {summary['iterations_done']} iterations over {summary['restarts_done']} "
+            f"restart(s), {summary['candidates_scored']} templates scored."
+        ),
+    ]
+    if random_weights_warning(run_dir):
+        blocks.append(para("WARNING: CLIP ran with RANDOM weights: these accuracies are meaningless."))
+    return blocks
+
+
+RESULT_HEADER = [
+    "",
+    "template(s)",
+    "test accuracy",
+    "95% CI (Wilson)",
+    'lift vs "a photo of a {}."',
+    "lift vs hand-made",
+]
+
+
+def result_blocks(summary: dict[str, Any], sizes: dict[str, int], numbers: dict[str, Any]) -> list[Block]:
+    final = summary["final"]
+    blocks = [Block("h2", ["Result"])]
+    if not final:
+        return [*blocks, para("The run has not finished: no test accuracy yet (training results below).")]
+    if final["test_split"] == "test":
+        rows, result_numbers, _ = result_rows(final, sizes)
+        numbers.update(result_numbers)
+        blocks.append(Block("table", header=RESULT_HEADER, rows=rows))
+        blocks.append(
+            para(
+                f"Test split: n = {sizes.get('test', 'unknown')} images, the same for every row. Lifts are "
+                "differences in percentage points (pp); the intervals are per accuracy (Wilson score, 95%), "
+                "not intervals of the differences. The templates were selected on training data only."
+            )
+        )
+    else:
+        blocks.append(para("The dataset has no test split: only training accuracies are known."))
+    n_train = sizes.get("train")
+    acc = final["train_acc"]
+    numbers["selected_train"] = {"train_acc": acc, "ci95": wilson_interval(acc, n_train) if n_train else None}
+    n_text = f"(n = {n_train or 'unknown'} images)"
+    blocks.append(
+        para(
+            "Selected template ",
+            Code(final["template"]),
+            f": training accuracy {acc_ci(acc, n_train)} {n_text}.",
+        )
+    )
+    return blocks
+
+
+def acc_ci(acc: float | None, n: int | None) -> str:
+    return "-" if acc is None else f"{pct(acc)} {ci_text(acc, n)}"
+
+
+def ensemble_blocks(summary: dict[str, Any], sizes: dict[str, int]) -> list[Block]:
+    final, board = summary["final"], summary["leaderboard"]
+    ensemble = (
+        final["ensemble_templates"]
+        if final
+        else [r["template"] for r in board[: summary["config"]["ensemble_size"]]]
+    )
+    train = {r["template"]: r["train_acc"] for r in board}
+    items: list[Inline] = [[Code(t), f": train {acc_ci(train.get(t), sizes.get('train'))}"] for t in ensemble]
+    return [Block("h2", [f"Top-{len(ensemble)} ensemble"]), Block("list", items=items)]
+
+
+def leaderboard_blocks(summary: dict[str, Any], sizes: dict[str, int], limit: int = 10) -> list[Block]:
+    rows = []
+    for i, r in enumerate(summary["leaderboard"][:limit], 1):
+        where = "pool" if r["source"] == "pool" else f"restart {r['restart'] + 1}, iteration {r['iteration']}"
+        train, val = acc_ci(r["train_acc"], sizes.get("train")), acc_ci(r.get("val_acc"), sizes.get("val"))
+        rows.append([[str(i)], [Code(r["template"])], [train], [val], [where]])
+    header = ["#", "template", "train (95% CI)", "val (95% CI)", "from"]
+    return [
+        Block("h2", [f"Leaderboard (top {limit}, training data)"]),
+        Block("table", header=header, rows=rows),
+    ]
+
+
+def usage_blocks(summary: dict[str, Any], numbers: dict[str, Any]) -> list[Block]:
+    usage = summary["usage"] or {}
+    numbers["usage"] = usage
+    header = ["LLM calls", "input tokens", "output tokens", "cost (USD, estimated)", "rejected proposals"]
+    row = [
+        [str(usage.get("calls", 0))],
+        [str(usage.get("input_tokens", 0))],
+        [str(usage.get("output_tokens", 0))],
+        [f"${usage.get('cost_usd', 0.0):.4f}"],
+        [str(len(summary["rejections"]))],
+    ]
+    return [Block("h2", ["LLM usage"]), Block("table", header=header, rows=[row])]
+
+
+def build_blocks(
+    run_dir: Path, summary: dict[str, Any], sizes: dict[str, int], plots: dict[str, Path]
+) -> tuple[list[Block], dict[str, Any]]:
+    numbers: dict[str, Any] = {"n": sizes}
+    blocks = overview_blocks(run_dir, summary)
+    blocks += result_blocks(summary, sizes, numbers)
+    blocks += ensemble_blocks(summary, sizes)
+    blocks += leaderboard_blocks(summary, sizes)
+    blocks += usage_blocks(summary, numbers)
+    blocks.append(Block("h2", ["Plots"]))
+    blocks += [Block("img", [caption], image=path) for caption, path in plots.items()]
+    return blocks, numbers
+
+
+def make_plots(
+    run_dir: Path, summary: dict[str, Any], config: RunConfig, sizes: dict[str, int]
+) -> dict[str, Path]:
+    """caption -> PNG path."""
+    name = Path(config.data).name
+    calls, exact = step_calls(run_dir, summary)
+    train_title = (
+        f"Hill-climbing progress ({name}, {config.shots}-shot, n = {sizes.get('train', '?')} train images)"
+    )
+    plots = {
+        "Best training accuracy so far against LLM calls": plot_progress(
+            progress_curves(summary, calls), run_dir / PLOT_PROGRESS, train_title, exact_calls=exact
+        ),
+        "Training accuracy of every scored template": plot_candidates(
+            candidate_points(summary),
+            run_dir / PLOT_CANDIDATES,
+            f"Every scored template ({name}, training split)",
+        ),
+    }
+    final = summary["final"]
+    if final and final["test_split"] == "test":
+        _, _, bars = result_rows(final, sizes)
+        title = f"Test accuracy ({name}, n = {sizes.get('test', '?')} test images)"
+        caption = "Test accuracy of the selected template, the ensemble and the baselines"
+        plots[caption] = plot_test_bars(bars, run_dir / PLOT_TEST, title)
+    return plots
+
+
+def write_report(run_dir: Path) -> Report:
+    summary = summarize(run_dir)
+    if not summary["leaderboard"]:
+        raise ReportError(f"run {run_dir.name} has no scored template yet: nothing to report")
+    config = load_config(run_dir)
+    sizes = split_sizes(run_dir, config, summary["final"])
+    plots = make_plots(run_dir, summary, config, sizes)
+    blocks, numbers = build_blocks(run_dir, summary, sizes, plots)
+    md = run_dir / REPORT_MD
+    md.write_text(to_markdown(blocks, run_dir))
+    page = run_dir / REPORT_HTML
+    page.write_text(to_html(blocks, f"promptclimb report: {summary['run_id']}"))
+    return Report(md, page, list(plots.values()), numbers)

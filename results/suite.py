@@ -1,0 +1,632 @@
+"""Benchmark suites: a grid of datasets x shots x seeds x CLIP backbones x methods, one normal run per cell.
+
+A suite is a TOML file (see suites/*.toml):
+
+    name = "tiny"                    # cells live in <runs-dir>/<name>/<cell-id>
+    llm = "scripted:"                # optimizer LLM of the LLM methods (omit: the embedded local model)
+    methods = ["zero-shot", "handmade", "pool", "none", "pos", "pos+neg"]
+    shots = [1]
+    seeds = [1, 2, 3]
+    clips = ["openai/clip-vit-base-patch16"]   # Hugging Face ids or directories (relative to the file)
+    score = "selected"               # test accuracy of the "selected" template, or of the top-k "ensemble"
+    pool_method_pool = ["caption", "clip-imagenet"]  # what the "pool" method samples (default: run.pool)
+
+    [[datasets]]
+    name = "clothing"               # column name in the table
+    path = "../data/clothing"       # relative to the suite file
+    layout = "auto"                 # and optionally coop_name = "dtd"
+
+    [run]                           # any other RunConfig field, shared by every cell
+    iterations = 10
+    restarts = 3
+
+Methods, at an equal budget of E = pool size + iterations x restarts x proposals template evaluations:
+
+- ``zero-shot`` ("a photo of a {}.") and ``handmade`` (the hand-made ensemble) are read from one
+  "baselines" cell: a run of the single template with no LLM iteration, whose finalize scores both.
+- ``pool``: the best, on training data, of a random sample of E templates of the initial pool; no LLM.
+- ``none`` / ``neg`` / ``pos`` / ``pos+neg``: the LLM hill-climb with that feedback mode (``pos+neg`` is
+  the paper's method; ``none`` resamples without seeing any score).
+
+Each cell is a normal run directory (config, checkpoints, run log), so an interrupted suite resumes cell by
+cell: finished cells are skipped without loading anything, paused or failed ones resumed, missing ones
+started. A cell's saved configuration is checked against the suite's, so an edited suite never mixes
+settings silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+from pydantic import ValidationError
+
+from promptclimb.graph.config import RunConfig
+from promptclimb.graph.runs import CONFIG_FILE, load_config, read_status, write_status
+from promptclimb.results.stats import mean_std
+from promptclimb.results.summary import summarize
+
+log = logging.getLogger(__name__)
+
+BASELINES_CELL = "baselines"
+POOL_FILE = "pool-method-pool.txt"
+PHOTO = "a photo of a {}."
+HANDMADE = "hand-made ensemble"
+
+# method -> row label of the table, in the paper's order
+METHODS: dict[str, str] = {
+    "zero-shot": 'Zero-shot "a photo of a {}."',
+    "handmade": "Hand-made ensemble",
+    "pool": "Best of initial pool (no LLM)",
+    "none": "LLM resampling, no feedback",
+    "neg": "LLM, negative feedback only",
+    "pos": "LLM, positive feedback only",
+    "pos+neg": "LLM, positive + negative feedback (ours)",
+}
+SCORES = ("selected", "ensemble")
+SUITE_FIELDS = {
+    "name",
+    "llm",
+    "methods",
+    "shots",
+    "seeds",
+    "clips",
+    "score",
+    "pool_method_pool",
+    "datasets",
+    "run",
+}
+# RunConfig fields the grid sets per cell; [run] may not set them.
+GRID_FIELDS = {"data", "layout", "coop_name", "shots", "seed", "clip", "llm", "feedback"}
+
+
+class SuiteError(ValueError):
+    """A suite file or suite directory that cannot be used; the one-line message says why."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    path: str
+    layout: str = "auto"
+    coop_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Cell:
+    id: str
+    dataset: str  # DatasetSpec.name
+    shots: int
+    seed: int
+    clip: str
+    method: str  # a METHODS key, or BASELINES_CELL for the zero-shot / hand-made cell
+    config: RunConfig
+
+    @property
+    def needs_llm(self) -> bool:
+        return self.config.iterations > 0
+
+
+@dataclass
+class Suite:
+    name: str
+    path: Path
+    datasets: list[DatasetSpec]
+    shots: list[int]
+    seeds: list[int]
+    clips: list[str]
+    methods: list[str]
+    llm: str | None
+    score: str
+    pool_method_pool: list[str]  # pool names or files, merged; [] = the LLM methods' pool
+    run: dict[str, Any] = field(default_factory=dict)
+
+    def base_config(self) -> RunConfig:
+        return RunConfig(data=".", **self.run)
+
+    def budget(self) -> int:
+        """Template evaluations allowed to one LLM cell: its initial pool plus every proposal asked for."""
+        from promptclimb.prompts.pools import load_pool
+
+        base = self.base_config()
+        pool = load_pool(base.pool, size=base.pool_size, seed=1)
+        return len(pool) + base.iterations * base.restarts * base.proposals
+
+
+# ------------------------------------------------------------------------------------------ parsing
+
+
+def _list(raw: dict[str, Any], key: str, kind: type, default: list | None = None) -> list:
+    value = raw.get(key, default)
+    if value is None:
+        raise SuiteError(f"suite: missing '{key}'")
+    if not isinstance(value, list):
+        value = [value]
+    if not value or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
+        raise SuiteError(f"suite: '{key}' must be a non-empty list of {kind.__name__}")
+    if len(set(value)) != len(value):
+        raise SuiteError(f"suite: '{key}' has duplicates: {value}")
+    return value
+
+
+def _resolve(base: Path, value: str) -> str:
+    """Paths are relative to the suite file; a Hugging Face id or pool name (no such path) stays as is."""
+    candidate = Path(value).expanduser()
+    if candidate.is_absolute():
+        return str(candidate)
+    local = (base / candidate).resolve()
+    if local.exists() or value.startswith((".", "~")):
+        return str(local)
+    return value
+
+
+def _datasets(raw: dict[str, Any], base: Path) -> list[DatasetSpec]:
+    entries = raw.get("datasets")
+    if not entries or not isinstance(entries, list):
+        raise SuiteError("suite: 'datasets' must be a non-empty list ([[datasets]] tables or paths)")
+    specs = []
+    for entry in entries:
+        if isinstance(entry, str):
+            entry = {"path": entry}
+        if not isinstance(entry, dict) or "path" not in entry:
+            raise SuiteError("suite: each dataset needs a 'path'")
+        unknown = set(entry) - {"name", "path", "layout", "coop_name"}
+        if unknown:
+            raise SuiteError(f"suite: unknown dataset field(s) {', '.join(sorted(unknown))}")
+        path = _resolve(base, str(entry["path"]))
+        name = str(entry.get("name") or Path(path).name)
+        specs.append(DatasetSpec(name, path, str(entry.get("layout", "auto")), entry.get("coop_name")))
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise SuiteError(f"suite: dataset names must be unique, got {names}")
+    return specs
+
+
+def _run_table(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+    run = raw.get("run", {})
+    if not isinstance(run, dict):
+        raise SuiteError(f"{path}: [run] must be a table")
+    clash = set(run) & GRID_FIELDS
+    if clash:
+        raise SuiteError(f"{path}: [run] cannot set {', '.join(sorted(clash))} (the suite grid sets them)")
+    unknown = set(run) - set(RunConfig.model_fields)
+    if unknown:
+        raise SuiteError(f"{path}: unknown [run] field(s) {', '.join(sorted(unknown))}")
+    run = dict(run)
+    for key in ("cache_dir", "pool"):
+        if key in run:
+            run[key] = _resolve(path.parent, str(run[key]))
+    return run
+
+
+def load_suite(path: Path) -> Suite:
+    try:
+        raw = tomllib.loads(path.read_text())
+    except OSError as error:
+        raise SuiteError(f"cannot read suite file {path}: {error.strerror or error}") from error
+    except tomllib.TOMLDecodeError as error:
+        raise SuiteError(f"{path}: invalid TOML: {error}") from error
+    unknown = set(raw) - SUITE_FIELDS
+    if unknown:
+        raise SuiteError(f"{path}: unknown suite field(s) {', '.join(sorted(unknown))}")
+    name = str(raw.get("name") or path.stem)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise SuiteError(f"{path}: suite name {name!r} must be a plain directory name")
+    methods = _list(raw, "methods", str, list(METHODS))
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        raise SuiteError(f"{path}: unknown method(s) {', '.join(bad)} (known: {', '.join(METHODS)})")
+    score = str(raw.get("score", "selected"))
+    if score not in SCORES:
+        raise SuiteError(f"{path}: score must be one of {', '.join(SCORES)}, got {score!r}")
+    shots = _list(raw, "shots", int, [1])
+    if min(shots) < 1:
+        raise SuiteError(f"{path}: shots must be positive, got {shots}")
+    pools = raw.get("pool_method_pool", [])
+    pools = [pools] if isinstance(pools, str) else pools
+    suite = Suite(
+        name=name,
+        path=path,
+        datasets=_datasets(raw, path.parent),
+        shots=shots,
+        seeds=_list(raw, "seeds", int, [1, 2, 3]),
+        clips=[_resolve(path.parent, c) for c in _list(raw, "clips", str)],
+        methods=methods,
+        llm=raw.get("llm") or None,
+        score=score,
+        pool_method_pool=[_resolve(path.parent, str(p)) for p in pools],
+        run=_run_table(raw, path),
+    )
+    try:
+        suite.budget()
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise SuiteError(f"{path}: [run] {'.'.join(map(str, first['loc']))}: {first['msg']}") from error
+    except ValueError as error:  # an unknown pool (TemplateError)
+        raise SuiteError(f"{path}: {error}") from error
+    return suite
+
+
+# ------------------------------------------------------------------------------------------- cells
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-").lower() or "x"
+
+
+def clip_slug(clip: str) -> str:
+    return slug(Path(clip).name if Path(clip).is_absolute() else clip.split("/")[-1])
+
+
+def cell_method(method: str) -> str:
+    return BASELINES_CELL if method in ("zero-shot", "handmade") else method
+
+
+def cell_id(dataset: str, shots: int, seed: int, clip: str, method: str) -> str:
+    return f"{slug(dataset)}-{shots}shot-s{seed}-{clip_slug(clip)}-{slug(cell_method(method))}"
+
+
+def pool_method_pool(suite: Suite, suite_dir: Path) -> str:
+    """The pool the "pool" method samples: the LLM methods' pool, one named pool, or a merged file."""
+    if not suite.pool_method_pool:
+        return suite.base_config().pool
+    if len(suite.pool_method_pool) == 1:
+        return suite.pool_method_pool[0]
+    from promptclimb.prompts.pools import load_pool
+
+    merged = list(dict.fromkeys(t for name in suite.pool_method_pool for t in load_pool(name)))
+    path = suite_dir / POOL_FILE
+    text = "# merged by promptclimb bench from: " + ", ".join(suite.pool_method_pool) + "\n"
+    text += "".join(t + "\n" for t in merged)
+    if not path.exists() or path.read_text() != text:
+        suite_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return str(path.resolve())
+
+
+def cell_config(
+    suite: Suite, suite_dir: Path, data: DatasetSpec, shots: int, seed: int, clip: str, method: str
+) -> RunConfig:
+    common = {
+        **suite.run,
+        "data": data.path,
+        "layout": data.layout,
+        "coop_name": data.coop_name,
+        "shots": shots,
+        "seed": seed,
+        "clip": clip,
+        "llm": suite.llm,
+    }
+    if method == BASELINES_CELL:
+        return RunConfig(**{**common, "pool": "single", "pool_size": None, "iterations": 0, "restarts": 1})
+    if method == "pool":
+        pool = pool_method_pool(suite, suite_dir)
+        return RunConfig(
+            **{**common, "pool": pool, "pool_size": suite.budget(), "iterations": 0, "restarts": 1}
+        )
+    return RunConfig(**{**common, "feedback": method})
+
+
+def cells(suite: Suite, suite_dir: Path) -> list[Cell]:
+    """Every cell in a stable order: datasets, shots, seeds, clips, then the methods (cheap ones first)."""
+    wanted = list(dict.fromkeys(cell_method(m) for m in suite.methods))
+    grid = []
+    for data in suite.datasets:
+        for shots in suite.shots:
+            for seed in suite.seeds:
+                for clip in suite.clips:
+                    for method in wanted:
+                        config = cell_config(suite, suite_dir, data, shots, seed, clip, method)
+                        grid.append(
+                            Cell(
+                                cell_id(data.name, shots, seed, clip, method),
+                                data.name,
+                                shots,
+                                seed,
+                                clip,
+                                method,
+                                config,
+                            )
+                        )
+    ids = [c.id for c in grid]
+    if len(set(ids)) != len(ids):
+        raise SuiteError(f"suite {suite.name}: two cells share an id (rename datasets or clips)")
+    return grid
+
+
+def comparable(config: RunConfig) -> dict[str, Any]:
+    # Budgets may be raised on a resume without changing what the cell computes.
+    return config.model_dump(exclude={"max_llm_calls", "max_cost"})
+
+
+# ------------------------------------------------------------------------------------------- running
+
+
+class Models(ExitStack):
+    """CLIP backbones and LLM backends shared by the cells of one bench invocation, loaded on first use
+    (a suite whose cells are all finished loads nothing)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._clips: dict[tuple, Any] = {}
+        self._llms: dict[tuple, Any] = {}
+
+    def clip(self, config: RunConfig) -> Any:
+        from promptclimb.evaluators.classify.clip import load_clip
+
+        key = (config.clip, config.device, config.precision)
+        if key not in self._clips:
+            self._clips[key] = load_clip(config.clip, device=config.device, precision=config.precision)
+        return self._clips[key]
+
+    def llm(self, config: RunConfig) -> Any:
+        # Shared across cells: generated scripted replies depend only on (conversation, seed), and a real
+        # model is stateless per request; only an embedded server is worth not restarting per cell.
+        from promptclimb.llm.backends import open_backend
+
+        key = (config.llm, config.llm_base_url, config.llm_api_key_env, config.temperature)
+        if key not in self._llms:
+            self._llms[key] = self.enter_context(
+                open_backend(
+                    config.llm,
+                    base_url=config.llm_base_url,
+                    api_key_env=config.llm_api_key_env,
+                    temperature=config.temperature,
+                )
+            )
+        return self._llms[key]
+
+
+@dataclass
+class CellOutcome:
+    cell: Cell
+    status: str  # finished | paused | failed
+    reason: str | None
+    skipped: bool  # already finished before this invocation: nothing was loaded or run
+
+
+def prepare_cell_dir(suite_dir: Path, cell: Cell) -> Path:
+    run_dir = suite_dir / cell.id
+    if (run_dir / CONFIG_FILE).is_file():
+        if comparable(load_config(run_dir)) != comparable(cell.config):
+            raise SuiteError(
+                f"cell {cell.id} was run with another configuration than the suite now asks for; "
+                f"delete {run_dir} or give the suite another name"
+            )
+        return run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_status(run_dir, "paused", "not started yet")
+    cell.config.save(run_dir / CONFIG_FILE)  # last: a directory with a config is a resumable run
+    return run_dir
+
+
+def run_cell(
+    suite_dir: Path, cell: Cell, models: Models, on_update: Callable[[str, dict[str, Any]], None]
+) -> CellOutcome:
+    from promptclimb.graph.session import execute, load_inputs, make_context
+
+    run_dir = prepare_cell_dir(suite_dir, cell)
+    status, reason = read_status(run_dir)
+    if status == "finished":
+        return CellOutcome(cell, status, reason, skipped=True)
+    dataset, pool = load_inputs(cell.config)
+    backbone = models.clip(cell.config)
+    backend = models.llm(cell.config) if cell.needs_llm else None
+    context = make_context(cell.config, run_dir, dataset, backbone, backend)
+    # The pool is always passed: the graph ignores it once the run has a checkpoint, and needs it when an
+    # earlier attempt stopped before the first one.
+    status, reason = execute(run_dir, context, pool, on_update)
+    if reason == "interrupted by the user":
+        raise KeyboardInterrupt
+    return CellOutcome(cell, status, reason, skipped=False)
+
+
+def run_suite(
+    suite: Suite,
+    runs_dir: Path,
+    on_cell: Callable[[Cell, int, int], None] | None = None,
+    on_update: Callable[[str, dict[str, Any]], None] | None = None,
+) -> Iterator[CellOutcome]:
+    """Run, resume or skip every cell in order, yielding each outcome; a KeyboardInterrupt (inside a cell,
+    which is then paused, or between cells) stops the suite, resumable."""
+    suite_dir = runs_dir / suite.name
+    grid = cells(suite, suite_dir)
+    suite_dir.mkdir(parents=True, exist_ok=True)
+    with Models() as models:
+        for k, cell in enumerate(grid):
+            if on_cell is not None:
+                on_cell(cell, k, len(grid))
+            yield run_cell(suite_dir, cell, models, on_update or (lambda node, update: None))
+
+
+# -------------------------------------------------------------------------------------------- table
+
+
+def method_value(final: dict[str, Any] | None, method: str, score: str) -> float | None:
+    if not final:
+        return None
+    if method == "zero-shot":
+        return final["baselines"].get(PHOTO)
+    if method == "handmade":
+        return final["baselines"].get(HANDMADE)
+    return final["ensemble_test_acc"] if score == "ensemble" else final["test_acc"]
+
+
+@dataclass
+class ResultRow:
+    shots: int
+    clip: str
+    method: str
+    dataset: str  # a dataset name, or "Average"
+    values: list[float] = field(default_factory=list)  # test accuracies of the finished seeds
+    seeds: list[int] = field(default_factory=list)
+    evaluations: list[int] = field(default_factory=list)  # templates scored per seed (equal-budget check)
+
+    @property
+    def stats(self) -> tuple[float, float]:
+        return mean_std(self.values)
+
+
+def cell_states(suite: Suite, suite_dir: Path) -> dict[str, tuple[str, dict[str, Any] | None]]:
+    """cell id -> (status, summary) for every cell of the grid ("not started", None when absent)."""
+    states: dict[str, tuple[str, dict[str, Any] | None]] = {}
+    for cell in cells(suite, suite_dir):
+        run_dir = suite_dir / cell.id
+        if (run_dir / CONFIG_FILE).is_file():
+            summary = summarize(run_dir)
+            states[cell.id] = (summary["status"], summary)
+        else:
+            states[cell.id] = ("not started", None)
+    return states
+
+
+def collect(suite: Suite, states: dict[str, tuple[str, dict[str, Any] | None]]) -> list[ResultRow]:
+    """Per (shots, clip, method, dataset) the finished seeds' test accuracies, then an Average row: the
+    mean over datasets of the per-dataset means, only when every dataset has a value."""
+    rows: list[ResultRow] = []
+    for shots in suite.shots:
+        for clip in suite.clips:
+            for method in suite.methods:
+                mine = []
+                for data in suite.datasets:
+                    row = ResultRow(shots, clip, method, data.name)
+                    for seed in suite.seeds:
+                        status, summary = states.get(
+                            cell_id(data.name, shots, seed, clip, method), ("", None)
+                        )
+                        value = method_value(summary["final"], method, suite.score) if summary else None
+                        if status == "finished" and value is not None:
+                            row.values.append(value)
+                            row.seeds.append(seed)
+                            row.evaluations.append(summary["candidates_scored"])
+                    mine.append(row)
+                rows.extend(mine)
+                average = ResultRow(shots, clip, method, "Average")
+                if all(r.values for r in mine):
+                    average.values = [r.stats[0] for r in mine]
+                rows.append(average)
+    return rows
+
+
+def fmt(row: ResultRow | None) -> str:
+    if row is None or not row.values:
+        return "-"
+    mean, std = row.stats
+    if row.dataset == "Average" or len(row.values) < 2:
+        return f"{100 * mean:.1f}"
+    return f"{100 * mean:.1f} ± {100 * std:.1f}"
+
+
+def tables(suite: Suite, rows: list[ResultRow]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """One paper-style table per (shots, clip): (title, header, rows of text); rows are methods, columns
+    datasets then Average; cells are mean ± std of test accuracy (%) over seeds."""
+    index = {(r.shots, r.clip, r.method, r.dataset): r for r in rows}
+    columns = [d.name for d in suite.datasets] + ["Average"]
+    out = []
+    for shots in suite.shots:
+        for clip in suite.clips:
+            title = f"{suite.name}: {shots}-shot, CLIP {clip_slug(clip)}"
+            title += ", test accuracy (%), mean ± std over seeds"
+            body = [
+                [METHODS[m], *(fmt(index.get((shots, clip, m, c))) for c in columns)] for m in suite.methods
+            ]
+            out.append((title, ["Method", *columns], body))
+    return out
+
+
+def markdown(suite: Suite, rows: list[ResultRow], statuses: dict[str, str], pool_size: int) -> str:
+    budget = suite.budget()
+    lines = [f"# Suite {suite.name}", ""]
+    lines.append(
+        f"Suite file: `{suite.path}`; LLM: {suite.llm or 'embedded local model'}; seeds {suite.seeds}; "
+        f"score: the {suite.score} template(s) of each run, on the test split."
+    )
+    lines.append("")
+    lines.append(
+        f"Equal budget: {budget} template evaluations per run (initial pool + iterations x restarts x "
+        f"proposals); the pool method samples {min(budget, pool_size)} templates of its {pool_size}-template "
+        "pool. Std: sample standard deviation over seeds. Average: mean over datasets of the per-dataset "
+        "means (shown only when every dataset has a result)."
+    )
+    if pool_size < budget:
+        lines.append("")
+        lines.append(f"Note: the pool method's pool is smaller than the budget ({pool_size} < {budget}).")
+    lines.append("")
+    for title, header, body in tables(suite, rows):
+        lines += [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(r) + " |" for r in body]
+        lines.append("")
+    missing = {k: v for k, v in statuses.items() if v != "finished"}
+    if missing:
+        lines.append("Cells left out (not finished): " + ", ".join(f"{k} ({v})" for k, v in missing.items()))
+        lines.append("")
+    return "\n".join(lines)
+
+
+CSV_HEADER = [
+    "shots",
+    "clip",
+    "method",
+    "dataset",
+    "n_seeds",
+    "mean_acc",
+    "std_acc",
+    "seeds",
+    "values",
+    "evaluations",
+]
+
+
+def csv_text(rows: list[ResultRow]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    for r in rows:
+        mean, std = r.stats if r.values else (None, None)
+        writer.writerow(
+            [
+                r.shots,
+                r.clip,
+                r.method,
+                r.dataset,
+                len(r.values),
+                "" if mean is None else f"{mean:.6f}",
+                "" if std is None else f"{std:.6f}",
+                " ".join(map(str, r.seeds)),
+                " ".join(f"{v:.6f}" for v in r.values),
+                " ".join(map(str, r.evaluations)),
+            ]
+        )
+    return buffer.getvalue()
+
+
+@dataclass
+class SuiteResults:
+    markdown: Path
+    csv: Path
+    rows: list[ResultRow]
+    statuses: dict[str, str]  # cell id -> status
+
+
+def write_results(suite: Suite, runs_dir: Path) -> SuiteResults:
+    """Collect every cell's result; write suite.md and suite.csv into the suite directory."""
+    from promptclimb.prompts.pools import load_pool
+
+    suite_dir = runs_dir / suite.name
+    suite_dir.mkdir(parents=True, exist_ok=True)
+    states = cell_states(suite, suite_dir)
+    rows = collect(suite, states)
+    statuses = {cid: status for cid, (status, _) in states.items()}
+    pool_size = len(load_pool(pool_method_pool(suite, suite_dir)))
+    md, table_csv = suite_dir / "suite.md", suite_dir / "suite.csv"
+    md.write_text(markdown(suite, rows, statuses, pool_size))
+    table_csv.write_text(csv_text(rows))
+    return SuiteResults(md, table_csv, rows, statuses)

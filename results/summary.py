@@ -1,0 +1,73 @@
+"""The documented JSON of ``promptclimb show --json`` (a stable contract; see README)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from promptclimb.graph.runs import load_config, read_status
+from promptclimb.graph.session import current_state
+from promptclimb.graph.state import Candidate, OptimState
+from promptclimb.nodes.rank import ranked
+
+
+def leaderboard_rows(candidates: list[Candidate]) -> list[dict[str, Any]]:
+    rows = []
+    for c in candidates:
+        row: dict[str, Any] = {"template": c.template, "train_acc": c.train_acc}
+        if c.val_acc is not None:
+            row["val_acc"] = c.val_acc
+        row.update(source=c.source, restart=c.restart, iteration=c.iteration)
+        if c.truncated:
+            row["truncated"] = True
+        rows.append(row)
+    return rows
+
+
+def history(candidates: list[Candidate]) -> list[dict[str, Any]]:
+    """Per (restart, iteration): how many templates were scored, the best of them, and the best so far."""
+    steps: dict[tuple[int, int], list[float]] = {}
+    for c in candidates:
+        if c.source == "llm":
+            steps.setdefault((c.restart, c.iteration), []).append(c.train_acc)
+    pool_best = max((c.train_acc for c in candidates if c.source == "pool"), default=0.0)
+    rows, best, current_restart = [], pool_best, None
+    for (restart, iteration), accs in sorted(steps.items()):
+        if restart != current_restart:
+            best, current_restart = pool_best, restart
+        best = max(best, *accs)
+        rows.append(
+            {
+                "restart": restart,
+                "iteration": iteration,
+                "scored": len(accs),
+                "best": max(accs),
+                "best_so_far": best,
+            }
+        )
+    return rows
+
+
+def summarize(run_dir: Path) -> dict[str, Any]:
+    config = load_config(run_dir)
+    status, reason = read_status(run_dir)
+    state: OptimState = current_state(run_dir) or {}
+    candidates = state.get("candidates", [])
+    usage = state.get("usage")
+    final = state.get("final")
+    return {
+        "run_id": run_dir.name,
+        "run_dir": str(run_dir),
+        "status": status,
+        "reason": reason,
+        "iterations_done": state.get("iterations_done", 0),
+        "restarts_done": state.get("restarts_done", 0),
+        "llm_calls": usage.calls if usage else 0,
+        "usage": usage.model_dump() if usage else None,
+        "candidates_scored": len(candidates),
+        "leaderboard": leaderboard_rows(ranked(candidates)),
+        "history": history(candidates),
+        "rejections": [r.model_dump() for r in state.get("rejections", [])],
+        "final": final.model_dump() if final else None,
+        "config": config.model_dump(),
+    }
