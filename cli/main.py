@@ -17,14 +17,22 @@ from rich.table import Table
 from promptclimb.cli.results import add_commands as add_results_commands
 from promptclimb.cli.t2i import add_commands as add_t2i_commands
 from promptclimb.cli.t2i import is_t2i_run, list_row, resume_t2i, show_t2i
-from promptclimb.evaluators.classify.clip import ClipBackbone, ModelLoadError, load_clip
-from promptclimb.evaluators.classify.data import DataError, load_dataset
+from promptclimb.evaluators.base import DualEncoder
+from promptclimb.evaluators.classify.clip import ModelLoadError
+from promptclimb.evaluators.classify.data import DataError
 from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir
 from promptclimb.graph.checkpoint import CheckpointError, RunLocked, is_locked
-from promptclimb.graph.config import DEFAULT_CLIP, FEEDBACK_MODES, RunConfig
+from promptclimb.graph.config import DEFAULT_CLIP, FEEDBACK_MODES, META_STYLES, RunConfig
 from promptclimb.graph.context import Context
 from promptclimb.graph.runs import RunNotFound, create_run, find_run, list_runs, load_config, read_status
-from promptclimb.graph.session import execute, load_inputs, make_context, open_models
+from promptclimb.graph.session import (
+    execute,
+    load_data,
+    load_inputs,
+    make_context,
+    open_models,
+    open_scorer_model,
+)
 from promptclimb.llm.backends import BackendError
 from promptclimb.llm.models import list_models
 from promptclimb.nodes.finalize import PHOTO_BASELINE
@@ -55,13 +63,21 @@ def pct(x: float | None) -> str:
 def add_run_options(p: argparse.ArgumentParser) -> None:
     d = RunConfig.model_fields
     p.add_argument("--data", required=True, help="dataset directory (image folders, CoOp layout, ...)")
-    p.add_argument("--layout", default="auto", help="auto | folders | flat | named | coop")
+    p.add_argument("--layout", default="auto", help="auto | folders | flat | named | coop | csv")
     p.add_argument("--coop-name", help="CoOp dataset name when --layout coop cannot guess it")
     p.add_argument("--shots", type=int, default=d["shots"].default, help="images per class for training")
     p.add_argument(
         "--seed", type=int, default=d["seed"].default, help="few-shot sampling seed (paper: 1, 2, 3)"
     )
     p.add_argument("--clip", default=DEFAULT_CLIP, help="Hugging Face id or local directory")
+    p.add_argument(
+        "--scorer",
+        help="the scorer model: hf:<CLIP id or dir> (default: hf:--clip), text:<sentence encoder id or dir> "
+        "(CSV text datasets), or <plugin>:<arg> from the promptclimb.scorers entry points",
+    )
+    p.add_argument("--task", help="one line describing the data for the LLM (default: from the dataset)")
+    p.add_argument("--text-column", help="CSV text datasets: the text column (default: found by name)")
+    p.add_argument("--label-column", help="CSV text datasets: the label column (default: found by name)")
     p.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16")
     p.add_argument("--device", help="cuda | mps | cpu (default: best available)")
     p.add_argument("--cache-dir", help="feature cache (default $PROMPTCLIMB_CACHE or ~/.cache/promptclimb)")
@@ -81,6 +97,23 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-k", type=int, default=d["top_k"].default, help="best templates shown to the LLM")
     p.add_argument("--bottom-k", type=int, default=d["bottom_k"].default, help="worst templates shown")
     p.add_argument("--feedback", default="pos+neg", choices=list(FEEDBACK_MODES), help="feedback mode")
+    p.add_argument(
+        "--meta",
+        default=d["meta"].default,
+        choices=list(META_STYLES),
+        help="compact: promptclimb's default loop; chat: the paper's conversation",
+    )
+    p.add_argument("--shown", type=int, help="compact: templates shown per iteration (default 15)")
+    p.add_argument("--examples", type=int, help="compact: example inputs shown (texts; default 8)")
+    p.add_argument(
+        "--select-on", choices=["train", "train+val"], help="selection data (default: train+val compact)"
+    )
+    p.add_argument(
+        "--tie-break", choices=["order", "margin"], help="ties: discovery order, or the cosine margin"
+    )
+    p.add_argument(
+        "--max-unusable-steps", type=int, help="pause after N LLM steps in a row with nothing usable"
+    )
     p.add_argument("--history-turns", type=int, help="earlier exchanges the LLM sees (default 6)")
     p.add_argument("--patience", type=int, help="end a restart after N iterations without improvement")
     p.add_argument("--ensemble-size", type=int, default=d["ensemble_size"].default)
@@ -121,7 +154,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def plan(config: RunConfig, pool: list[str], n_classes: int) -> dict[str, int]:
     steps = config.iterations * config.restarts
-    templates = len(pool) + steps * config.proposals
+    templates = len(pool) + steps * config.asked()
     return {
         "llm_calls": steps,
         "template_evaluations": templates,
@@ -176,10 +209,10 @@ def run_to_end(run_dir: Path, context: Context, pool: list[str], resumed: bool =
     return 130 if reason == "interrupted by the user" else EXIT[status]
 
 
-def warn_random_weights(config: RunConfig | argparse.Namespace, backbone: ClipBackbone) -> None:
+def warn_random_weights(config: RunConfig, backbone: DualEncoder) -> None:
     if backbone.random_weights:
         err.print(
-            f"[bold yellow]WARNING: {config.clip} holds no weights: CLIP runs with RANDOM weights. "
+            f"[bold yellow]WARNING: {config.scorer_spec()} holds no weights: it runs with RANDOM weights. "
             "Accuracies are meaningless (for speed and plumbing tests only).[/]",
             highlight=False,
         )
@@ -191,7 +224,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         out.print_json(data=plan(config, pool, len(dataset.classnames)))
         return 0
-    with open_models(config) as (backbone, backend):
+    with open_models(config, dataset) as (backbone, backend):
         warn_random_weights(config, backbone)
         run_dir = create_run(Path(args.runs_dir), config)
         err.print(f"run {run_dir.name} in {run_dir}", highlight=False)
@@ -216,7 +249,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         config.save(run_dir / "config.json")
     # The pool matters only when the run was killed before its first checkpoint.
     dataset, pool = load_inputs(config)
-    with open_models(config) as (backbone, backend):
+    with open_models(config, dataset) as (backbone, backend):
         warn_random_weights(config, backbone)
         return run_to_end(
             run_dir, make_context(config, run_dir, dataset, backbone, backend), pool, resumed=True
@@ -290,6 +323,9 @@ def add_score_command(sub: argparse._SubParsersAction) -> None:
     score.add_argument("--layout", default="auto")
     score.add_argument("--coop-name")
     score.add_argument("--clip", default=DEFAULT_CLIP)
+    score.add_argument("--scorer", help="scorer spec (hf:, text:, plugin; default hf:--clip)")
+    score.add_argument("--text-column")
+    score.add_argument("--label-column")
     score.add_argument("--precision", default="auto")
     score.add_argument("--device")
     score.add_argument("--shots", type=int, default=1)
@@ -320,13 +356,12 @@ def cmd_score(args: argparse.Namespace) -> int:
         templates += load_pool(args.templates_file)
     if not templates and not args.baselines:
         raise TemplateError("no templates: give TEMPLATE arguments, --templates FILE or --baselines")
-    dataset = load_dataset(
-        args.data, shots=args.shots, seed=args.seed, layout=args.layout, coop_name=args.coop_name
-    )
+    config = RunConfig.model_validate({k: v for k, v in vars(args).items() if k in RunConfig.model_fields})
+    dataset = load_data(config)
     if not dataset.has_split(args.split):
         raise DataError(f"dataset '{dataset.name}' has no {args.split} split")
-    backbone = load_clip(args.clip, device=args.device, precision=args.precision)
-    warn_random_weights(args, backbone)
+    backbone = open_scorer_model(config, dataset)
+    warn_random_weights(config, backbone)
     scorer = ClipScorer(backbone, dataset, args.cache_dir or default_cache_dir())
     rows = score_rows(scorer, templates, args.split, args.baselines)
     if args.json:

@@ -7,8 +7,9 @@ implementing ``Scorer``; the nodes never see models, tensors or images.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
+import numpy as np
 from pydantic import BaseModel
 
 Split = Literal["train", "val", "test"]
@@ -43,4 +44,27 @@ class Scorer(Protocol):
 
     def score_ensemble(self, templates: Sequence[str], split: Split) -> TemplateScore:
         """Mean of the normalized text embeddings of the templates, per class."""
+        ...
+
+
+class DualEncoder(Protocol):
+    """A model that embeds inputs (images, texts, ...) and class prompts in one space: what ClipScorer
+    needs to score templates by argmax cosine. CLIP and sentence encoders implement it; a plugin scorer
+    (entry-point group ``promptclimb.scorers``) may return one."""
+
+    identity: str  # everything that changes the features: the feature cache's key
+    embed_dim: int
+    modality: str  # "image" | "text": what the inputs are, for the meta-prompt
+    random_weights: bool
+
+    def input_key(self, item: Any) -> bytes | None:
+        """The cache key of one dataset item under this model (None: the item cannot be read)."""
+        ...
+
+    def encode_inputs(self, items: Sequence[Any]) -> tuple[np.ndarray, list[int]]:
+        """L2-normalised features of the readable items and their indices in ``items``."""
+        ...
+
+    def encode_text_groups(self, groups: Sequence[Sequence[str]]) -> list[tuple[np.ndarray, list[bool]]]:
+        """Per group of class prompts: L2-normalised features and, per prompt, whether it was cut."""
         ...

@@ -10,6 +10,14 @@ from pydantic import BaseModel, Field
 
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 FeedbackMode = Literal["pos+neg", "pos", "neg", "none"]
+MetaStyle = Literal["compact", "chat"]
+
+# How the LLM is asked, per iteration.
+META_STYLES: dict[str, str] = {
+    "compact": "promptclimb's default: one self-contained message per iteration (task, example inputs, "
+    "the best templates with correct/N, ascending), more templates per call, restarts that differ",
+    "chat": "the paper's method: one growing conversation per restart, best and worst templates with scores",
+}
 
 # Which paper setting each feedback mode reproduces (Liu et al., CVPR 2024, ablation of feedback).
 FEEDBACK_MODES: dict[str, str] = {
@@ -27,7 +35,11 @@ class RunConfig(BaseModel):
     coop_name: str | None = None
     shots: int = Field(1, ge=1)
     seed: int = 1
-    # vision-language model
+    text_column: str | None = None  # CSV text datasets: column names (default: found by name)
+    label_column: str | None = None
+    task: str | None = None  # one line describing the data for the LLM (default: from the dataset)
+    # the scorer: a spec (hf:, text:, plugin) or, when None, CLIP ``clip`` through transformers
+    scorer: str | None = None
     clip: str = DEFAULT_CLIP
     precision: str = "auto"
     device: str | None = None
@@ -42,10 +54,18 @@ class RunConfig(BaseModel):
     pool_size: int | None = Field(None, ge=1)
     iterations: int = Field(10, ge=0)
     restarts: int = Field(3, ge=1)
-    proposals: int = Field(3, ge=1)
+    proposals: int | None = Field(None, ge=1)  # templates asked per call (default: 8 compact, 3 chat)
     top_k: int = Field(5, ge=1)
     bottom_k: int = Field(5, ge=0)
     feedback: FeedbackMode = "pos+neg"
+    meta: MetaStyle = "compact"
+    shown: int = Field(15, ge=1)  # compact: templates shown to the LLM per iteration (best, ascending)
+    examples: int = Field(8, ge=0)  # compact: example inputs shown (texts only; never val or test)
+    # LLM steps in a row that give no usable template before the run pauses (resumable)
+    max_unusable_steps: int = Field(3, ge=1)
+    # Selection: training accuracy, or train and val pooled (more examples behind each accuracy)
+    select_on: Literal["train", "train+val"] | None = None  # default: train+val compact, train chat
+    tie_break: Literal["order", "margin"] = "order"  # "margin" uses the cosine margin (not accuracy-only)
     # Exchanges of the current restart the LLM sees (older ones drop out; the good/bad lists carry their
     # lesson). Bounds the prompt for small context windows and keeps checkpoints small.
     history_turns: int = Field(6, ge=1)
@@ -54,6 +74,17 @@ class RunConfig(BaseModel):
     # budgets
     max_llm_calls: int | None = Field(None, ge=0)
     max_cost: float | None = Field(None, ge=0)
+
+    def asked(self) -> int:
+        """Templates asked of the LLM per call."""
+        return self.proposals or (8 if self.meta == "compact" else 3)
+
+    def selection(self) -> str:
+        """What selection (and the LLM's view) scores templates on: "train" or "train+val"."""
+        return self.select_on or ("train+val" if self.meta == "compact" else "train")
+
+    def scorer_spec(self) -> str:
+        return self.scorer or f"hf:{self.clip}"
 
     def save(self, path: Path) -> None:
         path.write_text(self.model_dump_json(indent=2) + "\n")

@@ -18,5 +18,7 @@ class Context:
     scorer: Scorer
     proposer: Proposer | None  # None when no LLM is needed (e.g. replaying a finished run)
     dataset_name: str = ""  # picks the hand-made template baseline (CoOp dataset names)
-    task: str = "the dataset's classes"  # how the meta-prompt describes the images
+    task: str = "the dataset's classes"  # how the meta-prompt describes the data (one concrete line)
+    modality: str = "image"  # what the scorer's inputs are: "image" | "text"
+    examples: list[str] = field(default_factory=list)  # training inputs shown to the LLM (texts only)
     log: list[str] = field(default_factory=list)  # notable events for the run log (the CLI writes them)

@@ -8,9 +8,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from promptclimb.evaluators.classify.clip import ClipBackbone, load_clip
-from promptclimb.evaluators.classify.data import FewShotDataset, load_dataset
+from langgraph.types import Command
+
+from promptclimb.evaluators.base import DualEncoder
+from promptclimb.evaluators.classify.data import FewShotDataset
+from promptclimb.evaluators.classify.registry import check_modality, load_any_dataset, load_backbone
 from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir
+from promptclimb.evaluators.classify.texts import TextDataset
 from promptclimb.graph.checkpoint import open_checkpointer, prune_checkpoints, run_lock
 from promptclimb.graph.config import RunConfig
 from promptclimb.graph.context import Context
@@ -20,54 +24,89 @@ from promptclimb.graph.wiring import build_graph, initial_state
 from promptclimb.llm.backends import ChatBackend, open_backend
 from promptclimb.llm.proposer import LLMUnavailable, Proposer
 from promptclimb.nodes.propose import BudgetReached
+from promptclimb.prompts import meta
 from promptclimb.prompts.pools import load_pool
 
 THREAD = {"configurable": {"thread_id": "run"}}
 log = logging.getLogger(__name__)
 
+
+class NoUsableTemplates(RuntimeError):
+    """The LLM gave nothing usable for several steps in a row: the run pauses, resumable."""
+
+
 # Stops that leave the run resumable, with the reason the user sees.
-RESUMABLE_STOPS: tuple[type[BaseException], ...] = (BudgetReached, LLMUnavailable)
+RESUMABLE_STOPS: tuple[type[BaseException], ...] = (BudgetReached, LLMUnavailable, NoUsableTemplates)
+
+Dataset = FewShotDataset | TextDataset
 
 
-def load_inputs(config: RunConfig) -> tuple[FewShotDataset, list[str]]:
-    """Check the data and the initial pool before anything is created or spent."""
-    dataset = load_dataset(
-        config.data, shots=config.shots, seed=config.seed, layout=config.layout, coop_name=config.coop_name
+def load_data(config: RunConfig) -> Dataset:
+    return load_any_dataset(
+        config.data,
+        shots=config.shots,
+        seed=config.seed,
+        layout=config.layout,
+        coop_name=config.coop_name,
+        text_column=config.text_column,
+        label_column=config.label_column,
     )
+
+
+def load_inputs(config: RunConfig) -> tuple[Dataset, list[str]]:
+    """Check the data and the initial pool before anything is created or spent."""
     pool = load_pool(config.pool, size=config.pool_size, seed=config.seed)
-    return dataset, pool
+    return load_data(config), pool
 
 
-def task_description(dataset: FewShotDataset) -> str:
-    return f"the {len(dataset.classnames)} classes of the '{dataset.name}' dataset"
+def task_description(config: RunConfig, dataset: Dataset) -> str:
+    """The one concrete line that tells the LLM what the data is (--task, or from the dataset)."""
+    if config.task:
+        return " ".join(config.task.split())
+    modality = getattr(dataset, "modality", "image")
+    line = meta.TASK_DEFAULT.get(modality, meta.TASK_DEFAULT["image"])
+    return line.replace("<<N_CLASSES>>", str(len(dataset.classnames))).replace("<<NAME>>", dataset.name)
 
 
 def make_context(
     config: RunConfig,
     run_dir: Path,
-    dataset: FewShotDataset,
-    backbone: ClipBackbone,
+    dataset: Dataset,
+    backbone: DualEncoder,
     backend: ChatBackend | None,
 ) -> Context:
     if backbone.random_weights:
-        append_log(run_dir, [f"WARNING: {config.clip} has no weights: CLIP runs with RANDOM weights"])
+        append_log(run_dir, [f"WARNING: {config.scorer_spec()} has no weights: it runs with RANDOM weights"])
     scorer = ClipScorer(backbone, dataset, config.cache_dir or default_cache_dir())
     proposer = None
     if backend is not None:
         proposer = Proposer(backend, recorder=lambda call: append_call(run_dir, call))
+    examples = dataset.examples(config.examples) if isinstance(dataset, TextDataset) else []
     return Context(
         config=config,
         scorer=scorer,
         proposer=proposer,
         dataset_name=dataset.name,
-        task=task_description(dataset),
+        task=task_description(config, dataset),
+        modality=backbone.modality,
+        examples=examples,
     )
 
 
+def open_scorer_model(config: RunConfig, dataset: Dataset | None = None) -> DualEncoder:
+    """The run's scorer model (CLIP, a sentence encoder, a plugin), checked against the data."""
+    backbone = load_backbone(config.scorer_spec(), device=config.device, precision=config.precision)
+    if dataset is not None:
+        check_modality(dataset, backbone, config.scorer_spec())
+    return backbone
+
+
 @contextmanager
-def open_models(config: RunConfig) -> Iterator[tuple[ClipBackbone, ChatBackend]]:
-    """Load CLIP and open the LLM backend (an embedded server is stopped on exit)."""
-    backbone = load_clip(config.clip, device=config.device, precision=config.precision)
+def open_models(
+    config: RunConfig, dataset: Dataset | None = None
+) -> Iterator[tuple[DualEncoder, ChatBackend]]:
+    """Load the scorer's model and open the LLM backend (an embedded server is stopped on exit)."""
+    backbone = open_scorer_model(config, dataset)
     with open_backend(
         config.llm,
         base_url=config.llm_base_url,
@@ -93,15 +132,21 @@ def drive(
     """Run the graph to its end, or until an error; checkpoints are synchronous after every step."""
     with open_checkpointer(run_dir) as saver:
         graph = build_graph(saver)
-        started = bool(graph.get_state(THREAD).values)
-        inputs = None if started else initial_state(pool)
+        snapshot = graph.get_state(THREAD)
+        inputs: Any = None if snapshot.values else initial_state(pool)
+        if snapshot.interrupts:  # paused by the graph itself (nothing usable from the LLM): go on
+            inputs = Command(resume="resume")
         try:
             for chunk in graph.stream(
                 inputs, THREAD, context=context, stream_mode="updates", durability="sync"
             ):
                 prune_checkpoints(saver, THREAD["configurable"]["thread_id"])
                 for node, update in chunk.items():
-                    on_update(node, update or {})
+                    if node != "__interrupt__":
+                        on_update(node, update or {})
+            paused = graph.get_state(THREAD).interrupts
+            if paused:
+                raise NoUsableTemplates(str(paused[0].value))
         finally:
             skipped = getattr(context.scorer, "skipped_images", {})
             context.log += [f"skipped {n} unreadable images in split {k}" for k, n in skipped.items() if n]

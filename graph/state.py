@@ -26,6 +26,11 @@ class Candidate(BaseModel):
     iteration: int = 0  # 0 = the initial pool; i >= 1 = proposed by the LLM at iteration i
     source: str = "pool"  # "pool" | "llm"
     truncated: bool = False
+    # Counts behind the accuracies: the LLM is shown "correct/N", selection may pool train and val.
+    train_correct: int = 0
+    train_n: int = 0
+    val_correct: int = 0
+    val_n: int = 0
 
 
 class Rejection(BaseModel):
@@ -52,6 +57,11 @@ class Final(BaseModel):
     ensemble_test_acc: float | None
     test_split: str  # which split served as test ("test", or "none" when the dataset has none)
     baselines: dict[str, float | None] = {}  # baseline name -> test accuracy
+    # What is reported as the run's classifier: the selected template, or the top-k ensemble when it
+    # beats the template on the selection data (train, or train+val); test accuracy of that choice.
+    selected: str = "template"  # "template" | "ensemble"
+    selected_test_acc: float | None = None
+    llm_templates_scored: int = 0  # templates the LLM contributed (0: it contributed nothing)
     n_train: int = 0  # images behind each accuracy, for confidence intervals
     n_val: int = 0
     n_test: int = 0
@@ -68,6 +78,8 @@ class OptimState(TypedDict, total=False):
     iterations_done: int  # LLM iterations done in the whole run
     restarts_done: int
     stale: int  # iterations without a better training accuracy in the current restart
+    unusable_streak: int  # LLM steps in a row that gave no usable template (pauses the run at a limit)
+    last_repeats: int  # templates of the last reply that repeated one already tried
     best_in_restart: float
     usage: Usage
     final: Final | None

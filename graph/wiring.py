@@ -21,7 +21,9 @@ from promptclimb.nodes.rank import rank
 
 
 def after_feedback(state: OptimState, runtime: Runtime[Context]) -> str:
-    if state["restarts_done"] >= runtime.context.config.restarts:
+    config = runtime.context.config
+    # No LLM iterations asked (--iterations 0): the pool alone is the run, as --dry-run plans it.
+    if state["restarts_done"] >= config.restarts or config.iterations == 0:
         return "finalize"
     return "propose"
 
@@ -54,6 +56,8 @@ def initial_state(pool: list[str]) -> OptimState:
         iterations_done=0,
         restarts_done=0,
         stale=0,
+        unusable_streak=0,
+        last_repeats=0,
         best_in_restart=0.0,
         usage=Usage(),
         final=None,

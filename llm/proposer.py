@@ -34,11 +34,12 @@ PLACEHOLDER_WORD = meta.PLACEHOLDER_WORD
 REASK_MESSAGE = meta.REASK  # slots <<ERROR>> and <<N>>, filled by plain str.replace
 
 EMPTY_REPLY_STAND_IN = "(empty reply)"
+EXTRAS_FACTOR = 2  # valid templates kept per call: up to this many times the number asked
 MAX_BACKOFF_S = 60.0
 MAX_RETRY_AFTER_S = 600.0  # a server asking for a longer pause is treated as down
-# A positive class (llama.cpp grammars enforce only those). No digits: small models copy the accuracies
-# shown next to templates into their own ("a photo of a {}. 94.257180406...") and run out of tokens.
-_TEMPLATE_CHARS = r"[A-Za-z ,.;:!?'()&/-]"
+# A positive class (llama.cpp grammars enforce only those). Digits are allowed ("a 3D render of a {}."):
+# the length bound below stops a model that copies the scores shown next to templates from running on.
+_TEMPLATE_CHARS = r"[A-Za-z0-9 ,.;:!?'()&/-]"
 
 __all__ = [
     "LLMContextOverflow",
@@ -61,6 +62,7 @@ class Proposal(BaseModel):
     templates: list[str]  # validated, cleaned, deduplicated against `seen` and each other
     rejections: list[tuple[str, str]]  # (proposed text shortened to <= 120 chars, reason)
     reply: str  # raw text of the accepted reply ("" or the last bad reply when none was usable)
+    error: str | None = None  # why the last reply was unusable, when no template came of the proposal
     calls: list[LLMCall]  # every request made for this proposal, failed attempts included
 
 
@@ -105,10 +107,13 @@ class Proposer:
         seen: set[str],
         seed: int | None = None,
         step: str | None = None,
+        max_calls: int | None = None,
     ) -> Proposal:
-        """Up to ``n`` new templates for this conversation; [] when the model gave nothing usable.
+        """New templates for this conversation (n asked; valid extras kept, up to 2n); [] when the model
+        gave nothing usable.
 
-        ``step`` labels every call record of this proposal, so the audit log says which step asked.
+        ``step`` labels every call record of this proposal, so the audit log says which step asked;
+        ``max_calls`` bounds the requests (re-asks included) so a budget is never overrun by re-asks.
         """
         self.step = step
         conversation = [dict(m) for m in messages]
@@ -116,11 +121,15 @@ class Proposer:
         calls: list[LLMCall] = []
         rejections: list[tuple[str, str]] = []
         reply = ""
+        error: str | None = None
         for round_number in range(self.max_reasks + 1):
+            if max_calls is not None and round_number > 0 and len(calls) >= max_calls:
+                break
             round_seed = None if seed is None else seed + round_number  # a re-ask must not replay the dud
             reply = self._request(conversation, n, round_seed, calls)
             candidates, parse_error = extract_candidates(reply)
-            templates, rejected = screen(candidates, seen_keys, n)
+            # A valid template costs one text-encoder pass: extras beyond n are kept (bounded).
+            templates, rejected = screen(candidates, seen_keys, EXTRAS_FACTOR * n)
             rejections.extend(rejected)
             if templates:
                 return Proposal(templates=templates, rejections=rejections, reply=reply, calls=calls)
@@ -130,7 +139,7 @@ class Proposer:
                 {"role": "assistant", "content": reply if reply.strip() else EMPTY_REPLY_STAND_IN},
                 {"role": "user", "content": reask_message(error, n)},
             ]
-        return Proposal(templates=[], rejections=rejections, reply=reply, calls=calls)
+        return Proposal(templates=[], rejections=rejections, reply=reply, calls=calls, error=error)
 
     # -- one request, with retries ------------------------------------------------------------------
 

@@ -37,6 +37,10 @@ def evaluate(state: OptimState, runtime: Runtime[Context]) -> dict:
             iteration=state["iteration"],
             source=source,
             truncated=t.truncated,
+            train_correct=t.n_correct,
+            train_n=t.n_images,
+            val_correct=v.n_correct if v is not None else 0,
+            val_n=v.n_images if v is not None else 0,
         )
         for t, v in zip(train, val, strict=True)
     ]

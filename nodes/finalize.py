@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
+from promptclimb.evaluators.base import Scorer
 from promptclimb.graph.context import Context
-from promptclimb.graph.state import Final, OptimState
+from promptclimb.graph.state import Candidate, Final, OptimState
 from promptclimb.prompts.pools import handmade_templates
 
 PHOTO_BASELINE = "a photo of a {}."
@@ -14,9 +15,11 @@ PHOTO_BASELINE = "a photo of a {}."
 def finalize(state: OptimState, runtime: Runtime[Context]) -> dict:
     context = runtime.context
     scorer = context.scorer
-    leaderboard = state["candidates"]  # ranked best first by the rank node, on training data only
+    leaderboard = state["candidates"]  # ranked best first by the rank node, on selection data only
     best = leaderboard[0]
     ensemble = [c.template for c in leaderboard[: context.config.ensemble_size]]
+    choice = choose_classifier(scorer, best, ensemble, context.config.selection())
+    llm_scored = sum(1 for c in leaderboard if c.source == "llm")
     sizes = {f"n_{split}": scorer.score([best.template], split)[0].n_images for split in ("train", "val")
              if scorer.has_split(split)}  # fmt: skip
     if not scorer.has_split("test"):
@@ -27,6 +30,8 @@ def finalize(state: OptimState, runtime: Runtime[Context]) -> dict:
             ensemble_templates=ensemble,
             ensemble_test_acc=None,
             test_split="none",
+            selected=choice,
+            llm_templates_scored=llm_scored,
             **sizes,
         )
         return {"final": final}
@@ -44,6 +49,20 @@ def finalize(state: OptimState, runtime: Runtime[Context]) -> dict:
         test_split="test",
         baselines={"a photo of a {}.": photo.accuracy, "hand-made ensemble": handmade.accuracy},
         n_test=selected.n_images,
+        selected=choice,
+        selected_test_acc=ensemble_score.accuracy if choice == "ensemble" else selected.accuracy,
+        llm_templates_scored=llm_scored,
         **sizes,
     )
     return {"final": final}
+
+
+def choose_classifier(scorer: Scorer, best: Candidate, ensemble: list[str], on: str) -> str:
+    """ "ensemble" when the top-k ensemble classifies more of the selection data (train, or train+val)
+    correctly than the selected template, else "template". Never looks at the test split."""
+    if len(ensemble) < 2:
+        return "template"
+    splits = ["train", "val"] if on == "train+val" and scorer.has_split("val") else ["train"]
+    template_correct = sum(scorer.score([best.template], s)[0].n_correct for s in splits)
+    ensemble_correct = sum(scorer.score_ensemble(ensemble, s).n_correct for s in splits)
+    return "ensemble" if ensemble_correct > template_correct else "template"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from langgraph.runtime import Runtime
+from langgraph.types import interrupt
 
 from promptclimb.graph.config import RunConfig
 from promptclimb.graph.context import Context
 from promptclimb.graph.state import Message, OptimState, Rejection
+from promptclimb.llm.parsing import shorten
 from promptclimb.llm.proposer import EMPTY_REPLY_STAND_IN, LLMContextOverflow
 from promptclimb.llm.records import Usage
+from promptclimb.nodes.feedback import fill, quoted
 from promptclimb.prompts import meta
 from promptclimb.prompts.template import normalize
 
@@ -29,8 +32,15 @@ def check_budget(usage: Usage, config: RunConfig) -> None:
 
 
 def system_prompt(context: Context) -> str:
-    examples = ", ".join(context.scorer.classnames[:8])
-    return meta.SYSTEM.replace("<<TASK>>", context.task).replace("<<EXAMPLES>>", examples)
+    examples = ", ".join(quoted(name) for name in context.scorer.classnames[:8])
+    learn = "" if context.config.feedback == "none" else meta.SYSTEM_LEARN
+    model = meta.MODEL.get(context.modality, meta.MODEL["image"])
+    return fill(meta.SYSTEM, MODEL=model, TASK=context.task, EXAMPLES=examples, LEARN=learn)
+
+
+def calls_left(usage: Usage, config: RunConfig) -> int | None:
+    """LLM requests this step may still make under --max-llm-calls (re-asks included)."""
+    return None if config.max_llm_calls is None else max(1, config.max_llm_calls - usage.calls)
 
 
 def proposal_seed(config: RunConfig, restart: int, iteration: int) -> int:
@@ -46,6 +56,11 @@ def propose(state: OptimState, runtime: Runtime[Context]) -> dict:
     context = runtime.context
     config = context.config
     check_budget(state["usage"], config)
+    streak = state.get("unusable_streak", 0)
+    if streak and streak % config.max_unusable_steps == 0:
+        # Pause (resumable) rather than spend more calls on a model that gives nothing usable; `resume`
+        # answers the interrupt and this step asks again.
+        interrupt(f"the LLM gave no usable template in {streak} steps in a row (see show's rejections)")
     iteration = state["iteration"] + 1
     messages = [{"role": "system", "content": system_prompt(context)}]
     messages += [{"role": m.role, "content": m.content} for m in state["conversation"]]
@@ -53,23 +68,31 @@ def propose(state: OptimState, runtime: Runtime[Context]) -> dict:
     ask = {
         "seed": proposal_seed(config, state["restart"], iteration),
         "step": step_label(state["restart"], iteration),
+        "max_calls": calls_left(state["usage"], config),
     }
+    n = config.asked()
     try:
-        proposal = context.proposer.propose(messages, config.proposals, seen, **ask)
+        proposal = context.proposer.propose(messages, n, seen, **ask)
     except LLMContextOverflow:
         # Too long for the model's window: keep the system prompt and the newest user turn, whose lists of
         # good and bad templates carry what the older turns taught.
-        proposal = context.proposer.propose([messages[0], messages[-1]], config.proposals, seen, **ask)
+        proposal = context.proposer.propose([messages[0], messages[-1]], n, seen, **ask)
     usage = state["usage"]
     for call in proposal.calls:
         usage = usage.add(call)
     # Some APIs (Anthropic) refuse an empty assistant turn, which would stop every later step.
     reply = Message(role="assistant", content=proposal.reply or EMPTY_REPLY_STAND_IN)
+    found = list(proposal.rejections)
+    if not proposal.templates and proposal.error and not found:  # an unusable reply is recorded too
+        found.append((shorten(proposal.reply) or "(empty reply)", proposal.error))
     rejections = [
         Rejection(text=text, reason=reason, restart=state["restart"], iteration=iteration)
-        for text, reason in proposal.rejections
+        for text, reason in found
     ]
+    repeats = sum(1 for _, reason in proposal.rejections if reason.startswith("duplicate of"))
     return {
+        "unusable_streak": 0 if proposal.templates else streak + 1,
+        "last_repeats": repeats,
         "iteration": iteration,
         "pending": proposal.templates,
         "pending_source": "llm",

@@ -1,30 +1,78 @@
-"""Rank: order the leaderboard and track progress of the current restart (early stopping)."""
+"""Rank: order the leaderboard and track progress of the current restart (early stopping).
+
+Selection is by accuracy only: training accuracy, or train and val pooled (``select_on``: more examples
+behind each number, so less luck in a 1-shot pick). Ties keep discovery order (the older template first),
+unless the user asks for the cosine margin as a tie-break (``--tie-break margin``: not accuracy-only).
+"""
 
 from __future__ import annotations
 
+import random
+
+from langgraph.runtime import Runtime
+
+from promptclimb.graph.config import RunConfig
+from promptclimb.graph.context import Context
 from promptclimb.graph.state import Candidate, OptimState
 
-
-def leaderboard_key(candidate: Candidate) -> tuple[float, float, float]:
-    """Selection uses training accuracy only; ties go to validation accuracy, then the mean margin."""
-    val = candidate.val_acc if candidate.val_acc is not None else -1.0
-    return (candidate.train_acc, val, candidate.margin)
+RESTART_POOL_SHARE = 2 / 3  # restarts after the first start from this share of the pool, resampled
 
 
-def ranked(candidates: list[Candidate]) -> list[Candidate]:
-    return sorted(candidates, key=leaderboard_key, reverse=True)
+def correct_and_total(candidate: Candidate, on: str) -> tuple[int, int]:
+    """Correct answers and examples behind the selection accuracy (train, or train+val pooled)."""
+    if on == "train+val" and candidate.val_n:
+        return candidate.train_correct + candidate.val_correct, candidate.train_n + candidate.val_n
+    return candidate.train_correct, candidate.train_n
 
 
-def in_restart(candidates: list[Candidate], restart: int) -> list[Candidate]:
-    """What one hill-climb sees: the initial pool plus the templates proposed in this restart."""
-    return [c for c in candidates if c.source == "pool" or c.restart == restart]
+def selection_acc(candidate: Candidate, on: str = "train") -> float:
+    correct, total = correct_and_total(candidate, on)
+    if total == 0:  # a candidate from an older run without counts
+        return candidate.train_acc
+    return correct / total
 
 
-def rank(state: OptimState) -> dict:
-    candidates = ranked(state["candidates"])
+def leaderboard_key(candidate: Candidate, on: str = "train", tie_break: str = "order") -> tuple:
+    """Accuracy on the selection data; for train-only selection, ties go to validation accuracy."""
+    val = candidate.val_acc if candidate.val_acc is not None and on == "train" else -1.0
+    margin = candidate.margin if tie_break == "margin" else 0.0
+    return (selection_acc(candidate, on), val, margin)
+
+
+def ranked(candidates: list[Candidate], config: RunConfig | None = None) -> list[Candidate]:
+    """Best first; a stable sort, so equal templates keep discovery order."""
+    on = config.selection() if config else "train"
+    tie_break = config.tie_break if config else "order"
+    return sorted(candidates, key=lambda c: leaderboard_key(c, on, tie_break), reverse=True)
+
+
+def restart_pool(candidates: list[Candidate], restart: int, config: RunConfig) -> list[Candidate]:
+    """The pool templates a restart starts from: all of them for the first, a resampled share for later
+    ones (as the paper draws new initial prompts per restart), so restarts explore different starting
+    points instead of replaying the first one."""
+    pool = [c for c in candidates if c.source == "pool"]
+    if restart == 0 or len(pool) < 4:
+        return pool
+    keep = max(3, round(len(pool) * RESTART_POOL_SHARE))
+    rng = random.Random(f"promptclimb-restart:{config.seed}:{restart}")
+    chosen = set(rng.sample(sorted(c.template for c in pool), keep))
+    return [c for c in pool if c.template in chosen]
+
+
+def in_restart(candidates: list[Candidate], restart: int, config: RunConfig | None = None) -> list[Candidate]:
+    """What one hill-climb sees: its starting pool plus the templates proposed in this restart."""
+    if config is None:
+        return [c for c in candidates if c.source == "pool" or c.restart == restart]
+    start = restart_pool(candidates, restart, config)
+    return [*start, *(c for c in candidates if c.source == "llm" and c.restart == restart)]
+
+
+def rank(state: OptimState, runtime: Runtime[Context]) -> dict:
+    config = runtime.context.config
+    candidates = ranked(state["candidates"], config)
     restart, iteration = state["restart"], state["iteration"]
-    mine = in_restart(candidates, restart)
-    best = mine[0].train_acc if mine else 0.0
+    mine = in_restart(candidates, restart, config)
+    best = selection_acc(mine[0], config.selection()) if mine else 0.0
     update: dict = {"candidates": candidates, "best_in_restart": best}
     if iteration > 0:  # an LLM iteration just finished (iteration 0 is the initial pool)
         improved = best > state["best_in_restart"]

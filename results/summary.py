@@ -8,15 +8,17 @@ from typing import Any
 from promptclimb.graph.runs import load_config, read_status
 from promptclimb.graph.session import current_state
 from promptclimb.graph.state import Candidate, OptimState
-from promptclimb.nodes.rank import ranked
+from promptclimb.nodes.rank import ranked, selection_acc
 
 
-def leaderboard_rows(candidates: list[Candidate]) -> list[dict[str, Any]]:
+def leaderboard_rows(candidates: list[Candidate], on: str = "train") -> list[dict[str, Any]]:
     rows = []
     for c in candidates:
         row: dict[str, Any] = {"template": c.template, "train_acc": c.train_acc}
         if c.val_acc is not None:
             row["val_acc"] = c.val_acc
+        if on != "train":
+            row["selection_acc"] = selection_acc(c, on)
         row.update(source=c.source, restart=c.restart, iteration=c.iteration)
         if c.truncated:
             row["truncated"] = True
@@ -65,7 +67,9 @@ def summarize(run_dir: Path) -> dict[str, Any]:
         "llm_calls": usage.calls if usage else 0,
         "usage": usage.model_dump() if usage else None,
         "candidates_scored": len(candidates),
-        "leaderboard": leaderboard_rows(ranked(candidates)),
+        "llm_templates_scored": sum(1 for c in candidates if c.source == "llm"),
+        "selection": config.selection(),
+        "leaderboard": leaderboard_rows(ranked(candidates, config), config.selection()),
         "history": history(candidates),
         "rejections": [r.model_dump() for r in state.get("rejections", [])],
         "final": final.model_dump() if final else None,

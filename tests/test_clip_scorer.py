@@ -68,9 +68,12 @@ def test_cache_hit_makes_no_encoder_call(backbone: ClipBackbone, data_dir: Path,
             calls.append("text")
             return backbone.encode_text_groups(groups)
 
-        def encode_images(self, paths):  # noqa: ANN001, ANN201
+        def input_key(self, item):  # noqa: ANN001, ANN201
+            return backbone.input_key(item)
+
+        def encode_inputs(self, items):  # noqa: ANN001, ANN201
             calls.append("images")
-            return backbone.encode_images(paths)
+            return backbone.encode_inputs(items)
 
     for candidate in (scorer, scorer_for(backbone, data_dir, tmp_path / "cache")):
         candidate.backbone = Spy()  # type: ignore[assignment]

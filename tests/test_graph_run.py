@@ -22,7 +22,8 @@ def test_full_run_ranks_scores_every_proposal_once_and_finalizes(tmp_path, tiny_
     assert s["status"] == "finished"
     assert s["iterations_done"] == 6 and s["restarts_done"] == 2
     board = s["leaderboard"]
-    keys = [(r["train_acc"], r.get("val_acc", -1.0)) for r in board]
+    assert s["selection"] == "train+val"  # the default loop selects on train and val pooled
+    keys = [r["selection_acc"] for r in board]
     assert keys == sorted(keys, reverse=True)
     templates = [normalize(r["template"]) for r in board]
     assert len(templates) == len(set(templates)), "a template was scored twice"
@@ -48,9 +49,11 @@ def test_full_run_ranks_scores_every_proposal_once_and_finalizes(tmp_path, tiny_
 
 
 @pytest.mark.parametrize("mode", ["pos+neg", "pos", "neg", "none"])
-def test_feedback_modes_show_what_the_ablation_says(tmp_path, tiny_clip, mode):
+def test_chat_feedback_modes_show_exactly_their_kind_of_feedback(tmp_path, tiny_clip, mode):
     runs = tmp_path / "runs"
-    args = run_args(runs, tiny_clip, "--iterations", "2", "--restarts", "1", "--feedback", mode)
+    args = run_args(
+        runs, tiny_clip, "--iterations", "2", "--restarts", "1", "--feedback", mode, "--meta", "chat"
+    )
     assert cli(*args) == 0
     calls = read_calls(only_run(runs))
     second = calls[1].request  # system, user, assistant, user: the feedback on the first proposals
@@ -58,15 +61,45 @@ def test_feedback_modes_show_what_the_ablation_says(tmp_path, tiny_clip, mode):
     feedback = second[-1]["content"]
     assert ("best templates" in feedback) == (mode in ("pos+neg", "pos"))
     assert ("worst templates" in feedback) == (mode in ("pos+neg", "neg"))
+    # The last proposals' scores mix good and bad ones: only the method that shows both shows them.
+    assert ("Your last templates scored" in feedback) == (mode == "pos+neg")
     assert ("%" in feedback) == (mode != "none")
+    assert ("from the scores" in second[0]["content"]) == (mode != "none")
 
 
-def test_restart_starts_a_fresh_conversation(tmp_path, tiny_clip):
+@pytest.mark.parametrize("mode", ["pos+neg", "pos", "neg", "none"])
+def test_compact_feedback_modes_show_exactly_their_kind_of_feedback(tmp_path, tiny_clip, mode):
+    runs = tmp_path / "runs"
+    args = run_args(runs, tiny_clip, "--iterations", "2", "--restarts", "1", "--feedback", mode)
+    assert cli(*args) == 0
+    calls = read_calls(only_run(runs))
+    second = calls[1].request  # compact: every request is the system prompt and one self-contained turn
+    assert [m["role"] for m in second] == ["system", "user"]
+    feedback = second[-1]["content"]
+    assert feedback.startswith("Task: zero-shot classification of images")
+    assert ("Templates tried so far" in feedback) == (mode == "pos+neg")
+    assert ("The best templates so far" in feedback) == (mode == "pos")
+    assert ("The worst templates so far" in feedback) == (mode == "neg")
+    assert ("classified correctly" in feedback) == (mode != "none")
+    assert ("/" in feedback.split("Write")[0]) == (mode != "none")  # scores are shown as correct/N
+    assert ("from the scores" in second[0]["content"]) == (mode != "none")
+
+
+def test_chat_restart_starts_a_fresh_conversation_from_a_resampled_pool(tmp_path, tiny_clip):
+    runs = tmp_path / "runs"
+    args = run_args(runs, tiny_clip, "--iterations", "2", "--restarts", "2", "--meta", "chat")
+    assert cli(*args) == 0
+    requests = [c.request for c in read_calls(only_run(runs))]
+    assert [len(r) for r in requests] == [2, 4, 2, 4]
+    assert requests[2][1] != requests[0][1], "restarts start from different pool samples"
+
+
+def test_compact_turns_are_self_contained_and_restarts_differ(tmp_path, tiny_clip):
     runs = tmp_path / "runs"
     assert cli(*run_args(runs, tiny_clip, "--iterations", "2", "--restarts", "2")) == 0
     requests = [c.request for c in read_calls(only_run(runs))]
-    assert [len(r) for r in requests] == [2, 4, 2, 4]
-    assert requests[2][1] == requests[0][1], "a restart begins from the initial pool ranking"
+    assert [len(r) for r in requests] == [2, 2, 2, 2]
+    assert requests[2][1] != requests[0][1]
 
 
 def test_test_split_is_read_only_by_finalize(tmp_path, tiny_clip, monkeypatch):
@@ -129,8 +162,19 @@ def test_dry_run_plans_without_spending(tmp_path, tiny_clip, capsys):
     runs = tmp_path / "runs"
     assert cli(*run_args(runs, tiny_clip, "--iterations", "4", "--restarts", "2", "--dry-run")) == 0
     plan = json.loads(capsys.readouterr().out)
-    assert plan["llm_calls"] == 8 and plan["template_evaluations"] == 6 + 8 * 3
+    assert plan["llm_calls"] == 8 and plan["template_evaluations"] == 6 + 8 * 8  # compact asks 8 a call
     assert not runs.exists()
+
+
+def test_zero_iterations_make_no_llm_call_as_the_plan_says(tmp_path, tiny_clip, capsys):
+    runs = tmp_path / "runs"
+    args = run_args(runs, tiny_clip, "--iterations", "0", "--restarts", "3")
+    assert cli(*args, "--dry-run") == 0
+    assert json.loads(capsys.readouterr().out)["llm_calls"] == 0
+    assert cli(*args) == 0
+    s = show_json(runs, only_run(runs), capsys)
+    assert s["status"] == "finished" and s["llm_calls"] == 0 and read_calls(only_run(runs)) == []
+    assert s["final"]["llm_templates_scored"] == 0
 
 
 def test_list_shows_runs(tmp_path, tiny_clip, capsys):
@@ -156,7 +200,9 @@ def test_long_run_keeps_checkpoints_and_prompts_bounded(tmp_path, tiny_clip):
     import sqlite3
 
     runs = tmp_path / "runs"
-    args = run_args(runs, tiny_clip, "--iterations", "40", "--restarts", "1", "--history-turns", "3")
+    args = run_args(
+        runs, tiny_clip, "--iterations", "40", "--restarts", "1", "--history-turns", "3", "--meta", "chat"
+    )
     assert cli(*args) == 0
     run_dir = only_run(runs)
     with sqlite3.connect(run_dir / "checkpoints.sqlite") as conn:

@@ -37,6 +37,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -49,6 +50,7 @@ try:  # transformers 5: the PIL backend of CLIPImageProcessor, the one that need
 except ImportError:  # pragma: no cover - older transformers, where CLIPImageProcessor is the PIL one
     from transformers import CLIPImageProcessor as _ImageProcessor
 
+from promptclimb.evaluators.cache import image_key
 from promptclimb.evaluators.images import UnreadableImage, open_rgb
 
 logger = logging.getLogger(__name__)
@@ -466,6 +468,15 @@ class ClipBackbone:
 
     def __repr__(self) -> str:
         return f"ClipBackbone({self.identity!r}, device={self.device!r})"
+
+    # The scorer's dual-encoder interface: the inputs are image files, keyed by path, size and mtime.
+    modality = "image"
+
+    def input_key(self, item: Any) -> bytes | None:
+        return image_key(self.identity, item.path)
+
+    def encode_inputs(self, items: Sequence[Any]) -> tuple[np.ndarray, list[int]]:
+        return self.encode_images([item.path for item in items])
 
     # ------------------------------------------------------------------------------------------ images
 

