@@ -14,6 +14,7 @@ from typing import Any
 from promptclimb.cli.console import error, out, say, table, warn
 
 Handler = Callable[[argparse.Namespace], int]
+RUN_HELP = "run id (under --runs-dir) or run directory"
 
 
 def _pct(x: float | None) -> str:
@@ -211,17 +212,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     report = sub.add_parser("report", help="report.md, report.html and plots of a run (in its directory)")
-    report.add_argument("run")
+    report.add_argument("run", help=RUN_HELP)
 
     export = sub.add_parser("export", help="the selected templates and a zero-shot classifier head")
-    export.add_argument("run")
+    export.add_argument("run", help=RUN_HELP)
     export.add_argument("--clip", help="CLIP to build the head for (default: the run's)")
     export.add_argument("--out", help="output directory (default RUN/export)")
     export.add_argument("--device", help="cuda | mps | cpu (default: the run's, else best available)")
     export.add_argument("--precision", help="auto | fp32 | bf16 | fp16 (default: the run's)")
 
     transfer = sub.add_parser("transfer", help="score the run's top templates with another CLIP (reads test)")
-    transfer.add_argument("run")
+    transfer.add_argument("run", help=RUN_HELP)
     transfer.add_argument("--clip", required=True, help="the other CLIP: Hugging Face id or local directory")
     transfer.add_argument("--top", type=int, help="how many top templates (default: the run's ensemble)")
     transfer.add_argument("--device", help="cuda | mps | cpu (default: the run's, else best available)")
@@ -230,7 +231,7 @@ def add_commands(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     replay = sub.add_parser(
         "replay", help="re-run a run from its stored LLM replies (no LLM call) and compare"
     )
-    replay.add_argument("run")
+    replay.add_argument("run", help=RUN_HELP)
 
     bench = sub.add_parser("bench", help="run a benchmark suite (datasets x shots x seeds x CLIPs x methods)")
     bench.add_argument("suite", help="suite file (TOML), e.g. suites/tiny.toml")

@@ -82,7 +82,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--llm-base-url", help="base URL of an OpenAI-compatible chat server for the critic")
     p.add_argument("--llm-api-key-env", help="environment variable holding the critic's API key")
-    p.add_argument("--temperature", type=float, default=d["temperature"].default)
+    p.add_argument("--temperature", type=float, default=d["temperature"].default, help="critic sampling")
     p.add_argument("--score", default="dsg", choices=["dsg", "rating", "clip"], help="what ranks the images")
     p.add_argument(
         "--clip", help="CLIP model for clip scores and subject fidelity (HF id or local directory)"
@@ -95,7 +95,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-k", type=int, default=d["top_k"].default, help="best images shown to the critic")
     p.add_argument("--bottom-k", type=int, default=d["bottom_k"].default, help="worst images shown")
     p.add_argument("--max-words", type=int, default=d["max_words"].default, help="longest prompt accepted")
-    p.add_argument("--seed", type=int, default=d["seed"].default)
+    p.add_argument("--seed", type=int, default=d["seed"].default, help="generator and LLM seed")
     p.add_argument(
         "--keep-going",
         dest="stop_when_perfect",
@@ -125,7 +125,7 @@ def add_commands(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     personalize.add_argument("--invert-iterations", type=int, help="iterations of the inversion phase")
     personalize.add_argument("--subject-weight", type=float, default=0.5, help="subject fidelity vs the edit")
     report = sub.add_parser("t2i-report", help="write report.md and report.html with the images of a run")
-    report.add_argument("run")
+    report.add_argument("run", help="run id (under --runs-dir) or run directory")
     return handlers()
 
 
