@@ -73,6 +73,8 @@ def test_promptclimb_and_pypi_llm_install_and_run_side_by_side(tmp_path):
         f"assert not Path(llm.__file__).resolve().is_relative_to({str(ROOT / 'llm')!r}), llm.__file__\n"
         f"installed = Path({purelib.strip()!r}).resolve()\n"
         "assert installed in Path(promptclimb.__file__).resolve().parents, promptclimb.__file__\n"
+        "from promptclimb.results.render import Block, render_html\n"  # the report templates are installed
+        "assert '<h1>x</h1>' in render_html([Block('h1', ['x'])], 't')\n"
     )
     run(python, "-c", code, cwd=tmp_path)
 
