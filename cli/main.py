@@ -296,7 +296,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     dataset, pool = load_inputs(config)
     if args.dry_run:
         numbers = plan(config, pool, len(dataset.classnames))
-        out.print_json(data={**numbers, **cost_estimate(config, numbers["llm_calls"])})
+        print(json.dumps({**numbers, **cost_estimate(config, numbers["llm_calls"])}, indent=2))
         return 0
     with open_models(config) as (backbone, backend):
         check_endpoint(backend)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -202,6 +203,24 @@ class Live:
             self.progress.update(self.task, description="done")
 
 
+class PlainProgress:
+    """Not a terminal (nohup, SLURM, CI logs): one plain line per critic iteration."""
+
+    def __init__(self, config: T2IConfig) -> None:
+        self.config, self.calls, self.cost = config, 0, 0.0
+
+    def __call__(self, node: str, update: dict[str, Any]) -> None:
+        if update.get("usage") is not None:
+            self.calls = update["usage"].calls
+        if node == "rank" and "iterations_done" in update and update.get("candidates"):
+            best = update["candidates"][0]
+            say(
+                f"{time.strftime('%H:%M:%S')} iteration {update['iterations_done']} best {best.score:.3f} "
+                f"{best.prompt!r} LLM calls {self.calls}",
+                to_err=True,
+            )
+
+
 def run_to_end(run_dir: Path | None, config: T2IConfig, runs_dir: Path) -> int:
     """Open the models first (bad input fails before a run exists), then create or continue the run."""
     from promptclimb.graph.t2i.session import (
@@ -224,9 +243,12 @@ def run_to_end(run_dir: Path | None, config: T2IConfig, runs_dir: Path) -> int:
         else:
             done = summarize_t2i(run_dir)["iterations_done"]
         context = make_t2i_context(config, run_dir, generator, backend, clip)
-        live = Live(config, done)
-        with live.progress:
-            status, reason = execute_t2i(run_dir, context, live)
+        if err.is_terminal:
+            live = Live(config, done)
+            with live.progress:
+                status, reason = execute_t2i(run_dir, context, live)
+        else:
+            status, reason = execute_t2i(run_dir, context, PlainProgress(config))
     print_summary(summarize_t2i(run_dir), limit=8)
     if status == "finished":
         md, _ = write_report(run_dir)
@@ -245,7 +267,7 @@ def cmd_start(kind: str, args: argparse.Namespace) -> int:
     config = config_from_args(kind, args)
     check_inputs(config)
     if args.dry_run:
-        out.print_json(data=plan(config))
+        print(json.dumps(plan(config), indent=2))
         return 0
     return run_to_end(None, config, Path(args.runs_dir))
 
