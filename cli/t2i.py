@@ -18,7 +18,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from promptclimb.cli.console import err, error, one_line, out, safe, say, table, warn
+from promptclimb.cli.console import err, error, one_line, out, safe, say, setup_logging, table, warn
 from promptclimb.graph.t2i.state import DEFAULT_CRITIC, DEFAULT_GENERATOR, T2IConfig
 
 # Heavy modules (diffusers, transformers, LangChain) load inside the commands, not for `--help`.
@@ -384,6 +384,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    setup_logging(debug=False)
     if args.command == "resume":
         return guarded(lambda: resume_t2i(find_t2i_run(args.run, Path(args.runs_dir)), args))()
     if args.command == "show":
