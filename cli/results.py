@@ -1,6 +1,6 @@
 """Subcommands about results: report, export, transfer, replay, bench (wired into cli/main.py).
 
-The console objects are cli/main.py's, imported inside the handlers (cli/main.py imports this module).
+Printing goes through cli/console.py (outside text is never markup); heavy modules load inside handlers.
 """
 
 from __future__ import annotations
@@ -11,29 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from promptclimb.cli.console import error, out, say, table, warn
+
 Handler = Callable[[argparse.Namespace], int]
-
-
-def _consoles() -> tuple[Any, Any]:
-    from promptclimb.cli.main import err, out
-
-    return out, err
-
-
-def say(text: str, *, to_err: bool = False, style: str | None = None) -> None:
-    """Print plain text: file names, templates and messages are never read as rich markup."""
-    out, err = _consoles()
-    (err if to_err else out).print(text, style=style, markup=False, highlight=False, soft_wrap=True)
-
-
-def warn(text: str) -> None:
-    say(f"WARNING: {text}", to_err=True, style="bold yellow")
-
-
-def plain(text: str) -> Any:
-    from rich.text import Text
-
-    return Text(str(text))
+RUN_HELP = "run id (under --runs-dir) or run directory"
 
 
 def _pct(x: float | None) -> str:
@@ -77,11 +58,8 @@ def _one_line_errors(handler: Handler) -> Handler:
             ReplayError,
             SuiteError,
             NotAClassificationRun,
-        ) as error:
-            from rich.text import Text
-
-            _, err = _consoles()
-            err.print(Text.assemble(("error:", "bold red"), f" {error}"), highlight=False, soft_wrap=True)
+        ) as exc:
+            error(exc)
             return 2
 
     return wrapped
@@ -123,8 +101,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         device=args.device,
         precision=args.precision,
     )
-    if result.random_weights:
-        warn(f"{result.clip} holds no weights: the head is RANDOM.")
+    # A CLIP without weights was already announced by the loader's warning (printed once by the CLI).
     say(
         f"{len(result.classnames)} classes x {result.dim} dims, {len(result.templates)} templates, "
         f"CLIP {result.clip}"
@@ -140,29 +117,21 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 @_one_line_errors
 def cmd_transfer(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
     from promptclimb.results.transfer import TRANSFER_FILE, transfer
 
-    out, _ = _consoles()
     run_dir = _run_dir(args)
+    # CLIPs without weights are announced by the loader's warning, once each (cli/console.py).
     record = transfer(run_dir, args.clip, top=args.top, device=args.device, precision=args.precision)
-    for clip, random in record["random_weights"].items():
-        if random:
-            warn(f"{clip} holds no weights: its accuracies are meaningless.")
     splits = record["splits"]
     n = ", ".join(f"{s} n = {record['n'][s]}" for s in splits)
-    table = Table(title=plain(f"transfer {record['source_clip']} -> {record['target_clip']} ({n})"))
-    table.add_column("")
-    table.add_column("template")
-    for role in ("source", "target"):
-        for split in splits:
-            table.add_column(f"{role} {split}", justify="right")
+    columns = ["", "template", *(f"{role} {split}" for role in ("source", "target") for split in splits)]
+    cells = []
     for row in record["rows"]:
         what = row["templates"][0] if len(row["templates"]) == 1 else f"{len(row['templates'])} templates"
-        cells = [_pct(row[role][split]["acc"]) for role in ("source", "target") for split in splits]
-        table.add_row(plain(row["name"]), plain(what), *cells)
-    out.print(table)
+        accs = [_pct(row[role][split]["acc"]) for role in ("source", "target") for split in splits]
+        cells.append([row["name"], what, *accs])
+    title = f"transfer {record['source_clip']} -> {record['target_clip']} ({n})"
+    out.print(table(title, columns, cells, right_from=2))
     say(f"wrote {run_dir / TRANSFER_FILE}; test-split access logged in {run_dir / 'run.log'}")
     return 0
 
@@ -195,18 +164,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def print_suite_tables(suite: Any, rows: list[Any]) -> None:
-    from rich.table import Table
-
     from promptclimb.results.suite import tables
 
-    out, _ = _consoles()
     for title, header, body in tables(suite, rows):
-        table = Table(title=plain(title))
-        for k, column in enumerate(header):
-            table.add_column(column, justify="left" if k == 0 else "right")
-        for row in body:
-            table.add_row(*map(plain, row))
-        out.print(table)
+        out.print(table(title, header, body, right_from=1))
 
 
 @_one_line_errors
@@ -251,17 +212,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     report = sub.add_parser("report", help="report.md, report.html and plots of a run (in its directory)")
-    report.add_argument("run")
+    report.add_argument("run", help=RUN_HELP)
 
     export = sub.add_parser("export", help="the selected templates and a zero-shot classifier head")
-    export.add_argument("run")
+    export.add_argument("run", help=RUN_HELP)
     export.add_argument("--clip", help="CLIP to build the head for (default: the run's)")
     export.add_argument("--out", help="output directory (default RUN/export)")
     export.add_argument("--device", help="cuda | mps | cpu (default: the run's, else best available)")
     export.add_argument("--precision", help="auto | fp32 | bf16 | fp16 (default: the run's)")
 
     transfer = sub.add_parser("transfer", help="score the run's top templates with another CLIP (reads test)")
-    transfer.add_argument("run")
+    transfer.add_argument("run", help=RUN_HELP)
     transfer.add_argument("--clip", required=True, help="the other CLIP: Hugging Face id or local directory")
     transfer.add_argument("--top", type=int, help="how many top templates (default: the run's ensemble)")
     transfer.add_argument("--device", help="cuda | mps | cpu (default: the run's, else best available)")
@@ -270,7 +231,7 @@ def add_commands(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     replay = sub.add_parser(
         "replay", help="re-run a run from its stored LLM replies (no LLM call) and compare"
     )
-    replay.add_argument("run")
+    replay.add_argument("run", help=RUN_HELP)
 
     bench = sub.add_parser("bench", help="run a benchmark suite (datasets x shots x seeds x CLIPs x methods)")
     bench.add_argument("suite", help="suite file (TOML), e.g. suites/tiny.toml")

@@ -10,41 +10,33 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.text import Text
 
-from promptclimb.evaluators.t2i.generators import DEFAULT_QUALITY, GeneratorError, image_price
-from promptclimb.graph.checkpoint import CheckpointError, RunLocked, is_locked
-from promptclimb.graph.runs import CONFIG_FILE, RunNotFound, read_status
-from promptclimb.graph.t2i.session import (
-    T2IInputError,
-    check_inputs,
-    create_t2i_run,
-    execute_t2i,
-    is_t2i_run,
-    load_t2i_config,
-    make_t2i_context,
-    open_t2i_models,
-)
+from promptclimb.cli.console import err, error, one_line, out, safe, say, setup_logging, table, warn
 from promptclimb.graph.t2i.state import DEFAULT_CRITIC, DEFAULT_GENERATOR, T2IConfig
-from promptclimb.llm.errors import BackendError
-from promptclimb.results.t2i_report import summarize_t2i, write_report
 
-out = Console()
-err = Console(stderr=True)
+# Heavy modules (diffusers, transformers, LangChain) load inside the commands, not for `--help`.
 EXIT = {"finished": 0, "paused": 3, "failed": 1}
 Handler = Callable[..., int]
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
+    from pydantic import ValidationError
+
+    from promptclimb.evaluators.t2i.generators import GeneratorError
+    from promptclimb.graph.checkpoint import CheckpointError, RunLocked
+    from promptclimb.graph.runs import RunNotFound
+    from promptclimb.graph.t2i.session import T2IInputError
+    from promptclimb.llm.errors import BackendError
+
     errors: list[type[BaseException]] = [
-        T2IInputError, GeneratorError, BackendError, RunNotFound, CheckpointError, RunLocked,
+        T2IInputError, GeneratorError, BackendError, RunNotFound, CheckpointError, RunLocked, ValidationError,
     ]  # fmt: skip
     try:
         from promptclimb.evaluators.classify.clip import ModelLoadError
@@ -62,13 +54,8 @@ def guarded(handler: Handler) -> Handler:
     def run(*args: Any, **kwargs: Any) -> int:
         try:
             return handler(*args, **kwargs)
-        except user_errors() as error:
-            err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-            return 2
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(map(str, first["loc"]))
-            err.print(f"[bold red]error:[/] {where}: {first['msg']}", highlight=False, soft_wrap=True)
+        except user_errors() as exc:
+            error(one_line(exc))
             return 2
 
     return run
@@ -96,7 +83,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--llm-base-url", help="base URL of an OpenAI-compatible chat server for the critic")
     p.add_argument("--llm-api-key-env", help="environment variable holding the critic's API key")
-    p.add_argument("--temperature", type=float, default=d["temperature"].default)
+    p.add_argument("--temperature", type=float, default=d["temperature"].default, help="critic sampling")
     p.add_argument("--score", default="dsg", choices=["dsg", "rating", "clip"], help="what ranks the images")
     p.add_argument(
         "--clip", help="CLIP model for clip scores and subject fidelity (HF id or local directory)"
@@ -109,7 +96,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-k", type=int, default=d["top_k"].default, help="best images shown to the critic")
     p.add_argument("--bottom-k", type=int, default=d["bottom_k"].default, help="worst images shown")
     p.add_argument("--max-words", type=int, default=d["max_words"].default, help="longest prompt accepted")
-    p.add_argument("--seed", type=int, default=d["seed"].default)
+    p.add_argument("--seed", type=int, default=d["seed"].default, help="generator and LLM seed")
     p.add_argument(
         "--keep-going",
         dest="stop_when_perfect",
@@ -139,7 +126,7 @@ def add_commands(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     personalize.add_argument("--invert-iterations", type=int, help="iterations of the inversion phase")
     personalize.add_argument("--subject-weight", type=float, default=0.5, help="subject fidelity vs the edit")
     report = sub.add_parser("t2i-report", help="write report.md and report.html with the images of a run")
-    report.add_argument("run")
+    report.add_argument("run", help="run id (under --runs-dir) or run directory")
     return handlers()
 
 
@@ -168,6 +155,8 @@ def plan(config: T2IConfig) -> dict[str, Any]:
         critic = (0 if phase == "t2i" else 1) + config.phase_iterations(phase)
         scoring = n if config.score in ("dsg", "rating") else 0
         calls += critic + scoring + (1 if config.score == "dsg" else 0)
+    from promptclimb.evaluators.t2i.generators import DEFAULT_QUALITY, image_price
+
     price = None
     kind, _, model = config.generator.partition(":")
     if config.image_price is not None:
@@ -214,39 +203,71 @@ class Live:
             self.progress.update(self.task, description="done")
 
 
+class PlainProgress:
+    """Not a terminal (nohup, SLURM, CI logs): one plain line per critic iteration."""
+
+    def __init__(self, config: T2IConfig) -> None:
+        self.config, self.calls, self.cost = config, 0, 0.0
+
+    def __call__(self, node: str, update: dict[str, Any]) -> None:
+        if update.get("usage") is not None:
+            self.calls = update["usage"].calls
+        if node == "rank" and "iterations_done" in update and update.get("candidates"):
+            best = update["candidates"][0]
+            say(
+                f"{time.strftime('%H:%M:%S')} iteration {update['iterations_done']} best {best.score:.3f} "
+                f"{best.prompt!r} LLM calls {self.calls}",
+                to_err=True,
+            )
+
+
 def run_to_end(run_dir: Path | None, config: T2IConfig, runs_dir: Path) -> int:
     """Open the models first (bad input fails before a run exists), then create or continue the run."""
+    from promptclimb.graph.t2i.session import (
+        create_t2i_run,
+        execute_t2i,
+        load_t2i_config,
+        make_t2i_context,
+        open_t2i_models,
+    )  # fmt: skip
+    from promptclimb.results.t2i_report import summarize_t2i, write_report
+
     with open_t2i_models(config) as (generator, backend, clip):
         if clip is not None and getattr(clip, "random_weights", False):
-            err.print(
-                f"[bold yellow]WARNING: {config.clip_model()} holds no weights: CLIP scores mean nothing[/]"
-            )
+            warn(f"{config.clip_model()} holds no weights: CLIP scores mean nothing")
         done = 0
         if run_dir is None:
             run_dir = create_t2i_run(runs_dir, config)
-            err.print(f"run {run_dir.name} in {run_dir}", highlight=False)
+            say(f"run {run_dir.name} in {run_dir}", to_err=True)
             config = load_t2i_config(run_dir)
         else:
             done = summarize_t2i(run_dir)["iterations_done"]
         context = make_t2i_context(config, run_dir, generator, backend, clip)
-        live = Live(config, done)
-        with live.progress:
-            status, reason = execute_t2i(run_dir, context, live)
+        if err.is_terminal:
+            live = Live(config, done)
+            with live.progress:
+                status, reason = execute_t2i(run_dir, context, live)
+        else:
+            status, reason = execute_t2i(run_dir, context, PlainProgress(config))
     print_summary(summarize_t2i(run_dir), limit=8)
     if status == "finished":
         md, _ = write_report(run_dir)
-        out.print(f"report: {md}", highlight=False)
+        say(f"report: {md}")
         return 0
-    err.print(f"[bold]{status}[/]: {reason}", highlight=False)
-    err.print(f"resume with: promptclimb resume {run_dir}", highlight=False)
+    err.print(Text.assemble((status, "bold"), ": ", safe(reason)), soft_wrap=True)
+    if status == "failed":
+        say(f"traceback in {run_dir / 'run.log'}", to_err=True)
+    say(f"resume with: promptclimb resume {run_dir}", to_err=True)
     return 130 if reason == "interrupted by the user" else EXIT[status]
 
 
 def cmd_start(kind: str, args: argparse.Namespace) -> int:
+    from promptclimb.graph.t2i.session import check_inputs
+
     config = config_from_args(kind, args)
     check_inputs(config)
     if args.dry_run:
-        out.print_json(data=plan(config))
+        print(json.dumps(plan(config), indent=2))
         return 0
     return run_to_end(None, config, Path(args.runs_dir))
 
@@ -254,11 +275,15 @@ def cmd_start(kind: str, args: argparse.Namespace) -> int:
 @guarded
 def resume_t2i(run_dir: Path, args: argparse.Namespace) -> int:
     """Continue a text-to-image run (cli/main.py's ``resume`` calls this for runs with a t2i ``kind``)."""
+    from promptclimb.graph.checkpoint import RunLocked, is_locked
+    from promptclimb.graph.runs import CONFIG_FILE, read_status
+    from promptclimb.graph.t2i.session import load_t2i_config
+
     if is_locked(run_dir):  # refuse before loading any model
         raise RunLocked(f"run {run_dir.name} is in use by another process")
     status, _ = read_status(run_dir)
     if status == "finished":
-        out.print(f"run {run_dir.name} is already finished; see: promptclimb show {run_dir}", highlight=False)
+        say(f"run {run_dir.name} is already finished; see: promptclimb show {run_dir}")
         return 0
     config = load_t2i_config(run_dir)
     raised = {k: getattr(args, k, None) for k in ("max_llm_calls", "max_cost", "max_images")}
@@ -270,6 +295,9 @@ def resume_t2i(run_dir: Path, args: argparse.Namespace) -> int:
 
 
 def find_t2i_run(ref: str, runs_dir: Path) -> Path:
+    from promptclimb.graph.runs import CONFIG_FILE, RunNotFound
+    from promptclimb.graph.t2i.session import is_t2i_run
+
     for candidate in (Path(ref), runs_dir / ref):
         if (candidate / CONFIG_FILE).is_file():
             if not is_t2i_run(candidate):
@@ -279,39 +307,40 @@ def find_t2i_run(ref: str, runs_dir: Path) -> Path:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from promptclimb.results.t2i_report import write_report
+
     md, page = write_report(find_t2i_run(args.run, Path(args.runs_dir)))
-    out.print(f"{md}\n{page}", highlight=False)
+    say(f"{md}\n{page}")
     return 0
 
 
 def print_summary(summary: dict[str, Any], limit: int | None = None) -> None:
-    table = Table(title=f"{summary['run_id']}  [{summary['status']}]")
-    for column in ("#", "score", "prompt", "image", "step"):
-        table.add_column(column)
     rows = summary["leaderboard"][:limit] if limit else summary["leaderboard"]
-    for i, row in enumerate(rows, 1):
-        step = f"{row['phase']}.i{row['iteration']}"
-        table.add_row(str(i), f"{row['score']:.3f}", row["prompt"], row["image"], step)
-    out.print(table)
+    cells = [
+        [i, f"{row['score']:.3f}", row["prompt"], row["image"], f"{row['phase']}.i{row['iteration']}"]
+        for i, row in enumerate(rows, 1)
+    ]
+    title = f"{summary['run_id']}  [{summary['status']}]"
+    out.print(table(title, ["#", "score", "prompt", "image", "step"], cells))
     images = summary["images"] or {}
-    out.print(
+    say(
         f"iterations {summary['iterations_done']}, images {images.get('images', 0)} "
         f"(${images.get('cost_usd', 0.0):.3f}), LLM calls {summary['llm_calls']}, "
         f"total cost ${summary['cost_usd']:.4f}, rejected prompts {len(summary['rejections'])}"
     )
     if summary["reason"]:
-        out.print(f"{summary['status']}: {summary['reason']}")
+        say(f"{summary['status']}: {summary['reason']}")
     final = summary["final"]
     if final:
         base = "" if final["baseline"] is None else f" (first prompt {final['baseline']:.3f})"
-        out.print(
-            f"best {final['score']:.3f}{base}: {final['prompt']!r} -> {final['image']}", highlight=False
-        )
+        say(f"best {final['score']:.3f}{base}: {final['prompt']!r} -> {final['image']}")
 
 
 @guarded
 def show_t2i(run_dir: Path, as_json: bool = False) -> int:
     """cli/main.py's ``show`` calls this for runs with a t2i ``kind``."""
+    from promptclimb.results.t2i_report import summarize_t2i
+
     summary = summarize_t2i(run_dir)
     if as_json:
         print(json.dumps(summary, indent=2))
@@ -320,16 +349,20 @@ def show_t2i(run_dir: Path, as_json: bool = False) -> int:
     return 0
 
 
-def list_row(run_dir: Path) -> tuple[str, str, str, str]:
-    """(status, iterations, best score, kind) for cli/main.py's ``list``."""
+def list_row(run_dir: Path) -> dict[str, Any]:
+    """The record of a text-to-image run for cli/main.py's ``list`` (best: the final score, 0..1)."""
+    from promptclimb.results.t2i_report import summarize_t2i
+
     summary = summarize_t2i(run_dir)
-    best = summary["final"]["score"] if summary["final"] else None
-    return (
-        summary["status"],
-        str(summary["iterations_done"]),
-        "-" if best is None else f"{best:.3f}",
-        summary["kind"],
-    )
+    return {
+        "run_id": run_dir.name,
+        "run_dir": str(run_dir),
+        "kind": summary["kind"],
+        "status": summary["status"],
+        "iterations_done": summary["iterations_done"],
+        "best": summary["final"]["score"] if summary["final"] else None,
+        "test": None,
+    }
 
 
 def parser() -> argparse.ArgumentParser:
@@ -351,6 +384,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    setup_logging(debug=False)
     if args.command == "resume":
         return guarded(lambda: resume_t2i(find_t2i_run(args.run, Path(args.runs_dir)), args))()
     if args.command == "show":

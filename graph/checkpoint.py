@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from filelock import Timeout, UnixFileLock, WindowsFileLock
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
@@ -16,6 +16,8 @@ from promptclimb.graph.state import STATE_MODELS
 
 CHECKPOINT_FILE = "checkpoints.sqlite"
 LOCK_FILE = "lock"
+# The OS lock of the platform, never filelock's soft (file exists) fallback: a kill -9 would leave it held.
+OSFileLock = WindowsFileLock if os.name == "nt" else UnixFileLock
 
 
 class CheckpointError(RuntimeError):
@@ -71,26 +73,29 @@ def prune_checkpoints(saver: SqliteSaver, thread_id: str, keep: int = 3) -> None
 
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
-    """An advisory lock on the run directory; the OS drops it when the process dies (even kill -9)."""
-    with open(run_dir / LOCK_FILE, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as error:
-            raise RunLocked(f"run {run_dir.name} is in use by another process") from error
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+    """A lock on the run directory; the OS drops it when the process dies (even kill -9).
+
+    filelock: fcntl.flock on POSIX, msvcrt.locking on Windows. A new lock object per call: two
+    holders in one process must exclude each other like two processes do.
+    """
+    lock = OSFileLock(run_dir / LOCK_FILE, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout as error:
+        raise RunLocked(f"run {run_dir.name} is in use by another process") from error
+    try:
         yield
+    finally:
+        lock.release()
 
 
 def is_locked(run_dir: Path) -> bool:
     if not (run_dir / LOCK_FILE).exists():
         return False
-    with open(run_dir / LOCK_FILE, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
+    lock = OSFileLock(run_dir / LOCK_FILE, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return True
+    lock.release()
+    return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -171,7 +172,8 @@ def supervise(
         except resumable as error:
             result = ("paused", str(error).splitlines()[0])
         except Exception as error:
-            log.debug("run failed", exc_info=True)
+            log.debug("run failed", exc_info=True)  # the terminal, with --debug
+            append_log(run_dir, traceback.format_exc().rstrip().splitlines())  # always kept with the run
             result = ("failed", f"{type(error).__name__}: {error}".splitlines()[0])
         else:
             result = ("finished", None)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -108,11 +109,12 @@ def _read_price_file(path: Path) -> object:
     try:
         if path.suffix.lower() == ".json":
             return json.loads(text)
-        import tomllib  # Python 3.11+; JSON files work everywhere
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # Python 3.10: the same parser, from PyPI (a dependency there)
+            import tomli as tomllib
 
         return tomllib.loads(text)
-    except ImportError:
-        raise PriceFileError(f"{PRICES_ENV} file {path}: TOML needs Python 3.11+, use a .json file") from None
     except ValueError as exc:  # json.JSONDecodeError and tomllib.TOMLDecodeError both are ValueErrors
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise PriceFileError(f"{PRICES_ENV} file {path}: {first_line}") from None

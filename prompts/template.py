@@ -14,7 +14,9 @@ MAX_TEMPLATE_CHARS = 300
 MAX_PLACEHOLDERS = 3
 
 _WHITESPACE = re.compile(r"\s+")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# C0 and C1 controls (ESC starts terminal escape sequences, \x9b is a one-byte CSI) and the bidi and
+# invisible formatting characters that make a template read differently from what CLIP is given.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 class TemplateError(ValueError):
@@ -37,7 +39,7 @@ def validate(template: str, max_chars: int = MAX_TEMPLATE_CHARS) -> str:
     if not cleaned:
         raise TemplateError("empty template")
     if _CONTROL.search(template):
-        raise TemplateError("contains control characters")
+        raise TemplateError("contains control characters")  # bidi and escapes included
     if len(cleaned) > max_chars:
         raise TemplateError(f"longer than {max_chars} characters")
     if PLACEHOLDER not in cleaned:

@@ -17,6 +17,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from promptclimb.results.atomic import write_with
+
 DPI = 120
 SIZE = (7.0, 4.2)  # inches: 840 x 504 px at DPI
 RESTART_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -53,8 +55,7 @@ def _figure() -> Figure:
 
 
 def _save(figure: Figure, path: Path) -> Path:
-    figure.savefig(path, format="png", dpi=DPI)
-    return path
+    return write_with(path, lambda tmp: figure.savefig(tmp, format="png", dpi=DPI))
 
 
 def _restart_color(restart: int) -> str:

@@ -8,23 +8,21 @@ that listing is written to run.log) unless the run's Final already records them.
 
 from __future__ import annotations
 
-import base64
-import html
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from promptclimb.graph.config import RunConfig
 from promptclimb.graph.runs import LOG_FILE, append_log, load_config
 from promptclimb.results.plots import Bar, plot_candidates, plot_progress, plot_test_bars
+from promptclimb.results.render import REPORT_HTML, REPORT_MD, Block, Code, Inline, write_document
 from promptclimb.results.stats import wilson_interval
 from promptclimb.results.summary import summarize
 
 log = logging.getLogger(__name__)
 
-REPORT_MD = "report.md"
-REPORT_HTML = "report.html"
+__all__ = ["REPORT_HTML", "REPORT_MD", "Report", "ReportError", "write_report"]
 PLOT_PROGRESS = "report-progress.png"
 PLOT_CANDIDATES = "report-candidates.png"
 PLOT_TEST = "report-test.png"
@@ -54,113 +52,6 @@ def lift_text(x: float | None, reference: float | None) -> str:
     if x is None or reference is None:
         return "-"
     return f"{100 * (x - reference):+.1f} pp"
-
-
-class Code(str):
-    """Inline code in a report text (a template): backticks in Markdown, <code> in HTML."""
-
-
-Inline = list[str]  # plain str and Code segments
-
-
-@dataclass
-class Block:
-    kind: str  # h1 | h2 | p | table | img | list
-    text: Inline = field(default_factory=list)
-    header: list[str] = field(default_factory=list)
-    rows: list[list[Inline]] = field(default_factory=list)
-    items: list[Inline] = field(default_factory=list)
-    image: Path | None = None
-
-
-def md_inline(parts: Inline, in_table: bool = False) -> str:
-    out = []
-    for part in parts:
-        if isinstance(part, Code):
-            longest = max((len(run) for run in _backtick_runs(part)), default=0)
-            fence = "`" * (longest + 1)
-            pad = " " if part.startswith("`") or part.endswith("`") else ""
-            text = f"{fence}{pad}{part}{pad}{fence}"
-        else:
-            text = part
-        out.append(text.replace("|", "\\|") if in_table else text)
-    return "".join(out)
-
-
-def _backtick_runs(text: str) -> list[str]:
-    runs, current = [], ""
-    for ch in text:
-        if ch == "`":
-            current += ch
-        elif current:
-            runs.append(current)
-            current = ""
-    return [*runs, current] if current else runs
-
-
-def html_inline(parts: Inline) -> str:
-    return "".join(f"<code>{html.escape(p)}</code>" if isinstance(p, Code) else html.escape(p) for p in parts)
-
-
-def to_markdown(blocks: list[Block], run_dir: Path) -> str:
-    lines: list[str] = []
-    for b in blocks:
-        if b.kind == "h1":
-            lines += [f"# {md_inline(b.text)}", ""]
-        elif b.kind == "h2":
-            lines += [f"## {md_inline(b.text)}", ""]
-        elif b.kind == "p":
-            lines += [md_inline(b.text), ""]
-        elif b.kind == "list":
-            lines += [f"{i}. {md_inline(item)}" for i, item in enumerate(b.items, 1)] + [""]
-        elif b.kind == "table":
-            lines.append("| " + " | ".join(b.header) + " |")
-            lines.append("|" + "---|" * len(b.header))
-            lines += ["| " + " | ".join(md_inline(c, in_table=True) for c in row) + " |" for row in b.rows]
-            lines.append("")
-        elif b.kind == "img" and b.image is not None:
-            lines += [f"![{md_inline(b.text)}]({b.image.relative_to(run_dir)})", ""]
-    return "\n".join(lines)
-
-
-CSS = """
-body { font-family: system-ui, sans-serif; max-width: 960px; margin: 2em auto; padding: 0 1em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; }
-code { background: #f6f6f6; padding: 0 3px; }
-img { max-width: 100%; }
-.warning { color: #a00; font-weight: bold; }
-"""
-
-
-def to_html(blocks: list[Block], title: str) -> str:
-    body: list[str] = []
-    for b in blocks:
-        if b.kind in ("h1", "h2"):
-            body.append(f"<{b.kind}>{html_inline(b.text)}</{b.kind}>")
-        elif b.kind == "p":
-            text = html_inline(b.text)
-            cls = ' class="warning"' if text.startswith("WARNING") else ""
-            body.append(f"<p{cls}>{text}</p>")
-        elif b.kind == "list":
-            body.append("<ol>" + "".join(f"<li>{html_inline(i)}</li>" for i in b.items) + "</ol>")
-        elif b.kind == "table":
-            head = "".join(f"<th>{html.escape(h)}</th>" for h in b.header)
-            rows = "".join(
-                "<tr>" + "".join(f"<td>{html_inline(c)}</td>" for c in row) + "</tr>" for row in b.rows
-            )
-            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
-        elif b.kind == "img" and b.image is not None:
-            data = base64.b64encode(b.image.read_bytes()).decode("ascii")
-            alt = html.escape("".join(b.text))
-            body.append(f'<p><img alt="{alt}" src="data:image/png;base64,{data}"></p>')
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n<body>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
-    )
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -320,7 +211,8 @@ def overview_blocks(run_dir: Path, summary: dict[str, Any]) -> list[Block]:
         ),
     ]
     if random_weights_warning(run_dir):
-        blocks.append(para("WARNING: CLIP ran with RANDOM weights: these accuracies are meaningless."))
+        warning = "WARNING: CLIP ran with RANDOM weights: these accuracies are meaningless."
+        blocks.append(Block("warning", [warning]))
     return blocks
 
 
@@ -459,8 +351,5 @@ def write_report(run_dir: Path) -> Report:
     sizes = split_sizes(run_dir, config, summary["final"])
     plots = make_plots(run_dir, summary, config, sizes)
     blocks, numbers = build_blocks(run_dir, summary, sizes, plots)
-    md = run_dir / REPORT_MD
-    md.write_text(to_markdown(blocks, run_dir))
-    page = run_dir / REPORT_HTML
-    page.write_text(to_html(blocks, f"promptclimb report: {summary['run_id']}"))
+    md, page = write_document(run_dir, blocks, f"promptclimb report: {summary['run_id']}")
     return Report(md, page, list(plots.values()), numbers)

@@ -40,16 +40,21 @@ import csv
 import io
 import logging
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
 from pydantic import ValidationError
 
 from promptclimb.graph.config import RunConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI (a dependency there)
+    import tomli as tomllib
 from promptclimb.graph.runs import CONFIG_FILE, load_config, read_status, write_status
 from promptclimb.results.stats import mean_std
 from promptclimb.results.summary import summarize

@@ -1,10 +1,10 @@
 """What a text-to-image run did: ``summarize_t2i`` (the JSON of ``show --json``) and a report with the images
-of every iteration side by side (``report.md`` and ``report.html`` in the run directory, images linked by
-their relative paths so the directory can be moved or zipped as it is)."""
+of every iteration side by side (``report.md`` and ``report.html`` in the run directory, built by
+results/render.py like the classification report; images linked by their relative paths so the directory
+can be moved or zipped as it is)."""
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +13,19 @@ from promptclimb.graph.t2i.context import REFERENCE_FILE
 from promptclimb.graph.t2i.session import current_t2i_state, load_t2i_config
 from promptclimb.graph.t2i.state import T2ICandidate, T2IConfig
 from promptclimb.nodes.t2i.rank import ranked
+from promptclimb.results.render import (
+    REPORT_HTML,
+    REPORT_MD,
+    Block,
+    Code,
+    Figure,
+    Inline,
+    Note,
+    Strong,
+    write_document,
+)
 
-REPORT_MD = "report.md"
-REPORT_HTML = "report.html"
+__all__ = ["REPORT_HTML", "REPORT_MD", "summarize_t2i", "write_report"]
 
 
 def candidate_row(c: T2ICandidate) -> dict[str, Any]:
@@ -113,85 +123,55 @@ def what(config: T2IConfig) -> str:
     return f'Personalization: the reference\'s subject in "{config.query}"'
 
 
-def markdown_report(run_dir: Path, summary: dict[str, Any], candidates: list[T2ICandidate]) -> str:
-    config = T2IConfig.model_validate(summary["config"])
-    lines = [f"# {summary['run_id']}", "", what(config), ""]
-    lines += [
-        f"status **{summary['status']}**, generator `{config.generator}`, critic `{config.critic}`, "
-        f"score `{config.score}`; {summary['images']['images'] if summary['images'] else 0} images, "
-        f"{summary['llm_calls']} LLM calls, ${summary['cost_usd']:.3f}",
-        "",
-    ]
+def header_blocks(run_dir: Path, summary: dict[str, Any], config: T2IConfig) -> list[Block]:
+    images = summary["images"]["images"] if summary["images"] else 0
+    blocks = [
+        Block("h1", [summary["run_id"]]),
+        Block("p", [what(config)]),
+        Block(
+            "p",
+            [
+                "status ", Strong(summary["status"]), ", generator ", Code(config.generator), ", critic ",
+                Code(config.critic), ", score ", Code(config.score),
+                f"; {images} images, {summary['llm_calls']} LLM calls, ${summary['cost_usd']:.3f}",
+            ],
+        ),
+    ]  # fmt: skip
     if (run_dir / REFERENCE_FILE).exists():
-        lines += [f'<img src="{REFERENCE_FILE}" width="256" alt="reference">', "", "*reference*", ""]
-    final = summary["final"]
+        blocks.append(Block("figures", figures=[Figure(REFERENCE_FILE, ["reference"])]))
+    return blocks
+
+
+def best_blocks(summary: dict[str, Any], config: T2IConfig) -> list[Block]:
+    final, blocks = summary["final"], []
     if final:
-        base = (
-            ""
-            if final["baseline"] is None
-            else f" (first prompt: {fmt(final['baseline'], config, final['phase'])})"
-        )
-        lines += ["## Best", "", f'<img src="{final["image"]}" width="256">', ""]
-        lines += [f"**{fmt(final['score'], config, final['phase'])}**{base}: {final['prompt']}", ""]
+        first = final["baseline"]
+        base = "" if first is None else f" (first prompt: {fmt(first, config, final['phase'])})"
+        caption = [Strong(fmt(final["score"], config, final["phase"])), f"{base}: ", Code(final["prompt"])]
+        blocks += [Block("h2", ["Best"]), Block("figures", figures=[Figure(final["image"], caption)])]
     if summary["recovered"]:
-        lines += [f"Recovered prompt (inversion): {summary['recovered']}", ""]
-    lines += ["## Iterations", ""]
-    for phase, iteration, items in by_iteration(candidates):
-        lines += [f"### {phase}, iteration {iteration}", ""]
-        lines.append("| " + " | ".join(f'<img src="{c.image}" width="192">' for c in items) + " |")
-        lines.append("|" + "---|" * len(items))
-        lines.append("| " + " | ".join(cell(c, config) for c in items) + " |")
-        lines.append("")
-    return "\n".join(lines)
+        blocks.append(Block("p", ["Recovered prompt (inversion): ", Code(summary["recovered"])]))
+    return blocks
 
 
-def cell(c: T2ICandidate, config: T2IConfig) -> str:
-    text = f"**{fmt(c.score, config, c.phase)}** {c.prompt}"
-    if c.critique:
-        text += f"<br>*{c.critique}*"
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def html_report(run_dir: Path, summary: dict[str, Any], candidates: list[T2ICandidate]) -> str:
+def report_blocks(run_dir: Path, summary: dict[str, Any], candidates: list[T2ICandidate]) -> list[Block]:
+    """The report of a text-to-image run: the images of every iteration side by side."""
     config = T2IConfig.model_validate(summary["config"])
-    e = html.escape
-    parts = [
-        "<!doctype html><meta charset='utf-8'>",
-        f"<title>{e(summary['run_id'])}</title>",
-        "<style>body{font-family:sans-serif;max-width:1400px;margin:auto}figure{display:inline-block;"
-        "width:260px;vertical-align:top;margin:6px}img{width:256px}figcaption{font-size:13px}"
-        ".crit{color:#666}</style>",
-        f"<h1>{e(summary['run_id'])}</h1><p>{e(what(config))}</p>",
-        f"<p>status <b>{e(summary['status'])}</b>, generator {e(config.generator)}, "
-        f"critic {e(config.critic)}, "
-        f"score {e(config.score)}, cost ${summary['cost_usd']:.3f}</p>",
-    ]
-    if (run_dir / REFERENCE_FILE).exists():
-        parts.append(f"<figure><img src='{REFERENCE_FILE}'><figcaption>reference</figcaption></figure>")
-    final = summary["final"]
-    if final:
-        parts.append("<h2>Best</h2>")
-        parts.append(figure(final["image"], fmt(final["score"], config, final["phase"]), final["prompt"], ""))
+    blocks = header_blocks(run_dir, summary, config) + best_blocks(summary, config)
+    blocks.append(Block("h2", ["Iterations"]))
     for phase, iteration, items in by_iteration(candidates):
-        parts.append(f"<h3>{e(phase)}, iteration {iteration}</h3><div>")
-        parts += [figure(c.image, fmt(c.score, config, c.phase), c.prompt, c.critique) for c in items]
-        parts.append("</div>")
-    return "\n".join(parts) + "\n"
+        blocks.append(Block("h3", [f"{phase}, iteration {iteration}"]))
+        blocks.append(Block("figures", figures=[Figure(c.image, caption(c, config)) for c in items]))
+    return blocks
 
 
-def figure(image: str, score: str, prompt: str, critique: str) -> str:
-    e = html.escape
-    crit = f"<br><span class='crit'>{e(critique)}</span>" if critique else ""
-    return (
-        f"<figure><img src='{e(image)}'><figcaption><b>{e(score)}</b> {e(prompt)}{crit}</figcaption></figure>"
-    )
+def caption(c: T2ICandidate, config: T2IConfig) -> Inline:
+    text: Inline = [Strong(fmt(c.score, config, c.phase)), " ", c.prompt]
+    return [*text, Note(c.critique)] if c.critique else text
 
 
 def write_report(run_dir: Path) -> tuple[Path, Path]:
     summary = summarize_t2i(run_dir)
     state = current_t2i_state(run_dir) or {}
     candidates = state.get("candidates", [])
-    md, page = run_dir / REPORT_MD, run_dir / REPORT_HTML
-    md.write_text(markdown_report(run_dir, summary, candidates) + "\n")
-    page.write_text(html_report(run_dir, summary, candidates))
-    return md, page
+    return write_document(run_dir, report_blocks(run_dir, summary, candidates), summary["run_id"])

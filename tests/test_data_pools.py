@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from importlib import resources
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from promptclimb.prompts.handmade import (
     CLIP_TEMPLATES,
@@ -22,6 +22,11 @@ from promptclimb.prompts.handmade import (
 )
 from promptclimb.prompts.pools import CAPTION_TEMPLATES, POOLS, handmade_templates, load_pool
 from promptclimb.prompts.template import TemplateError, normalize, validate
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 import pytest
-import tomllib
 
 import promptclimb.evaluators.classify.clip
 import promptclimb.graph.session
@@ -17,6 +17,11 @@ from promptclimb.results.suite import METHODS, SuiteError, cells, load_suite
 from promptclimb.results.summary import summarize
 from tests.conftest import DEMO_DATA, ROOT
 from tests.graph_helpers import cli
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 TINY = ROOT / "suites" / "tiny.toml"
 

@@ -15,8 +15,10 @@ def test_transfer_scores_both_clips_on_train_and_test_and_logs_the_test_access(r
     run_dir = results_run.run_dir
     capsys.readouterr()
     assert cli("--runs-dir", str(results_run.runs), "transfer", run_dir.name, "--clip", str(other)) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "source" in printed and "target" in printed and "hand-made" in printed
+    assert captured.err.count("RANDOM WEIGHTS") == 2, captured.err  # each random CLIP announced once
 
     s = summarize(run_dir)
     final = s["final"]

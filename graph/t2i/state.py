@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal, TypedDict
+from typing import TYPE_CHECKING, Literal, TypedDict
 
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from pydantic import BaseModel, Field
 
 from promptclimb.graph.config import DEFAULT_CLIP
 from promptclimb.graph.state import STATE_MODELS
 from promptclimb.llm.records import Usage
+
+if TYPE_CHECKING:  # LangGraph loads when a run needs it, not for `promptclimb --help`
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 Kind = Literal["t2i", "invert", "personalize"]
 Phase = Literal["t2i", "invert", "edit"]
@@ -172,5 +174,7 @@ T2I_STATE_MODELS = (Question, T2ICandidate, T2IMessage, T2IRejection, ImageUsage
 
 def t2i_serializer() -> JsonPlusSerializer:
     """Strict allow-list as graph/checkpoint.py, with the text-to-image models added."""
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
     models = list(dict.fromkeys([*STATE_MODELS, *T2I_STATE_MODELS]))
     return JsonPlusSerializer(allowed_msgpack_modules=models)
