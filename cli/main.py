@@ -84,7 +84,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--restarts", type=int, default=d["restarts"].default, help="fresh conversations")
     p.add_argument(
-        "--proposals", type=int, default=d["proposals"].default, help="templates asked per iteration"
+        "--proposals",
+        type=int,
+        default=d["proposals"].default,
+        help="templates asked per call (default 8 compact, 3 chat)",
     )
     p.add_argument("--top-k", type=int, default=d["top_k"].default, help="best templates shown to the LLM")
     p.add_argument("--bottom-k", type=int, default=d["bottom_k"].default, help="worst templates shown")
@@ -192,7 +195,7 @@ def cost_estimate(config: RunConfig, llm_calls: int) -> dict[str, Any]:
         price = price_for(provider.strip().lower(), model.strip())
     except PriceFileError as exc:
         raise BackendError(str(exc)) from None
-    turn = (config.top_k + config.bottom_k) * RANKED_TOKENS + config.proposals * PROPOSAL_TOKENS
+    turn = (config.top_k + config.bottom_k) * RANKED_TOKENS + config.asked() * PROPOSAL_TOKENS
     turns = 1 + (config.history_turns if config.history_turns is not None else DEFAULT_HISTORY_TURNS)
     tokens_in, tokens_out = llm_calls * (SYSTEM_TOKENS + turn * turns), llm_calls * (turn + 30)
     if price is None:

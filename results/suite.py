@@ -25,8 +25,9 @@ Methods, at an equal budget of E = pool size + iterations x restarts x proposals
 - ``zero-shot`` ("a photo of a {}.") and ``handmade`` (the hand-made ensemble) are read from one
   "baselines" cell: a run of the single template with no LLM iteration, whose finalize scores both.
 - ``pool``: the best, on training data, of a random sample of E templates of the initial pool; no LLM.
-- ``none`` / ``neg`` / ``pos`` / ``pos+neg``: the LLM hill-climb with that feedback mode (``pos+neg`` is
-  the paper's method; ``none`` resamples without seeing any score).
+- ``none`` / ``neg`` / ``pos`` / ``pos+neg``: the paper's LLM hill-climb (``--meta chat``) with that feedback
+  mode (``pos+neg`` is the paper's method; ``none`` resamples without seeing any score).
+- ``promptclimb``: promptclimb's default loop (``--meta compact``), at the same iterations and restarts.
 
 Each cell is a normal run directory (config, checkpoints, run log), so an interrupted suite resumes cell by
 cell: finished cells are skipped without loading anything, paused or failed ones resumed, missing ones
@@ -74,7 +75,8 @@ METHODS: dict[str, str] = {
     "none": "LLM resampling, no feedback",
     "neg": "LLM, negative feedback only",
     "pos": "LLM, positive feedback only",
-    "pos+neg": "LLM, positive + negative feedback (ours)",
+    "pos+neg": "LLM, positive + negative feedback (the paper's method)",
+    "promptclimb": "promptclimb's default loop (compact)",
 }
 SCORES = ("selected", "ensemble")
 SUITE_FIELDS = {
@@ -90,7 +92,7 @@ SUITE_FIELDS = {
     "run",
 }
 # RunConfig fields the grid sets per cell; [run] may not set them.
-GRID_FIELDS = {"data", "layout", "coop_name", "shots", "seed", "clip", "llm", "feedback"}
+GRID_FIELDS = {"data", "layout", "coop_name", "shots", "seed", "clip", "llm", "feedback", "meta"}
 
 
 class SuiteError(ValueError):
@@ -141,9 +143,9 @@ class Suite:
         """Template evaluations allowed to one LLM cell: its initial pool plus every proposal asked for."""
         from promptclimb.prompts.pools import load_pool
 
-        base = self.base_config()
+        base = self.base_config().model_copy(update={"meta": "chat"})  # the paper's method's budget
         pool = load_pool(base.pool, size=base.pool_size, seed=1)
-        return len(pool) + base.iterations * base.restarts * base.proposals
+        return len(pool) + base.iterations * base.restarts * base.asked()
 
 
 # ------------------------------------------------------------------------------------------ parsing
@@ -317,7 +319,9 @@ def cell_config(
         return RunConfig(
             **{**common, "pool": pool, "pool_size": suite.budget(), "iterations": 0, "restarts": 1}
         )
-    return RunConfig(**{**common, "feedback": method})
+    if method == "promptclimb":
+        return RunConfig(**{**common, "meta": "compact"})
+    return RunConfig(**{**common, "feedback": method, "meta": "chat"})  # the paper's loop and ablations
 
 
 def cells(suite: Suite, suite_dir: Path) -> list[Cell]:

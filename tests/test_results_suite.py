@@ -56,11 +56,8 @@ def test_shipped_suites_parse():
     assert Path(tiny.clips[0]).is_dir() and Path(tiny.datasets[0].path).is_dir()
     paper = load_suite(ROOT / "suites" / "paper-1shot.toml")
     assert len(paper.datasets) == 11 and paper.seeds == [1, 2, 3] and paper.shots == [1]
-    assert paper.clips == ["openai/clip-vit-base-patch16"] and paper.methods == list(METHODS)[:3] + [
-        "none",
-        "pos",
-        "pos+neg",
-    ]
+    assert paper.clips == ["openai/clip-vit-base-patch16"]
+    assert paper.methods == [m for m in METHODS if m != "neg"]
     assert "RN50" in (ROOT / "suites" / "paper-1shot.toml").read_text()
 
 
@@ -123,7 +120,7 @@ def test_tiny_suite_table_and_resume_after_interrupt(tiny_suite, tmp_path, monke
     assert cli("--runs-dir", str(runs), "bench", str(tiny_suite)) == 0
     assert executed == [] and loads == []
     printed = capsys.readouterr().out
-    assert "LLM, positive + negative feedback (ours)" in printed and "Average" in printed
+    assert "LLM, positive + negative feedback (the paper's method)" in printed and "Average" in printed
 
     check_table(runs / "tiny", grid, summaries, suite.budget())
 
