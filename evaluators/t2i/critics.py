@@ -252,9 +252,13 @@ class Critic:
                 keys.add(normalize(prompt))
                 usable.append(prompt)
             if not usable:
-                raise UnusableReply("no new usable prompt in the reply")
+                # The re-ask says why, so a verbose critic learns to write shorter prompts.
+                why = "; ".join(f'"{shorten(text, 50)}" ({reason})' for text, reason in rejections[-3:])
+                raise UnusableReply(f"no new usable prompt in the reply: {why}" if why else "no prompt")
+            rejections.extend((extra, f"more than the {n} prompts asked for") for extra in usable[n:])
             return feedback, usable[:n]
 
+        system = system.replace("<<MAX_WORDS>>", str(self.max_words))
         reask = meta.REASK.replace("<<N>>", str(n))
         asked = self.chat.ask(system, turns, parse, reask, seed=seed)
         feedback, prompts = asked.value or ("", [])
