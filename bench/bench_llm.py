@@ -58,7 +58,9 @@ def conversation(n: int) -> list[dict[str, str]]:
         return "\n".join(f'- "{t}": {100 * acc:.1f}%' for t, (_, acc) in zip(shown, items, strict=True))
 
     system = meta.SYSTEM.replace("<<TASK>>", "the 37 classes of the 'oxford_pets' dataset")
-    system = system.replace("<<EXAMPLES>>", ", ".join(CLASSES))
+    system = system.replace("<<EXAMPLES>>", ", ".join(CLASSES)).replace("<<MODEL>>", meta.MODEL["image"])
+    system = system.replace("<<LEARN>>", meta.SYSTEM_LEARN)
+    system = system.replace("<<EXAMPLE>>", meta.EXAMPLE_TEMPLATE["image"])
     user = "\n\n".join(
         [
             meta.GOOD_LIST.replace("<<GOOD>>", lines(SCORED[:5])),

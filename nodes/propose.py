@@ -35,7 +35,8 @@ def system_prompt(context: Context) -> str:
     examples = ", ".join(quoted(name) for name in context.scorer.classnames[:8])
     learn = "" if context.config.feedback == "none" else meta.SYSTEM_LEARN
     model = meta.MODEL.get(context.modality, meta.MODEL["image"])
-    return fill(meta.SYSTEM, MODEL=model, TASK=context.task, EXAMPLES=examples, LEARN=learn)
+    example = meta.EXAMPLE_TEMPLATE.get(context.modality, meta.EXAMPLE_TEMPLATE["image"])
+    return fill(meta.SYSTEM, MODEL=model, TASK=context.task, EXAMPLES=examples, LEARN=learn, EXAMPLE=example)
 
 
 def calls_left(usage: Usage, config: RunConfig) -> int | None:
