@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,18 @@ from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir
 from promptclimb.graph.checkpoint import CheckpointError, RunLocked, is_locked
 from promptclimb.graph.config import DEFAULT_CLIP, FEEDBACK_MODES, RunConfig
 from promptclimb.graph.context import Context
-from promptclimb.graph.runs import RunNotFound, create_run, find_run, list_runs, load_config, read_status
+from promptclimb.graph.runs import (
+    CONFIG_FILE,
+    RunNotFound,
+    create_run,
+    find_run,
+    list_runs,
+    load_config,
+    read_status,
+)
 from promptclimb.graph.session import execute, load_inputs, make_context, open_models
 from promptclimb.llm.backends import BackendError
+from promptclimb.llm.credentials import ConsentNeeded, endpoint_needs_consent, require_consent
 from promptclimb.llm.models import list_models
 from promptclimb.nodes.finalize import PHOTO_BASELINE
 from promptclimb.prompts.pools import handmade_templates, load_pool
@@ -41,6 +51,7 @@ USER_ERRORS = (
     TemplateError,
     ModelLoadError,
     BackendError,
+    ConsentNeeded,
     RunNotFound,
     CheckpointError,
     RunLocked,
@@ -100,6 +111,7 @@ def parser() -> argparse.ArgumentParser:
     resume.add_argument("--max-llm-calls", type=int, help="raise the LLM call budget")
     resume.add_argument("--max-cost", type=float, help="raise the cost budget")
     resume.add_argument("--max-images", type=int, help="raise the image budget (text-to-image runs)")
+    add_resume_endpoint_options(resume)
     show = sub.add_parser("show", help="status, leaderboard, history and counts of a run")
     show.add_argument("run")
     show.add_argument("--json", action="store_true")
@@ -112,6 +124,37 @@ def parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():  # `promptclimb run --runs-dir X` works as well as before `run`
         command.add_argument("--runs-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return root
+
+
+def add_resume_endpoint_options(resume: argparse.ArgumentParser) -> None:
+    """Point a resumed run at a moved server, and consent to what its config.json chose."""
+    resume.add_argument("--llm", help="another provider:model for the rest of the run")
+    resume.add_argument("--llm-base-url", help="the OpenAI-compatible server to use from now on")
+    resume.add_argument("--llm-api-key-env", help="environment variable holding that server's API key")
+    resume.add_argument(
+        "--trust-run-llm",
+        action="store_true",
+        help="send keys to the servers and key variables the run's config.json names",
+    )
+    resume.add_argument(
+        "--trust-run-plugin", action="store_true", help="import the plugin the run's config.json names"
+    )
+
+
+def resume_overrides(args: argparse.Namespace, names: tuple[str, ...]) -> dict[str, Any]:
+    return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
+
+
+def check_llm_consent(config: RunConfig, given: dict[str, Any], trusted: bool) -> None:
+    """Credentials go only where the user sent them: a resumed run's own endpoint needs --trust-run-llm."""
+    from_user = {k for k, f in (("base_url", "llm_base_url"), ("key_env", "llm_api_key_env")) if f in given}
+    reason = endpoint_needs_consent(
+        "LLM", config.llm_base_url, config.llm_api_key_env, "OPENAI_API_KEY", from_user
+    )
+    if not trusted:
+        require_consent(
+            [reason] if reason else [], "--trust-run-llm", "give --llm-base-url and --llm-api-key-env"
+        )
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -163,11 +206,17 @@ class LiveBoard:
             self.progress.update(self.task, description="final test evaluation")
 
 
-def run_to_end(run_dir: Path, context: Context, pool: list[str], resumed: bool = False) -> int:
+def run_to_end(
+    run_dir: Path,
+    context: Context,
+    pool: list[str],
+    resumed: bool = False,
+    prepare: Callable[[], None] | None = None,
+) -> int:
     done = summarize(run_dir)["iterations_done"] if resumed else 0
     board = LiveBoard(context.config, done)
     with Live(board, console=err, refresh_per_second=4, transient=True):
-        status, reason = execute(run_dir, context, pool, board)
+        status, reason = execute(run_dir, context, pool, board, prepare=prepare)
     print_summary(summarize(run_dir), limit=10)
     if status == "finished":
         return 0
@@ -210,17 +259,17 @@ def cmd_resume(args: argparse.Namespace) -> int:
         out.print(f"run {run_dir.name} is already finished; see: promptclimb show {run_dir}", highlight=False)
         return 0
     config = load_config(run_dir)
-    raised = {k: getattr(args, k) for k in ("max_llm_calls", "max_cost") if getattr(args, k) is not None}
-    if raised:
-        config = config.model_copy(update=raised)
-        config.save(run_dir / "config.json")
+    given = resume_overrides(args, ("max_llm_calls", "max_cost", "llm", "llm_base_url", "llm_api_key_env"))
+    config = config.model_copy(update=given)
+    check_llm_consent(config, given, args.trust_run_llm)
     # The pool matters only when the run was killed before its first checkpoint.
     dataset, pool = load_inputs(config)
     with open_models(config) as (backbone, backend):
         warn_random_weights(config, backbone)
-        return run_to_end(
-            run_dir, make_context(config, run_dir, dataset, backbone, backend), pool, resumed=True
-        )
+        context = make_context(config, run_dir, dataset, backbone, backend)
+        # Saved under the run's lock: a refused concurrent resume leaves config.json as it was.
+        save = (lambda: config.save(run_dir / CONFIG_FILE)) if given else None
+        return run_to_end(run_dir, context, pool, resumed=True, prepare=save)
 
 
 def print_summary(summary: dict[str, Any], limit: int | None = None) -> None:

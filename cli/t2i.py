@@ -33,18 +33,23 @@ from promptclimb.graph.t2i.session import (
     open_t2i_models,
 )
 from promptclimb.graph.t2i.state import DEFAULT_CRITIC, DEFAULT_GENERATOR, T2IConfig
+from promptclimb.llm.credentials import ConsentNeeded, endpoint_needs_consent, require_consent
 from promptclimb.llm.errors import BackendError
 from promptclimb.results.t2i_report import summarize_t2i, write_report
 
 out = Console()
 err = Console(stderr=True)
 EXIT = {"finished": 0, "paused": 3, "failed": 1}
+RESUME_OVERRIDES = (
+    "max_llm_calls", "max_cost", "max_images",
+    "llm_base_url", "llm_api_key_env", "generator_base_url", "generator_api_key_env",
+)  # fmt: skip
 Handler = Callable[..., int]
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [
-        T2IInputError, GeneratorError, BackendError, RunNotFound, CheckpointError, RunLocked,
+        T2IInputError, GeneratorError, BackendError, RunNotFound, CheckpointError, RunLocked, ConsentNeeded,
     ]  # fmt: skip
     try:
         from promptclimb.evaluators.classify.clip import ModelLoadError
@@ -214,7 +219,9 @@ class Live:
             self.progress.update(self.task, description="done")
 
 
-def run_to_end(run_dir: Path | None, config: T2IConfig, runs_dir: Path) -> int:
+def run_to_end(
+    run_dir: Path | None, config: T2IConfig, runs_dir: Path, prepare: Callable[[], None] | None = None
+) -> int:
     """Open the models first (bad input fails before a run exists), then create or continue the run."""
     with open_t2i_models(config) as (generator, backend, clip):
         if clip is not None and getattr(clip, "random_weights", False):
@@ -231,7 +238,7 @@ def run_to_end(run_dir: Path | None, config: T2IConfig, runs_dir: Path) -> int:
         context = make_t2i_context(config, run_dir, generator, backend, clip)
         live = Live(config, done)
         with live.progress:
-            status, reason = execute_t2i(run_dir, context, live)
+            status, reason = execute_t2i(run_dir, context, live, prepare)
     print_summary(summarize_t2i(run_dir), limit=8)
     if status == "finished":
         md, _ = write_report(run_dir)
@@ -261,12 +268,52 @@ def resume_t2i(run_dir: Path, args: argparse.Namespace) -> int:
         out.print(f"run {run_dir.name} is already finished; see: promptclimb show {run_dir}", highlight=False)
         return 0
     config = load_t2i_config(run_dir)
-    raised = {k: getattr(args, k, None) for k in ("max_llm_calls", "max_cost", "max_images")}
-    raised = {k: v for k, v in raised.items() if v is not None}
-    if raised:
-        config = config.model_copy(update=raised)
-        config.save(run_dir / CONFIG_FILE)
-    return run_to_end(run_dir, config, run_dir.parent)
+    given = {k: getattr(args, k, None) for k in RESUME_OVERRIDES}
+    given = {k: v for k, v in given.items() if v is not None}
+    config = config.model_copy(update=given)
+    trust = (getattr(args, "trust_run_llm", False), getattr(args, "trust_run_plugin", False))
+    check_consent(config, given, *trust)
+    # Saved under the run's lock: a refused concurrent resume leaves config.json as it was.
+    save = (lambda: config.save(run_dir / CONFIG_FILE)) if given else None
+    return run_to_end(run_dir, config, run_dir.parent, save)
+
+
+def check_consent(config: T2IConfig, given: dict[str, Any], trust_llm: bool, trust_plugin: bool) -> None:
+    """Keys go only where the user sent them, and only the user picks code to import (ConsentNeeded)."""
+
+    def named(base: str, key: str) -> set[str]:
+        return {k for k, f in (("base_url", base), ("key_env", key)) if f in given}
+
+    reasons = [
+        endpoint_needs_consent(
+            "critic", config.llm_base_url, config.llm_api_key_env, "OPENAI_API_KEY",
+            named("llm_base_url", "llm_api_key_env"),
+        ),
+        endpoint_needs_consent(
+            "generator", config.generator_base_url, config.generator_api_key_env, "OPENAI_API_KEY",
+            named("generator_base_url", "generator_api_key_env"),
+        ),
+    ]  # fmt: skip
+    if not trust_llm:
+        require_consent([r for r in reasons if r], "--trust-run-llm", "give the base URLs and key variables")
+    if config.generator.startswith("plugin:") and not trust_plugin:
+        require_consent(
+            [f"generator {config.generator} would be imported and run"],
+            "--trust-run-plugin",
+            "check the plugin first",
+        )
+
+
+def add_resume_options(resume: argparse.ArgumentParser) -> None:
+    """Endpoints given anew on ``resume`` and the consent flags (cli/main.py's resume has them too)."""
+    for option in ("--llm-base-url", "--llm-api-key-env", "--generator-base-url", "--generator-api-key-env"):
+        resume.add_argument(option, help="use this from now on instead of the run's own")
+    resume.add_argument(
+        "--trust-run-llm", action="store_true", help="send keys where the run's config.json says"
+    )
+    resume.add_argument(
+        "--trust-run-plugin", action="store_true", help="import the plugin the run's config.json names"
+    )
 
 
 def find_t2i_run(ref: str, runs_dir: Path) -> Path:
@@ -343,6 +390,7 @@ def parser() -> argparse.ArgumentParser:
     for option in ("--max-llm-calls", "--max-images"):
         resume.add_argument(option, type=int, help="raise this budget")
     resume.add_argument("--max-cost", type=float, help="raise the cost budget")
+    add_resume_options(resume)
     show = sub.add_parser("show", help="status, leaderboard and counts of a text-to-image run")
     show.add_argument("run")
     show.add_argument("--json", action="store_true")

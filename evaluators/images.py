@@ -6,6 +6,7 @@ No EXIF rotation is applied: CLIP and CoOp feed PIL's decoded pixels as stored, 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -17,6 +18,22 @@ _WHITE = (255, 255, 255, 255)
 
 class UnreadableImage(Exception):
     """An image file that cannot be decoded (corrupt, truncated, not an image); the message names it."""
+
+
+class UnsafePath(ValueError):
+    """A path read from a run's files that leads out of the run directory; the message names it."""
+
+
+def inside(root: Path, relative: str) -> Path:
+    """``root / relative``, refusing absolute paths, ``..`` and symlinks that lead out of ``root``.
+
+    Paths in checkpoints and call logs are data someone else may have written: they never choose which file
+    outside the run directory is read, sent to a server or overwritten.
+    """
+    base = root.resolve()
+    if Path(relative).is_absolute() or not (base / relative).resolve().is_relative_to(base):
+        raise UnsafePath(f"{relative!r} points outside the run directory {root}")
+    return root / relative
 
 
 def open_rgb(path: str) -> Image.Image:

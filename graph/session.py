@@ -110,7 +110,10 @@ def drive(
 
 
 def supervise(
-    run_dir: Path, work: Callable[[], None], resumable: tuple[type[BaseException], ...] = RESUMABLE_STOPS
+    run_dir: Path,
+    work: Callable[[], None],
+    resumable: tuple[type[BaseException], ...] = RESUMABLE_STOPS,
+    prepare: Callable[[], None] | None = None,
 ) -> tuple[str, str | None]:
     """Run ``work`` under the run's lock and record how it ended; returns (status, reason).
 
@@ -118,6 +121,8 @@ def supervise(
     unreachable LLM) or failed (also resumable from the last checkpoint, once the cause is fixed).
     """
     with run_lock(run_dir):
+        if prepare is not None:  # changes to the run's files wait for the lock (RunLocked leaves them be)
+            prepare()
         write_status(run_dir, "running")
         try:
             work()
@@ -139,6 +144,7 @@ def execute(
     context: Context,
     pool: list[str],
     on_update: Callable[[str, dict[str, Any]], None],
+    prepare: Callable[[], None] | None = None,
 ) -> tuple[str, str | None]:
     """Start or resume a classification run; returns (status, reason)."""
-    return supervise(run_dir, lambda: drive(run_dir, context, pool, on_update))
+    return supervise(run_dir, lambda: drive(run_dir, context, pool, on_update), prepare=prepare)

@@ -26,6 +26,7 @@ from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 
+from promptclimb.llm.credentials import sends_default_openai_key
 from promptclimb.llm.errors import BackendError, one_line
 from promptclimb.llm.models import DEFAULT_MODEL, model_path
 from promptclimb.llm.pricing import ModelPrice, PriceFileError, price_for
@@ -145,8 +146,11 @@ def _openai_backend(
     from langchain_openai import ChatOpenAI
 
     key = _api_key(provider, api_key_env, required=base_url is None)
-    # Local servers (vLLM, Ollama, llama.cpp) take any key, but the client insists on one.
-    key = key or (None if base_url is None else os.environ.get("OPENAI_API_KEY") or "not-needed")
+    if key is None and base_url is not None:
+        # OPENAI_API_KEY is for OpenAI: a third-party server gets it only when named by --llm-api-key-env.
+        # Local servers (vLLM, Ollama, llama.cpp) take any key, but the client insists on one.
+        default = os.environ.get("OPENAI_API_KEY") if sends_default_openai_key(base_url) else None
+        key = default or "not-needed"
     try:
         chat = ChatOpenAI(
             model=model,

@@ -183,7 +183,10 @@ def drive(run_dir: Path, context: T2IContext, on_update: Callable[[str, dict[str
 
 
 def execute_t2i(
-    run_dir: Path, context: T2IContext, on_update: Callable[[str, dict[str, Any]], None]
+    run_dir: Path,
+    context: T2IContext,
+    on_update: Callable[[str, dict[str, Any]], None],
+    prepare: Callable[[], None] | None = None,
 ) -> tuple[str, str | None]:
-    """Start or resume a text-to-image run; returns (status, reason)."""
-    return supervise(run_dir, lambda: drive(run_dir, context, on_update), RESUMABLE_STOPS)
+    """Start or resume a text-to-image run; returns (status, reason). ``prepare`` runs under the lock."""
+    return supervise(run_dir, lambda: drive(run_dir, context, on_update), RESUMABLE_STOPS, prepare)
