@@ -319,16 +319,24 @@ def cmd_list(args: argparse.Namespace) -> int:
     for column in ("run", "kind", "status", "iterations", "best", "test"):
         table.add_column(column)
     for run_dir in list_runs(Path(args.runs_dir)):
-        if is_t2i_run(run_dir):
-            status, iterations, best_score, kind = list_row(run_dir)
-            table.add_row(run_dir.name, kind, status, iterations, best_score, "-")
-            continue
-        s = summarize(run_dir)
-        best = s["leaderboard"][0]["train_acc"] if s["leaderboard"] else None
-        test = s["final"]["test_acc"] if s["final"] else None
-        table.add_row(run_dir.name, "classify", s["status"], str(s["iterations_done"]), pct(best), pct(test))
+        try:
+            add_list_row(table, run_dir)
+        except CheckpointError as error:  # one damaged or crafted run must not hide the others
+            table.add_row(run_dir.name, "-", "unreadable", "-", "-", "-")
+            err.print(f"warning: {error}", highlight=False, soft_wrap=True)
     out.print(table)
     return 0
+
+
+def add_list_row(table: Table, run_dir: Path) -> None:
+    if is_t2i_run(run_dir):
+        status, iterations, best_score, kind = list_row(run_dir)
+        table.add_row(run_dir.name, kind, status, iterations, best_score, "-")
+        return
+    s = summarize(run_dir)
+    best = s["leaderboard"][0]["train_acc"] if s["leaderboard"] else None
+    test = s["final"]["test_acc"] if s["final"] else None
+    table.add_row(run_dir.name, "classify", s["status"], str(s["iterations_done"]), pct(best), pct(test))
 
 
 def add_score_command(sub: argparse._SubParsersAction) -> None:

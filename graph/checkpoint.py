@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, get_type_hints
 
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
+from pydantic import TypeAdapter
 
 from promptclimb.graph.state import STATE_MODELS
 
@@ -20,6 +23,31 @@ LOCK_FILE = "lock"
 
 class CheckpointError(RuntimeError):
     """A checkpoint file that cannot be read; the message names the file."""
+
+
+def read_state(graph: Any, thread: dict, state_type: Any, path: Path) -> Any:
+    """The latest checkpointed values, checked against the graph's state type.
+
+    A checkpoint is a file someone else may have written: bytes that do not decode, or values of the wrong
+    shape, are a CheckpointError naming the file, never a traceback later in whoever reads the state.
+    """
+    try:
+        values = graph.get_state(thread).values
+        hints = get_type_hints(state_type)
+        for key, value in (values or {}).items():
+            if key in hints:  # typing.TypedDict is not for pydantic on Python < 3.12: check field by field
+                _adapter(hints[key]).validate_python(value)
+    except CheckpointError:
+        raise
+    except Exception as error:  # any decoding or validation failure of crafted bytes
+        detail = str(error).splitlines()[0] if str(error) else ""
+        raise CheckpointError(f"unreadable checkpoint file {path}: {type(error).__name__} {detail}") from None
+    return values
+
+
+@functools.cache
+def _adapter(annotation: Any) -> TypeAdapter:
+    return TypeAdapter(annotation)
 
 
 class RunLocked(RuntimeError):

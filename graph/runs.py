@@ -14,8 +14,11 @@ import os
 import re
 import time
 from pathlib import Path
+from typing import TypeVar
 
-from promptclimb.graph.checkpoint import is_locked
+from pydantic import BaseModel, ValidationError
+
+from promptclimb.graph.checkpoint import CheckpointError, is_locked
 from promptclimb.graph.config import RunConfig
 from promptclimb.llm.records import LLMCall
 
@@ -23,10 +26,33 @@ CONFIG_FILE = "config.json"
 STATUS_FILE = "run.json"
 CALLS_FILE = "llm_calls.jsonl"
 LOG_FILE = "run.log"
+STATUSES = ("running", "paused", "finished", "failed")
+M = TypeVar("M", bound=BaseModel)
 
 
 class RunNotFound(FileNotFoundError):
     """An unknown run id or directory."""
+
+
+class RunUnreadable(CheckpointError):
+    """A damaged or crafted run file (config.json, a checkpoint); the one-line message names the file."""
+
+
+def first_error(error: BaseException) -> str:
+    """One line about what is wrong in a file: pydantic's first error, or the exception's first line."""
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        return f"{'.'.join(map(str, first['loc'])) or 'value'}: {first['msg']}"
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def read_model(path: Path, model: type[M]) -> M:
+    """A run's JSON config as ``model``; RunUnreadable naming the file when it is damaged or crafted."""
+    try:
+        return model.model_validate(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError, RecursionError) as error:  # ValidationError is a ValueError
+        raise RunUnreadable(f"unreadable run file {path}: {first_error(error)}") from None
 
 
 def new_run_id(config: RunConfig) -> str:
@@ -62,7 +88,7 @@ def find_run(ref: str, runs_dir: Path) -> Path:
 
 
 def load_config(run_dir: Path) -> RunConfig:
-    return RunConfig.load(run_dir / CONFIG_FILE)
+    return read_model(run_dir / CONFIG_FILE, RunConfig)
 
 
 def write_status(run_dir: Path, status: str, reason: str | None = None) -> None:
@@ -78,7 +104,10 @@ def read_status(run_dir: Path) -> tuple[str, str | None]:
         record = json.loads((run_dir / STATUS_FILE).read_text())
     except (OSError, ValueError):
         record = {"status": "paused", "reason": "status file missing"}
+    if not isinstance(record, dict) or record.get("status") not in STATUSES:
+        record = {"status": "paused", "reason": f"unreadable status file {STATUS_FILE}"}  # damaged or crafted
     status, reason = record["status"], record.get("reason")
+    reason = None if reason is None else str(reason)
     if status == "running" and not is_locked(run_dir):
         return "paused", "the process working on it ended abruptly (killed or crashed)"
     return status, reason

@@ -11,7 +11,13 @@ from typing import Any
 from promptclimb.evaluators.classify.clip import ClipBackbone, load_clip
 from promptclimb.evaluators.classify.data import FewShotDataset, load_dataset
 from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir
-from promptclimb.graph.checkpoint import open_checkpointer, prune_checkpoints, run_lock
+from promptclimb.graph.checkpoint import (
+    CHECKPOINT_FILE,
+    open_checkpointer,
+    prune_checkpoints,
+    read_state,
+    run_lock,
+)
 from promptclimb.graph.config import RunConfig
 from promptclimb.graph.context import Context
 from promptclimb.graph.runs import append_call, append_log, write_status
@@ -80,8 +86,7 @@ def open_models(config: RunConfig) -> Iterator[tuple[ClipBackbone, ChatBackend]]
 def current_state(run_dir: Path) -> OptimState | None:
     """The latest checkpointed state, or None when the run has not checkpointed yet."""
     with open_checkpointer(run_dir) as saver:
-        snapshot = build_graph(saver).get_state(THREAD)
-        return snapshot.values or None
+        return read_state(build_graph(saver), THREAD, OptimState, run_dir / CHECKPOINT_FILE) or None
 
 
 def drive(

@@ -132,3 +132,50 @@ def test_resume_does_not_import_a_plugin_named_by_the_run(tmp_path, monkeypatch,
     err = one_line_error(capsys)
     assert "plugin:evil_plugin:make" in err and "--trust-run-plugin" in err
     assert not (tmp_path / "imported").exists()
+
+
+@pytest.fixture
+def finished_run(tmp_path: Path, tiny_clip: Path) -> tuple[Path, Path]:
+    runs = tmp_path / "runs"
+    assert cli(*run_args(runs, tiny_clip, "--iterations", "1", "--restarts", "1")) == 0
+    return runs, only_run(runs)
+
+
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [('{"data": "x", "shots": ', "JSONDecodeError"), ('{"data": "x", "shots": "all"}', "shots")],
+)
+def test_a_damaged_config_json_is_one_line_and_list_shows_the_run_unreadable(
+    finished_run, capsys, config: str, named: str
+) -> None:
+    runs, _ = finished_run
+    (runs / "bad").mkdir()
+    (runs / "bad" / "config.json").write_text(config)
+    capsys.readouterr()
+    assert cli("--runs-dir", str(runs), "show", "bad") == 2
+    err = one_line_error(capsys)
+    assert "bad/config.json" in err and named in err
+    assert cli("--runs-dir", str(runs), "list") == 0
+    captured = capsys.readouterr()
+    assert "unreadable" in captured.out and "finished" in captured.out  # the good run is still listed
+    assert "bad/config.json" in captured.err
+
+
+def test_a_crafted_checkpoint_or_status_is_one_line_naming_the_file(finished_run, capsys) -> None:
+    from promptclimb.graph.checkpoint import open_checkpointer
+    from promptclimb.graph.session import THREAD
+    from promptclimb.graph.wiring import build_graph
+
+    runs, run_dir = finished_run
+    (run_dir / "run.json").write_text("[]")
+    capsys.readouterr()
+    assert cli("--runs-dir", str(runs), "show", run_dir.name, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "paused"
+    with open_checkpointer(run_dir) as saver:
+        build_graph(saver).update_state(
+            THREAD, {"usage": "crafted", "candidates": [{"x": 1}]}, as_node="rank"
+        )
+    assert cli("--runs-dir", str(runs), "show", run_dir.name) == 2
+    assert "checkpoints.sqlite" in one_line_error(capsys)
+    assert cli("--runs-dir", str(runs), "list") == 0
+    assert "unreadable" in capsys.readouterr().out
