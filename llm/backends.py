@@ -276,7 +276,7 @@ def _embedded_backend(
         chat = ChatOpenAI(
             model=alias,
             base_url=server.base_url,
-            api_key="embedded",
+            api_key=server.api_key,
             temperature=temperature,
             timeout=timeout_s,
             max_retries=0,
