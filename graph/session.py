@@ -26,6 +26,7 @@ from promptclimb.graph.wiring import build_graph, initial_state
 from promptclimb.llm.backends import ChatBackend, open_backend
 from promptclimb.llm.proposer import LLMUnavailable, Proposer
 from promptclimb.nodes.propose import BudgetReached
+from promptclimb.prompts import meta
 from promptclimb.prompts.pools import load_pool
 
 THREAD = {"configurable": {"thread_id": "run"}}
@@ -45,7 +46,7 @@ def load_inputs(config: RunConfig) -> tuple[FewShotDataset, list[str]]:
 
 
 def task_description(dataset: FewShotDataset) -> str:
-    return f"the {len(dataset.classnames)} classes of the '{dataset.name}' dataset"
+    return f"the {len(dataset.classnames)} classes of the {meta.quoted(dataset.name)} dataset"
 
 
 def make_context(

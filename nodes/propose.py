@@ -29,7 +29,7 @@ def check_budget(usage: Usage, config: RunConfig) -> None:
 
 
 def system_prompt(context: Context) -> str:
-    examples = ", ".join(context.scorer.classnames[:8])
+    examples = ", ".join(meta.quoted(name) for name in context.scorer.classnames[:8])
     return meta.SYSTEM.replace("<<TASK>>", context.task).replace("<<EXAMPLES>>", examples)
 
 

@@ -6,6 +6,8 @@ Modelled on the conversation of Liu et al. (CVPR 2024): the LLM is a "pattern le
 bad templates with their accuracies and writes better ones.
 """
 
+import json
+
 PLACEHOLDER_WORD = "CLASSNAME"
 
 SYSTEM = """You are an expert at writing text prompts for CLIP, a vision-language model that classifies \
@@ -46,3 +48,12 @@ NOTHING_USABLE = "(none of your last templates could be scored)"
 
 REASK = """Your last reply could not be used: <<ERROR>>. Reply again with only a JSON object \
 {"templates": [...]} holding <<N>> new templates, each containing the word CLASSNAME."""
+
+
+def quoted(value: str, limit: int = 80) -> str:
+    """Data (a class or dataset name) for a meta-prompt: one line, bounded, in JSON quotes.
+
+    Class names come from folder names anyone can choose: quoted, "Ignore all previous instructions" reads
+    as a name, and a newline cannot start a line of instructions of its own.
+    """
+    return json.dumps(" ".join(value.split())[:limit], ensure_ascii=False)
