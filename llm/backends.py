@@ -27,6 +27,7 @@ from typing import Literal
 from langchain_core.language_models import BaseChatModel
 
 from promptclimb.llm.credentials import sends_default_openai_key
+from promptclimb.llm.deadline import deadline_client
 from promptclimb.llm.errors import BackendError, one_line
 from promptclimb.llm.models import DEFAULT_MODEL, model_path
 from promptclimb.llm.pricing import ModelPrice, PriceFileError, price_for
@@ -159,6 +160,7 @@ def _openai_backend(
             temperature=temperature,
             timeout=timeout_s,
             max_retries=0,
+            http_client=deadline_client(timeout_s),  # timeout_s bounds the whole reply, not each read
         )
     except Exception as exc:  # pydantic or client validation: surface as one line
         raise BackendError(f"openai:{model}: {one_line(exc)}") from None
@@ -256,7 +258,6 @@ def _scripted_backend(source: str) -> ChatBackend:
 def _embedded_backend(
     provider: str, model: str, *, temperature: float, timeout_s: float
 ) -> Iterator[ChatBackend]:
-    import httpx
     from langchain_openai import ChatOpenAI
 
     from promptclimb.llm.server import EmbeddedServer
@@ -271,7 +272,10 @@ def _embedded_backend(
         if not path.is_file():
             raise BackendError(f"GGUF model file not found: {path}")
         name, alias = str(path), path.stem
-    with EmbeddedServer(path, alias=alias) as server, httpx.Client(trust_env=False) as http_client:
+    with (
+        EmbeddedServer(path, alias=alias) as server,
+        deadline_client(timeout_s, trust_env=False) as http_client,
+    ):
         # trust_env=False: a proxy configured for the internet must not intercept loopback traffic.
         chat = ChatOpenAI(
             model=alias,
