@@ -18,6 +18,7 @@ from rich.table import Table
 from promptclimb.cli.results import add_commands as add_results_commands
 from promptclimb.cli.t2i import add_commands as add_t2i_commands
 from promptclimb.cli.t2i import is_t2i_run, list_row, resume_t2i, show_t2i
+from promptclimb.evaluators.cache import CacheUnavailable
 from promptclimb.evaluators.classify.clip import ClipBackbone, ModelLoadError, load_clip
 from promptclimb.evaluators.classify.data import DataError, load_dataset
 from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir
@@ -25,13 +26,13 @@ from promptclimb.graph.checkpoint import CheckpointError, RunLocked, is_locked
 from promptclimb.graph.config import DEFAULT_CLIP, FEEDBACK_MODES, RunConfig
 from promptclimb.graph.context import Context
 from promptclimb.graph.runs import (
-    CONFIG_FILE,
     RunNotFound,
     create_run,
     find_run,
     list_runs,
     load_config,
     read_status,
+    save_config,
 )
 from promptclimb.graph.session import execute, load_inputs, make_context, open_models
 from promptclimb.llm.backends import BackendError
@@ -55,6 +56,7 @@ USER_ERRORS = (
     RunNotFound,
     CheckpointError,
     RunLocked,
+    CacheUnavailable,
 )
 EXIT = {"finished": 0, "paused": 3, "failed": 1}
 
@@ -268,7 +270,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         warn_random_weights(config, backbone)
         context = make_context(config, run_dir, dataset, backbone, backend)
         # Saved under the run's lock: a refused concurrent resume leaves config.json as it was.
-        save = (lambda: config.save(run_dir / CONFIG_FILE)) if given else None
+        save = (lambda: save_config(run_dir, config)) if given else None
         return run_to_end(run_dir, context, pool, resumed=True, prepare=save)
 
 

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from promptclimb.evaluators.t2i.generators import DEFAULT_QUALITY, GeneratorError, image_price
 from promptclimb.graph.checkpoint import CheckpointError, RunLocked, is_locked
-from promptclimb.graph.runs import CONFIG_FILE, RunNotFound, read_status
+from promptclimb.graph.runs import CONFIG_FILE, RunNotFound, read_status, save_config
 from promptclimb.graph.t2i.session import (
     T2IInputError,
     check_inputs,
@@ -274,7 +274,7 @@ def resume_t2i(run_dir: Path, args: argparse.Namespace) -> int:
     trust = (getattr(args, "trust_run_llm", False), getattr(args, "trust_run_plugin", False))
     check_consent(config, given, *trust)
     # Saved under the run's lock: a refused concurrent resume leaves config.json as it was.
-    save = (lambda: config.save(run_dir / CONFIG_FILE)) if given else None
+    save = (lambda: save_config(run_dir, config)) if given else None
     return run_to_end(run_dir, config, run_dir.parent, save)
 
 

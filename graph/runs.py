@@ -9,12 +9,13 @@ run.log             notable events (random CLIP weights, skipped images, test-sp
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import time
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -28,6 +29,7 @@ CALLS_FILE = "llm_calls.jsonl"
 LOG_FILE = "run.log"
 STATUSES = ("running", "paused", "finished", "failed")
 M = TypeVar("M", bound=BaseModel)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 class RunNotFound(FileNotFoundError):
@@ -91,11 +93,45 @@ def load_config(run_dir: Path) -> RunConfig:
     return read_model(run_dir / CONFIG_FILE, RunConfig)
 
 
+class RunStorageError(CheckpointError):
+    """A run file that cannot be written (a full disk, a read-only directory); the message names it."""
+
+
+def write_file(path: Path, text: str) -> None:
+    """Write ``path`` atomically and durably, or raise RunStorageError leaving the old file and no .tmp.
+
+    The .tmp name is removed first and created exclusively: a symlink planted there by whoever made the run
+    directory is never followed out of it.
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise RunStorageError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def open_append(path: Path) -> IO[str]:
+    """``path`` opened for appending, refusing a symlink (a run's logs never lead out of the run)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o644), "a")
+
+
+def save_config(run_dir: Path, config: BaseModel) -> None:
+    """Rewrite a run's config.json (a resume's new budgets or endpoints), atomically."""
+    write_file(run_dir / CONFIG_FILE, config.model_dump_json(indent=2) + "\n")
+
+
 def write_status(run_dir: Path, status: str, reason: str | None = None) -> None:
     record = {"status": status, "reason": reason, "updated": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    tmp = run_dir / (STATUS_FILE + ".tmp")
-    tmp.write_text(json.dumps(record) + "\n")
-    os.replace(tmp, run_dir / STATUS_FILE)
+    write_file(run_dir / STATUS_FILE, json.dumps(record) + "\n")
 
 
 def read_status(run_dir: Path) -> tuple[str, str | None]:
@@ -115,7 +151,7 @@ def read_status(run_dir: Path) -> tuple[str, str | None]:
 
 def append_call(run_dir: Path, call: LLMCall) -> None:
     """Append one LLM call to the audit log, durably: a paid-for reply is never lost."""
-    with open(run_dir / CALLS_FILE, "a") as handle:
+    with open_append(run_dir / CALLS_FILE) as handle:
         handle.write(call.model_dump_json() + "\n")
         handle.flush()
         os.fsync(handle.fileno())
@@ -132,7 +168,7 @@ def append_log(run_dir: Path, lines: list[str]) -> None:
     if not lines:
         return
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-    with open(run_dir / LOG_FILE, "a") as handle:
+    with open_append(run_dir / LOG_FILE) as handle:
         handle.writelines(f"{stamp} {line}\n" for line in lines)
 
 
