@@ -27,6 +27,7 @@ from promptclimb.graph.config import DEFAULT_CLIP, FEEDBACK_MODES, RunConfig
 from promptclimb.graph.context import Context
 from promptclimb.graph.runs import (
     RunNotFound,
+    check_progress_kept,
     create_run,
     find_run,
     list_runs,
@@ -260,6 +261,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if status == "finished":
         out.print(f"run {run_dir.name} is already finished; see: promptclimb show {run_dir}", highlight=False)
         return 0
+    check_progress_kept(run_dir)
     config = load_config(run_dir)
     given = resume_overrides(args, ("max_llm_calls", "max_cost", "llm", "llm_base_url", "llm_api_key_env"))
     config = config.model_copy(update=given)

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from promptclimb.evaluators.t2i.generators import DEFAULT_QUALITY, GeneratorError, image_price
 from promptclimb.graph.checkpoint import CheckpointError, RunLocked, is_locked
-from promptclimb.graph.runs import CONFIG_FILE, RunNotFound, read_status, save_config
+from promptclimb.graph.runs import CONFIG_FILE, RunNotFound, check_progress_kept, read_status, save_config
 from promptclimb.graph.t2i.session import (
     T2IInputError,
     check_inputs,
@@ -267,6 +267,7 @@ def resume_t2i(run_dir: Path, args: argparse.Namespace) -> int:
     if status == "finished":
         out.print(f"run {run_dir.name} is already finished; see: promptclimb show {run_dir}", highlight=False)
         return 0
+    check_progress_kept(run_dir)
     config = load_t2i_config(run_dir)
     given = {k: getattr(args, k, None) for k in RESUME_OVERRIDES}
     given = {k: v for k, v in given.items() if v is not None}

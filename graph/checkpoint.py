@@ -60,21 +60,57 @@ def serializer() -> JsonPlusSerializer:
 
 
 @contextmanager
-def open_checkpointer(run_dir: Path, serde: JsonPlusSerializer | None = None) -> Iterator[SqliteSaver]:
-    """The run's SQLite checkpointer; ``serde`` allow-lists the state models of another graph."""
+def open_checkpointer(
+    run_dir: Path, serde: JsonPlusSerializer | None = None, readonly: bool = False
+) -> Iterator[SqliteSaver]:
+    """The run's SQLite checkpointer; ``serde`` allow-lists the state models of another graph.
+
+    ``readonly`` (show, list, report) creates and changes nothing, so it works in a read-only runs directory;
+    a file without checkpoints then reads as an empty run.
+    """
     path = run_dir / CHECKPOINT_FILE
-    conn = sqlite3.connect(path, check_same_thread=False)
+    conn = _connect_readonly(path) if readonly else sqlite3.connect(path, check_same_thread=False)
     try:
         saver = SqliteSaver(conn, serde=serde or serializer())
         try:
-            saver.setup()
-            conn.execute("PRAGMA synchronous=FULL")
+            if readonly:
+                saver.is_setup = True  # setup() writes (journal mode, tables): the tables are checked below
+            else:
+                saver.setup()
+                conn.execute("PRAGMA synchronous=FULL")
             conn.execute("SELECT count(*) FROM checkpoints").fetchone()
         except sqlite3.DatabaseError as error:
             raise CheckpointError(f"corrupted checkpoint file {path}: {error}") from error
         yield saver
     finally:
         conn.close()
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection; an empty in-memory database with our tables when the run has no file yet."""
+    if not path.is_file() or path.stat().st_size == 0:
+        conn = sqlite3.connect(":memory:", check_same_thread=False)
+        SqliteSaver(conn).setup()
+        return conn
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        # A WAL database in a directory we cannot write (no -shm can be made): read the file as it is,
+        # which is complete unless a -wal file holds what a killed process did not fold back in.
+        if path.with_name(path.name + "-wal").exists():
+            raise CheckpointError(
+                f"cannot read {path} from a read-only directory: its -wal file needs recovery; "
+                "open the run once where it can be written"
+            ) from None
+        return sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False)
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    """Whether the run's checkpoint file holds any checkpoint (read-only; False when there is no file)."""
+    with open_checkpointer(run_dir, readonly=True) as saver:
+        return saver.conn.execute("SELECT 1 FROM checkpoints LIMIT 1").fetchone() is not None
 
 
 def prune_checkpoints(saver: SqliteSaver, thread_id: str, keep: int = 3) -> None:
@@ -115,7 +151,7 @@ def run_lock(run_dir: Path) -> Iterator[None]:
 def is_locked(run_dir: Path) -> bool:
     if not (run_dir / LOCK_FILE).exists():
         return False
-    with open(run_dir / LOCK_FILE, "a+") as handle:
+    with open(run_dir / LOCK_FILE) as handle:  # read-only: works in a read-only runs directory too
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

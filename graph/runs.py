@@ -19,7 +19,7 @@ from typing import IO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from promptclimb.graph.checkpoint import CheckpointError, is_locked
+from promptclimb.graph.checkpoint import CHECKPOINT_FILE, CheckpointError, has_checkpoint, is_locked
 from promptclimb.graph.config import RunConfig
 from promptclimb.llm.records import LLMCall
 
@@ -170,6 +170,22 @@ def append_log(run_dir: Path, lines: list[str]) -> None:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
     with open_append(run_dir / LOG_FILE) as handle:
         handle.writelines(f"{stamp} {line}\n" for line in lines)
+
+
+def check_progress_kept(run_dir: Path) -> None:
+    """Refuse to resume a run whose checkpoints are gone while its call log shows it had made progress.
+
+    Starting over would silently ask the LLM (and pay) for every step again.
+    """
+    if has_checkpoint(run_dir):
+        return
+    calls = read_calls(run_dir)
+    if calls:
+        raise CheckpointError(
+            f"{run_dir / CHECKPOINT_FILE} holds no checkpoint, but {CALLS_FILE} records {len(calls)} LLM "
+            "calls: resuming would start the run over and pay for them again (restore the file, or start a "
+            "new run)"
+        )
 
 
 def list_runs(runs_dir: Path) -> list[Path]:

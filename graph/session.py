@@ -86,7 +86,7 @@ def open_models(config: RunConfig) -> Iterator[tuple[ClipBackbone, ChatBackend]]
 
 def current_state(run_dir: Path) -> OptimState | None:
     """The latest checkpointed state, or None when the run has not checkpointed yet."""
-    with open_checkpointer(run_dir) as saver:
+    with open_checkpointer(run_dir, readonly=True) as saver:
         return read_state(build_graph(saver), THREAD, OptimState, run_dir / CHECKPOINT_FILE) or None
 
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import shutil
 import sqlite3
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +17,7 @@ import pytest
 
 from promptclimb.evaluators.cache import STORE_NAME, CacheUnavailable, FeatureStore
 from promptclimb.graph.runs import RunStorageError, append_log, write_status
+from tests.graph_helpers import cli, only_run, run_args
 
 
 def disk_full_error() -> sqlite3.OperationalError:
@@ -72,3 +78,63 @@ def test_planted_symlinks_never_lead_writes_out_of_the_run(tmp_path: Path) -> No
         append_log(run_dir, ["an event"])
     assert outside.read_text() == "precious\n"
     assert json.loads((run_dir / "run.json").read_text())["status"] == "paused"
+
+
+@pytest.fixture
+def paused_run(tmp_path: Path, tiny_clip: Path) -> tuple[Path, Path]:
+    runs = tmp_path / "runs"
+    options = ("--iterations", "2", "--restarts", "1", "--max-llm-calls", "1")
+    assert cli(*run_args(runs, tiny_clip, *options)) == 3
+    return runs, only_run(runs)
+
+
+def test_resume_refuses_an_emptied_checkpoint_file_of_a_run_that_made_progress(paused_run, capsys) -> None:
+    runs, run_dir = paused_run
+    (run_dir / "checkpoints.sqlite").write_bytes(b"")
+    calls_before = (run_dir / "llm_calls.jsonl").read_text()
+    capsys.readouterr()
+    assert cli("--runs-dir", str(runs), "resume", run_dir.name, "--max-llm-calls", "5") == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert (
+        err.startswith("error:") and "checkpoints.sqlite holds no checkpoint" in err and "1 LLM calls" in err
+    )
+    assert (run_dir / "llm_calls.jsonl").read_text() == calls_before
+
+
+def as_other_user(argv: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user who cannot write the runs directory (root ignores permissions)."""
+    command = [sys.executable, "-m", "promptclimb.cli.main", *argv]
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: cannot make a directory read-only")
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    env = {**os.environ, "HOME": str(home), "PROMPTCLIMB_CACHE": str(home / "cache")}
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, cwd=str(home))
+
+
+def test_show_and_list_work_in_a_read_only_runs_directory(paused_run) -> None:
+    _, run_dir = paused_run
+    shared = Path(tempfile.mkdtemp(prefix="promptclimb-ro-"))
+    try:
+        runs = shared / "runs"
+        shutil.copytree(run_dir.parent, runs)
+        for path in [shared, *shared.rglob("*")]:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        home = Path(tempfile.mkdtemp(prefix="promptclimb-home-"))
+        home.chmod(0o777)
+        for argv in (["show", run_dir.name, "--json"], ["list"]):
+            done = as_other_user(["--runs-dir", str(runs), *argv], home)
+            assert done.returncode == 0, done.stderr
+        assert (
+            json.loads(as_other_user(["--runs-dir", str(runs), "show", run_dir.name, "--json"], home).stdout)[
+                "iterations_done"
+            ]
+            == 1
+        )
+        assert sorted(p.name for p in (runs / run_dir.name).iterdir()) == sorted(
+            p.name for p in run_dir.iterdir()
+        )
+    finally:
+        for path in [shared, *shared.rglob("*")]:
+            path.chmod(0o755)
+        shutil.rmtree(shared, ignore_errors=True)

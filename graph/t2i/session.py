@@ -100,9 +100,9 @@ def load_t2i_config(run_dir: Path) -> T2IConfig:
     return read_model(run_dir / CONFIG_FILE, T2IConfig)
 
 
-def open_t2i_checkpointer(run_dir: Path) -> AbstractContextManager[SqliteSaver]:
+def open_t2i_checkpointer(run_dir: Path, readonly: bool = False) -> AbstractContextManager[SqliteSaver]:
     """The run's checkpointer with the text-to-image models in the msgpack allow-list."""
-    return open_checkpointer(run_dir, serde=t2i_serializer())
+    return open_checkpointer(run_dir, serde=t2i_serializer(), readonly=readonly)
 
 
 def generator_options(config: T2IConfig) -> GeneratorOptions:
@@ -159,7 +159,7 @@ def make_t2i_context(
 
 
 def current_t2i_state(run_dir: Path) -> T2IState | None:
-    with open_t2i_checkpointer(run_dir) as saver:
+    with open_t2i_checkpointer(run_dir, readonly=True) as saver:
         graph = build_t2i_graph(saver)
         return read_state(graph, THREAD, T2IState, run_dir / CHECKPOINT_FILE) or None
 
