@@ -26,9 +26,12 @@ from promptclimb.graph.checkpoint import CheckpointError, RunLocked, is_locked
 from promptclimb.graph.config import DEFAULT_CLIP, FEEDBACK_MODES, RunConfig
 from promptclimb.graph.context import Context
 from promptclimb.graph.runs import (
+    DataChanged,
     RunNotFound,
     check_progress_kept,
+    check_same_data,
     create_run,
+    data_record,
     find_run,
     list_runs,
     load_config,
@@ -58,6 +61,7 @@ USER_ERRORS = (
     CheckpointError,
     RunLocked,
     CacheUnavailable,
+    DataChanged,
 )
 EXIT = {"finished": 0, "paused": 3, "failed": 1}
 
@@ -245,7 +249,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     with open_models(config) as (backbone, backend):
         warn_random_weights(config, backbone)
-        run_dir = create_run(Path(args.runs_dir), config)
+        run_dir = create_run(Path(args.runs_dir), config, data_record(dataset))
         err.print(f"run {run_dir.name} in {run_dir}", highlight=False)
         context = make_context(config, run_dir, dataset, backbone, backend)
         return run_to_end(run_dir, context, pool)
@@ -268,6 +272,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     check_llm_consent(config, given, args.trust_run_llm)
     # The pool matters only when the run was killed before its first checkpoint.
     dataset, pool = load_inputs(config)
+    check_same_data(run_dir, dataset)
     with open_models(config) as (backbone, backend):
         warn_random_weights(config, backbone)
         context = make_context(config, run_dir, dataset, backbone, backend)

@@ -15,7 +15,7 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,6 +27,7 @@ CONFIG_FILE = "config.json"
 STATUS_FILE = "run.json"
 CALLS_FILE = "llm_calls.jsonl"
 LOG_FILE = "run.log"
+DATA_FILE = "data.json"
 STATUSES = ("running", "paused", "finished", "failed")
 M = TypeVar("M", bound=BaseModel)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -34,6 +35,10 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 class RunNotFound(FileNotFoundError):
     """An unknown run id or directory."""
+
+
+class DataChanged(ValueError):
+    """The dataset of a resumed run is not the one it started on; the one-line message says how."""
 
 
 class RunUnreadable(CheckpointError):
@@ -74,11 +79,46 @@ def new_run_dir(runs_dir: Path, run_id: str) -> Path:
     return run_dir
 
 
-def create_run(runs_dir: Path, config: RunConfig) -> Path:
+def create_run(runs_dir: Path, config: RunConfig, data: dict[str, Any] | None = None) -> Path:
+    """A new run directory; ``data`` (``data_record``) lets a resume refuse a dataset that changed."""
     run_dir = new_run_dir(runs_dir, new_run_id(config))
+    if data is not None:
+        write_file(run_dir / DATA_FILE, json.dumps(data, ensure_ascii=False) + "\n")
     config.save(run_dir / CONFIG_FILE)
     write_status(run_dir, "running")
     return run_dir
+
+
+def data_record(dataset: Any) -> dict[str, Any]:
+    """What identifies the data a run was scored on: its classes and split sizes (never the test images)."""
+    splits = {split: len(dataset.items(split)) for split in ("train", "val") if dataset.has_split(split)}
+    return {"classnames": list(dataset.classnames), "splits": splits, "test": dataset.has_split("test")}
+
+
+def check_same_data(run_dir: Path, dataset: Any) -> None:
+    """Refuse to resume on data that changed since the run started: one leaderboard, one dataset."""
+    path = run_dir / DATA_FILE
+    if not path.is_file():
+        return  # a run from before data.json existed
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise RunUnreadable(f"unreadable run file {path}: {first_error(error)}") from None
+    now = data_record(dataset)
+    if saved == now:
+        return
+    if not isinstance(saved, dict):
+        raise RunUnreadable(f"unreadable run file {path}: not a data record")
+    raise DataChanged(f"the dataset changed since run {run_dir.name} started: {describe_change(saved, now)}")
+
+
+def describe_change(saved: dict[str, Any], now: dict[str, Any]) -> str:
+    old, new = list(saved.get("classnames") or []), now["classnames"]
+    if old != new:
+        added, removed = [c for c in new if c not in old], [c for c in old if c not in new]
+        parts = ([f"added {added}"] if added else []) + ([f"removed {removed}"] if removed else [])
+        return f"{len(old)} classes then, {len(new)} now ({', '.join(parts) or 'renamed or reordered'})"
+    return f"split sizes {saved.get('splits')} then, {now['splits']} now (test split: {now['test']})"
 
 
 def find_run(ref: str, runs_dir: Path) -> Path:

@@ -17,6 +17,7 @@ import pytest
 
 from promptclimb.evaluators.cache import STORE_NAME, CacheUnavailable, FeatureStore
 from promptclimb.graph.runs import RunStorageError, append_log, write_status
+from tests.conftest import DEMO_DATA
 from tests.graph_helpers import cli, only_run, run_args
 
 
@@ -138,3 +139,20 @@ def test_show_and_list_work_in_a_read_only_runs_directory(paused_run) -> None:
         for path in [shared, *shared.rglob("*")]:
             path.chmod(0o755)
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_resume_refuses_a_dataset_that_changed_since_the_run_started(
+    tmp_path: Path, tiny_clip, capsys
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(DEMO_DATA, data)
+    runs = tmp_path / "runs"
+    options = ("--iterations", "2", "--restarts", "1", "--max-llm-calls", "1")
+    assert cli(*run_args(runs, tiny_clip, *options, data=data)) == 3
+    run_dir = only_run(runs)
+    for split in ("train", "validation", "test"):
+        shutil.copytree(data / split / "hat", data / split / "cap")  # a class added between pause and resume
+    capsys.readouterr()
+    assert cli("--runs-dir", str(runs), "resume", run_dir.name, "--max-llm-calls", "5") == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: the dataset changed") and "10 classes then, 11 now (added ['cap'])" in err
