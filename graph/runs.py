@@ -161,7 +161,7 @@ def write_file(path: Path, text: str) -> None:
 
 def open_append(path: Path) -> IO[str]:
     """``path`` opened for appending, refusing a symlink (a run's logs never lead out of the run)."""
-    return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o644), "a")
+    return os.fdopen(os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o644), "a")
 
 
 def save_config(run_dir: Path, config: BaseModel) -> None:
@@ -192,16 +192,37 @@ def read_status(run_dir: Path) -> tuple[str, str | None]:
 def append_call(run_dir: Path, call: LLMCall) -> None:
     """Append one LLM call to the audit log, durably: a paid-for reply is never lost."""
     with open_append(run_dir / CALLS_FILE) as handle:
-        handle.write(call.model_dump_json() + "\n")
+        # A process killed mid-line left a cut last line: end it, so this record stays a line of its own.
+        size = os.fstat(handle.fileno()).st_size
+        cut = size > 0 and os.pread(handle.fileno(), 1, size - 1) != b"\n"
+        handle.write(("\n" if cut else "") + call.model_dump_json() + "\n")
         handle.flush()
         os.fsync(handle.fileno())
 
 
 def read_calls(run_dir: Path) -> list[LLMCall]:
+    return read_calls_checked(run_dir)[0]
+
+
+def read_calls_checked(run_dir: Path) -> tuple[list[LLMCall], list[str]]:
+    """The call log's records, and a one-line warning naming the file when lines had to be skipped.
+
+    A kill -9 in the middle of a write leaves a cut line; the records around it are still good.
+    """
     path = run_dir / CALLS_FILE
     if not path.exists():
-        return []
-    return [LLMCall.model_validate_json(line) for line in path.read_text().splitlines() if line.strip()]
+        return [], []
+    calls, bad = [], []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            calls.append(LLMCall.model_validate_json(line))
+        except ValueError:  # pydantic's ValidationError, invalid JSON
+            bad.append(number)
+    if not bad:
+        return calls, []
+    return calls, [f"{path}: skipped {len(bad)} unreadable line(s) (line {bad[0]}: cut by a kill?)"]
 
 
 def append_log(run_dir: Path, lines: list[str]) -> None:
