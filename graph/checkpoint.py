@@ -93,18 +93,29 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
         SqliteSaver(conn).setup()
         return conn
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        try:
+            return _checked_connection(path, "mode=ro")
+        except sqlite3.OperationalError:
+            # A WAL database in a directory we cannot write (no -shm can be made): read the file as it is,
+            # which is complete unless a -wal file holds what a killed process did not fold back in.
+            if path.with_name(path.name + "-wal").exists():
+                raise CheckpointError(
+                    f"cannot read {path} from a read-only directory: its -wal file needs recovery; "
+                    "open the run once where it can be written"
+                ) from None
+            return _checked_connection(path, "immutable=1")
+    except sqlite3.DatabaseError as error:
+        raise CheckpointError(f"corrupted checkpoint file {path}: {error}") from error
+
+
+def _checked_connection(path: Path, mode: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, check_same_thread=False)
+    try:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        return conn
-    except sqlite3.OperationalError:
-        # A WAL database in a directory we cannot write (no -shm can be made): read the file as it is,
-        # which is complete unless a -wal file holds what a killed process did not fold back in.
-        if path.with_name(path.name + "-wal").exists():
-            raise CheckpointError(
-                f"cannot read {path} from a read-only directory: its -wal file needs recovery; "
-                "open the run once where it can be written"
-            ) from None
-        return sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False)
+    except sqlite3.DatabaseError:
+        conn.close()
+        raise
+    return conn
 
 
 def has_checkpoint(run_dir: Path) -> bool:
