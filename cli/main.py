@@ -8,6 +8,7 @@ import logging
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 import promptclimb
-from promptclimb.cli.console import err, error, one_line, out, safe, say, setup_logging, table
+from promptclimb.cli.console import err, error, one_line, out, safe, say, setup_logging, table, warn
 from promptclimb.cli.results import add_commands as add_results_commands
 from promptclimb.cli.t2i import add_commands as add_t2i_commands
 from promptclimb.graph.config import DEFAULT_CLIP, FEEDBACK_MODES, META_STYLES, RunConfig
@@ -35,16 +36,18 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """Bad input: a one-line message and exit status 2, nothing created or lost."""
     from pydantic import ValidationError
 
+    from promptclimb.evaluators.cache import CacheUnavailable
     from promptclimb.evaluators.classify.clip import ModelLoadError
     from promptclimb.evaluators.classify.data import DataError
     from promptclimb.graph.checkpoint import CheckpointError, RunLocked
-    from promptclimb.graph.runs import RunNotFound
+    from promptclimb.graph.runs import DataChanged, RunNotFound
+    from promptclimb.llm.credentials import ConsentNeeded
     from promptclimb.llm.errors import BackendError
     from promptclimb.prompts.template import TemplateError
 
     return (
         DataError, TemplateError, ModelLoadError, BackendError, RunNotFound, CheckpointError, RunLocked,
-        ValidationError,
+        ValidationError, ConsentNeeded, CacheUnavailable, DataChanged,
     )  # fmt: skip
 
 
@@ -145,6 +148,7 @@ def parser() -> argparse.ArgumentParser:
     resume.add_argument("--max-llm-calls", type=int, help="raise the LLM call budget")
     resume.add_argument("--max-cost", type=float, help="raise the cost budget")
     resume.add_argument("--max-images", type=int, help="raise the image budget (text-to-image runs)")
+    add_resume_endpoint_options(resume)
     show = sub.add_parser("show", help="status, leaderboard, history and counts of a run")
     show.add_argument("run", help="run id (under --runs-dir) or run directory")
     show.add_argument("--json", action="store_true", help="the documented JSON (README: the contract)")
@@ -162,6 +166,39 @@ def parser() -> argparse.ArgumentParser:
             "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
         )
     return root
+
+
+def add_resume_endpoint_options(resume: argparse.ArgumentParser) -> None:
+    """Point a resumed run at a moved server, and consent to what its config.json chose."""
+    resume.add_argument("--llm", help="another provider:model for the rest of the run")
+    resume.add_argument("--llm-base-url", help="the OpenAI-compatible server to use from now on")
+    resume.add_argument("--llm-api-key-env", help="environment variable holding that server's API key")
+    resume.add_argument(
+        "--trust-run-llm",
+        action="store_true",
+        help="send keys to the servers and key variables the run's config.json names",
+    )
+    resume.add_argument(
+        "--trust-run-plugin", action="store_true", help="import the plugin the run's config.json names"
+    )
+
+
+def resume_overrides(args: argparse.Namespace, names: tuple[str, ...]) -> dict[str, Any]:
+    return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
+
+
+def check_llm_consent(config: RunConfig, given: dict[str, Any], trusted: bool) -> None:
+    """Credentials go only where the user sent them: a resumed run's own endpoint needs --trust-run-llm."""
+    from_user = {k for k, f in (("base_url", "llm_base_url"), ("key_env", "llm_api_key_env")) if f in given}
+    from promptclimb.llm.credentials import endpoint_needs_consent, require_consent
+
+    reason = endpoint_needs_consent(
+        "LLM", config.llm_base_url, config.llm_api_key_env, "OPENAI_API_KEY", from_user
+    )
+    if not trusted:
+        require_consent(
+            [reason] if reason else [], "--trust-run-llm", "give --llm-base-url and --llm-api-key-env"
+        )
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -271,7 +308,13 @@ class PlainProgress:
             say(f"{time.strftime('%H:%M:%S')} final test evaluation done", to_err=True)
 
 
-def run_to_end(run_dir: Path, context: Context, pool: list[str], resumed: bool = False) -> int:
+def run_to_end(
+    run_dir: Path,
+    context: Context,
+    pool: list[str],
+    resumed: bool = False,
+    prepare: Callable[[], None] | None = None,
+) -> int:
     from promptclimb.graph.session import execute
     from promptclimb.results.summary import summarize
 
@@ -279,11 +322,10 @@ def run_to_end(run_dir: Path, context: Context, pool: list[str], resumed: bool =
     if err.is_terminal:
         board = LiveBoard(context.config, before["iterations_done"])
         with Live(board, console=err, refresh_per_second=4, transient=True):
-            status, reason = execute(run_dir, context, pool, board)
+            status, reason = execute(run_dir, context, pool, board, prepare=prepare)
     else:
-        status, reason = execute(
-            run_dir, context, pool, PlainProgress(context.config, before["restarts_done"])
-        )
+        progress = PlainProgress(context.config, before["restarts_done"])
+        status, reason = execute(run_dir, context, pool, progress, prepare=prepare)
     print_summary(summarize(run_dir), limit=10)
     return stopped(run_dir, status, reason)
 
@@ -317,7 +359,7 @@ def check_endpoint(backend: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from promptclimb.graph.runs import create_run
+    from promptclimb.graph.runs import create_run, data_record
     from promptclimb.graph.session import load_inputs, make_context, open_models
 
     config = config_from_args(args)
@@ -328,7 +370,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     with open_models(config, dataset) as (backbone, backend):
         check_endpoint(backend)
-        run_dir = create_run(Path(args.runs_dir), config)
+        run_dir = create_run(Path(args.runs_dir), config, data_record(dataset))
         say(f"run {run_dir.name} in {run_dir}", to_err=True)
         context = make_context(config, run_dir, dataset, backbone, backend)
         return run_to_end(run_dir, context, pool)
@@ -337,7 +379,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from promptclimb.cli.t2i import resume_t2i
     from promptclimb.graph.checkpoint import RunLocked, is_locked
-    from promptclimb.graph.runs import find_run, load_config, read_status
+    from promptclimb.graph.runs import (
+        check_progress_kept,
+        check_same_data,
+        find_run,
+        load_config,
+        read_status,
+        save_config,
+    )
     from promptclimb.graph.session import load_inputs, make_context, open_models
     from promptclimb.graph.t2i.session import is_t2i_run
 
@@ -350,18 +399,20 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if status == "finished":
         say(f"run {run_dir.name} is already finished; see: promptclimb show {run_dir}")
         return 0
+    check_progress_kept(run_dir)
     config = load_config(run_dir)
-    raised = {k: getattr(args, k) for k in ("max_llm_calls", "max_cost") if getattr(args, k) is not None}
-    if raised:
-        config = config.model_copy(update=raised)
-        config.save(run_dir / "config.json")
+    given = resume_overrides(args, ("max_llm_calls", "max_cost", "llm", "llm_base_url", "llm_api_key_env"))
+    config = config.model_copy(update=given)
+    check_llm_consent(config, given, args.trust_run_llm)
     # The pool matters only when the run was killed before its first checkpoint.
     dataset, pool = load_inputs(config)
+    check_same_data(run_dir, dataset)
     with open_models(config, dataset) as (backbone, backend):
         check_endpoint(backend)
-        return run_to_end(
-            run_dir, make_context(config, run_dir, dataset, backbone, backend), pool, resumed=True
-        )
+        context = make_context(config, run_dir, dataset, backbone, backend)
+        # Saved under the run's lock: a refused concurrent resume leaves config.json as it was.
+        save = (lambda: save_config(run_dir, config)) if given else None
+        return run_to_end(run_dir, context, pool, resumed=True, prepare=save)
 
 
 def step(restart: int, iteration: int) -> str:
@@ -419,16 +470,23 @@ def cmd_show(args: argparse.Namespace) -> int:
 def list_rows(runs_dir: Path) -> list[dict[str, Any]]:
     """One record per run: what `list` prints, and `list --json` gives as is."""
     from promptclimb.cli.t2i import list_row
+    from promptclimb.graph.checkpoint import CheckpointError
     from promptclimb.graph.runs import list_runs
     from promptclimb.graph.t2i.session import is_t2i_run
     from promptclimb.results.summary import summarize
 
     rows = []
     for run_dir in list_runs(runs_dir):
-        if is_t2i_run(run_dir):
-            rows.append(list_row(run_dir))
+        try:
+            if is_t2i_run(run_dir):
+                rows.append(list_row(run_dir))
+                continue
+            s = summarize(run_dir)
+        except CheckpointError as failure:  # one damaged or crafted run must not hide the others
+            warn(str(failure))
+            rows.append({"run_id": run_dir.name, "run_dir": str(run_dir), "kind": "-", "status": "unreadable",
+                         "iterations_done": None, "best": None, "test": None})  # fmt: skip
             continue
-        s = summarize(run_dir)
         rows.append(
             {
                 "run_id": run_dir.name,

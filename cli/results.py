@@ -146,6 +146,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     run_dir = _run_dir(args)
     say(f"replaying {run_dir.name} (no LLM call: stored replies, cached CLIP features)", to_err=True)
     result = replay(run_dir)
+    for line in result.warnings:
+        warn(line)
     say(f"replay in {result.replay}: {result.status}, {result.replies} stored replies")
     if result.identical:
         say("leaderboard reproduced exactly: same templates, same accuracies, same order")

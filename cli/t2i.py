@@ -23,6 +23,10 @@ from promptclimb.graph.t2i.state import DEFAULT_CRITIC, DEFAULT_GENERATOR, T2ICo
 
 # Heavy modules (diffusers, transformers, LangChain) load inside the commands, not for `--help`.
 EXIT = {"finished": 0, "paused": 3, "failed": 1}
+RESUME_OVERRIDES = (
+    "max_llm_calls", "max_cost", "max_images",
+    "llm_base_url", "llm_api_key_env", "generator_base_url", "generator_api_key_env",
+)  # fmt: skip
 Handler = Callable[..., int]
 
 
@@ -33,10 +37,12 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from promptclimb.graph.checkpoint import CheckpointError, RunLocked
     from promptclimb.graph.runs import RunNotFound
     from promptclimb.graph.t2i.session import T2IInputError
+    from promptclimb.llm.credentials import ConsentNeeded
     from promptclimb.llm.errors import BackendError
 
     errors: list[type[BaseException]] = [
         T2IInputError, GeneratorError, BackendError, RunNotFound, CheckpointError, RunLocked, ValidationError,
+        ConsentNeeded,
     ]  # fmt: skip
     try:
         from promptclimb.evaluators.classify.clip import ModelLoadError
@@ -221,7 +227,9 @@ class PlainProgress:
             )
 
 
-def run_to_end(run_dir: Path | None, config: T2IConfig, runs_dir: Path) -> int:
+def run_to_end(
+    run_dir: Path | None, config: T2IConfig, runs_dir: Path, prepare: Callable[[], None] | None = None
+) -> int:
     """Open the models first (bad input fails before a run exists), then create or continue the run."""
     from promptclimb.graph.t2i.session import (
         create_t2i_run,
@@ -246,9 +254,9 @@ def run_to_end(run_dir: Path | None, config: T2IConfig, runs_dir: Path) -> int:
         if err.is_terminal:
             live = Live(config, done)
             with live.progress:
-                status, reason = execute_t2i(run_dir, context, live)
+                status, reason = execute_t2i(run_dir, context, live, prepare)
         else:
-            status, reason = execute_t2i(run_dir, context, PlainProgress(config))
+            status, reason = execute_t2i(run_dir, context, PlainProgress(config), prepare)
     print_summary(summarize_t2i(run_dir), limit=8)
     if status == "finished":
         md, _ = write_report(run_dir)
@@ -276,7 +284,7 @@ def cmd_start(kind: str, args: argparse.Namespace) -> int:
 def resume_t2i(run_dir: Path, args: argparse.Namespace) -> int:
     """Continue a text-to-image run (cli/main.py's ``resume`` calls this for runs with a t2i ``kind``)."""
     from promptclimb.graph.checkpoint import RunLocked, is_locked
-    from promptclimb.graph.runs import CONFIG_FILE, read_status
+    from promptclimb.graph.runs import check_progress_kept, read_status, save_config
     from promptclimb.graph.t2i.session import load_t2i_config
 
     if is_locked(run_dir):  # refuse before loading any model
@@ -285,13 +293,55 @@ def resume_t2i(run_dir: Path, args: argparse.Namespace) -> int:
     if status == "finished":
         say(f"run {run_dir.name} is already finished; see: promptclimb show {run_dir}")
         return 0
+    check_progress_kept(run_dir)
     config = load_t2i_config(run_dir)
-    raised = {k: getattr(args, k, None) for k in ("max_llm_calls", "max_cost", "max_images")}
-    raised = {k: v for k, v in raised.items() if v is not None}
-    if raised:
-        config = config.model_copy(update=raised)
-        config.save(run_dir / CONFIG_FILE)
-    return run_to_end(run_dir, config, run_dir.parent)
+    given = {k: getattr(args, k, None) for k in RESUME_OVERRIDES}
+    given = {k: v for k, v in given.items() if v is not None}
+    config = config.model_copy(update=given)
+    trust = (getattr(args, "trust_run_llm", False), getattr(args, "trust_run_plugin", False))
+    check_consent(config, given, *trust)
+    # Saved under the run's lock: a refused concurrent resume leaves config.json as it was.
+    save = (lambda: save_config(run_dir, config)) if given else None
+    return run_to_end(run_dir, config, run_dir.parent, save)
+
+
+def check_consent(config: T2IConfig, given: dict[str, Any], trust_llm: bool, trust_plugin: bool) -> None:
+    """Keys go only where the user sent them, and only the user picks code to import (ConsentNeeded)."""
+    from promptclimb.llm.credentials import endpoint_needs_consent, require_consent
+
+    def named(base: str, key: str) -> set[str]:
+        return {k for k, f in (("base_url", base), ("key_env", key)) if f in given}
+
+    reasons = [
+        endpoint_needs_consent(
+            "critic", config.llm_base_url, config.llm_api_key_env, "OPENAI_API_KEY",
+            named("llm_base_url", "llm_api_key_env"),
+        ),
+        endpoint_needs_consent(
+            "generator", config.generator_base_url, config.generator_api_key_env, "OPENAI_API_KEY",
+            named("generator_base_url", "generator_api_key_env"),
+        ),
+    ]  # fmt: skip
+    if not trust_llm:
+        require_consent([r for r in reasons if r], "--trust-run-llm", "give the base URLs and key variables")
+    if config.generator.startswith("plugin:") and not trust_plugin:
+        require_consent(
+            [f"generator {config.generator} would be imported and run"],
+            "--trust-run-plugin",
+            "check the plugin first",
+        )
+
+
+def add_resume_options(resume: argparse.ArgumentParser) -> None:
+    """Endpoints given anew on ``resume`` and the consent flags (cli/main.py's resume has them too)."""
+    for option in ("--llm-base-url", "--llm-api-key-env", "--generator-base-url", "--generator-api-key-env"):
+        resume.add_argument(option, help="use this from now on instead of the run's own")
+    resume.add_argument(
+        "--trust-run-llm", action="store_true", help="send keys where the run's config.json says"
+    )
+    resume.add_argument(
+        "--trust-run-plugin", action="store_true", help="import the plugin the run's config.json names"
+    )
 
 
 def find_t2i_run(ref: str, runs_dir: Path) -> Path:
@@ -376,6 +426,7 @@ def parser() -> argparse.ArgumentParser:
     for option in ("--max-llm-calls", "--max-images"):
         resume.add_argument(option, type=int, help="raise this budget")
     resume.add_argument("--max-cost", type=float, help="raise the cost budget")
+    add_resume_options(resume)
     show = sub.add_parser("show", help="status, leaderboard and counts of a text-to-image run")
     show.add_argument("run")
     show.add_argument("--json", action="store_true")

@@ -31,6 +31,7 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 STORE_NAME = "clip-features-v1.sqlite"
+_CORRUPT = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)  # the only errors that mean a damaged file
 _CHUNK = 900  # SQL parameters per query: below the 999 of SQLite < 3.32
 # Rowid tables with a unique index, not WITHOUT ROWID: with 1 KiB rows the latter is 6x slower to read
 # 1,000 prompts and 3x larger on disk (bench/RESULTS.md).
@@ -41,6 +42,10 @@ CREATE TABLE IF NOT EXISTS texts (
     UNIQUE (model, prompt));
 CREATE TABLE IF NOT EXISTS images (key BLOB NOT NULL UNIQUE, vector BLOB NOT NULL);
 """
+
+
+class CacheUnavailable(OSError):
+    """The cache is intact but cannot be opened now (disk full, read-only, locked); one-line message."""
 
 
 def image_key(identity: str, path: str) -> bytes | None:
@@ -90,7 +95,12 @@ class FeatureStore:
         self.path = directory / STORE_NAME
         try:
             self._db = self._open()
-        except sqlite3.DatabaseError as error:  # not a database (a truncated copy, another file): start anew
+        except sqlite3.DatabaseError as error:
+            if getattr(error, "sqlite_errorcode", None) not in _CORRUPT:
+                # A full disk, a read-only or locked file: the cache is fine, only unusable now. Moving it
+                # aside would make every later run start empty.
+                raise CacheUnavailable(f"feature cache {self.path} cannot be used: {error}") from None
+            # Not a database (a truncated copy, another file): start anew.
             aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
             logger.warning("feature cache %s is unreadable (%s); moved to %s", self.path, error, aside.name)
             self.path.replace(aside)

@@ -5,7 +5,10 @@ No EXIF rotation is applied: CLIP and CoOp feed PIL's decoded pixels as stored, 
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import warnings
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -15,8 +18,31 @@ _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 _WHITE = (255, 255, 255, 255)
 
 
+# CLIP looks at 224 px: 40 Mpx (e.g. 6300x6300) is more than any photo needs. A 16-bit 13000x13000 PNG of
+# 328 KB would otherwise take 5.6 GB to decode and convert.
+MAX_DECODED_PIXELS = 40_000_000
+LARGE_PIXELS = 8_000_000
+_LARGE_DECODE = threading.Lock()
+
+
 class UnreadableImage(Exception):
     """An image file that cannot be decoded (corrupt, truncated, not an image); the message names it."""
+
+
+class UnsafePath(ValueError):
+    """A path read from a run's files that leads out of the run directory; the message names it."""
+
+
+def inside(root: Path, relative: str) -> Path:
+    """``root / relative``, refusing absolute paths, ``..`` and symlinks that lead out of ``root``.
+
+    Paths in checkpoints and call logs are data someone else may have written: they never choose which file
+    outside the run directory is read, sent to a server or overwritten.
+    """
+    base = root.resolve()
+    if Path(relative).is_absolute() or not (base / relative).resolve().is_relative_to(base):
+        raise UnsafePath(f"{relative!r} points outside the run directory {root}")
+    return root / relative
 
 
 def open_rgb(path: str) -> Image.Image:
@@ -31,8 +57,16 @@ def open_rgb(path: str) -> Image.Image:
             # A decompression-bomb *warning* is only about size; real bombs raise and are caught below.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
-                image.load()
-                return _to_rgb(image)
+                pixels = image.width * image.height  # from the header: nothing decoded yet
+                if pixels > MAX_DECODED_PIXELS:
+                    raise UnreadableImage(
+                        f"{path}: too large to decode ({image.width}x{image.height} pixels, "
+                        f"limit {MAX_DECODED_PIXELS:,})"
+                    )
+                # Decoder threads run side by side: one large image at a time bounds their memory.
+                with _LARGE_DECODE if pixels > LARGE_PIXELS else contextlib.nullcontext():
+                    image.load()
+                    return _to_rgb(image)
     except FileNotFoundError as exc:
         raise UnreadableImage(f"{path}: file not found") from exc
     except (OSError, SyntaxError, ValueError, TypeError, Image.DecompressionBombError) as exc:

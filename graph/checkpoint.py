@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, get_type_hints
 
 from filelock import Timeout, UnixFileLock, WindowsFileLock
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
+from pydantic import TypeAdapter
 
 from promptclimb.graph.state import STATE_MODELS
 
@@ -24,6 +27,31 @@ class CheckpointError(RuntimeError):
     """A checkpoint file that cannot be read; the message names the file."""
 
 
+def read_state(graph: Any, thread: dict, state_type: Any, path: Path) -> Any:
+    """The latest checkpointed values, checked against the graph's state type.
+
+    A checkpoint is a file someone else may have written: bytes that do not decode, or values of the wrong
+    shape, are a CheckpointError naming the file, never a traceback later in whoever reads the state.
+    """
+    try:
+        values = graph.get_state(thread).values
+        hints = get_type_hints(state_type)
+        for key, value in (values or {}).items():
+            if key in hints:  # typing.TypedDict is not for pydantic on Python < 3.12: check field by field
+                _adapter(hints[key]).validate_python(value)
+    except CheckpointError:
+        raise
+    except Exception as error:  # any decoding or validation failure of crafted bytes
+        detail = str(error).splitlines()[0] if str(error) else ""
+        raise CheckpointError(f"unreadable checkpoint file {path}: {type(error).__name__} {detail}") from None
+    return values
+
+
+@functools.cache
+def _adapter(annotation: Any) -> TypeAdapter:
+    return TypeAdapter(annotation)
+
+
 class RunLocked(RuntimeError):
     """Another process is working on this run."""
 
@@ -34,21 +62,68 @@ def serializer() -> JsonPlusSerializer:
 
 
 @contextmanager
-def open_checkpointer(run_dir: Path, serde: JsonPlusSerializer | None = None) -> Iterator[SqliteSaver]:
-    """The run's SQLite checkpointer; ``serde`` allow-lists the state models of another graph."""
+def open_checkpointer(
+    run_dir: Path, serde: JsonPlusSerializer | None = None, readonly: bool = False
+) -> Iterator[SqliteSaver]:
+    """The run's SQLite checkpointer; ``serde`` allow-lists the state models of another graph.
+
+    ``readonly`` (show, list, report) creates and changes nothing, so it works in a read-only runs directory;
+    a file without checkpoints then reads as an empty run.
+    """
     path = run_dir / CHECKPOINT_FILE
-    conn = sqlite3.connect(path, check_same_thread=False)
+    conn = _connect_readonly(path) if readonly else sqlite3.connect(path, check_same_thread=False)
     try:
         saver = SqliteSaver(conn, serde=serde or serializer())
         try:
-            saver.setup()
-            conn.execute("PRAGMA synchronous=FULL")
+            if readonly:
+                saver.is_setup = True  # setup() writes (journal mode, tables): the tables are checked below
+            else:
+                saver.setup()
+                conn.execute("PRAGMA synchronous=FULL")
             conn.execute("SELECT count(*) FROM checkpoints").fetchone()
         except sqlite3.DatabaseError as error:
             raise CheckpointError(f"corrupted checkpoint file {path}: {error}") from error
         yield saver
     finally:
         conn.close()
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection; an empty in-memory database with our tables when the run has no file yet."""
+    if not path.is_file() or path.stat().st_size == 0:
+        conn = sqlite3.connect(":memory:", check_same_thread=False)
+        SqliteSaver(conn).setup()
+        return conn
+    try:
+        try:
+            return _checked_connection(path, "mode=ro")
+        except sqlite3.OperationalError:
+            # A WAL database in a directory we cannot write (no -shm can be made): read the file as it is,
+            # which is complete unless a -wal file holds what a killed process did not fold back in.
+            if path.with_name(path.name + "-wal").exists():
+                raise CheckpointError(
+                    f"cannot read {path} from a read-only directory: its -wal file needs recovery; "
+                    "open the run once where it can be written"
+                ) from None
+            return _checked_connection(path, "immutable=1")
+    except sqlite3.DatabaseError as error:
+        raise CheckpointError(f"corrupted checkpoint file {path}: {error}") from error
+
+
+def _checked_connection(path: Path, mode: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, check_same_thread=False)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError:
+        conn.close()
+        raise
+    return conn
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    """Whether the run's checkpoint file holds any checkpoint (read-only; False when there is no file)."""
+    with open_checkpointer(run_dir, readonly=True) as saver:
+        return saver.conn.execute("SELECT 1 FROM checkpoints LIMIT 1").fetchone() is not None
 
 
 def prune_checkpoints(saver: SqliteSaver, thread_id: str, keep: int = 3) -> None:
@@ -97,5 +172,7 @@ def is_locked(run_dir: Path) -> bool:
         lock.acquire()
     except Timeout:
         return True
+    except OSError:  # a read-only runs directory: nobody can be writing to this run
+        return False
     lock.release()
     return False

@@ -16,7 +16,13 @@ from promptclimb.evaluators.classify.data import FewShotDataset
 from promptclimb.evaluators.classify.registry import check_modality, load_any_dataset, load_backbone
 from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir
 from promptclimb.evaluators.classify.texts import TextDataset
-from promptclimb.graph.checkpoint import open_checkpointer, prune_checkpoints, run_lock
+from promptclimb.graph.checkpoint import (
+    CHECKPOINT_FILE,
+    open_checkpointer,
+    prune_checkpoints,
+    read_state,
+    run_lock,
+)
 from promptclimb.graph.config import RunConfig
 from promptclimb.graph.context import Context
 from promptclimb.graph.runs import append_call, append_log, write_status
@@ -66,7 +72,8 @@ def task_description(config: RunConfig, dataset: Dataset) -> str:
         return " ".join(config.task.split())
     modality = getattr(dataset, "modality", "image")
     line = meta.TASK_DEFAULT.get(modality, meta.TASK_DEFAULT["image"])
-    return line.replace("<<N_CLASSES>>", str(len(dataset.classnames))).replace("<<NAME>>", dataset.name)
+    line = line.replace("<<N_CLASSES>>", str(len(dataset.classnames)))
+    return line.replace("<<NAME>>", meta.quoted(dataset.name))  # a folder name: quoted data
 
 
 def make_context(
@@ -119,9 +126,8 @@ def open_models(
 
 def current_state(run_dir: Path) -> OptimState | None:
     """The latest checkpointed state, or None when the run has not checkpointed yet."""
-    with open_checkpointer(run_dir) as saver:
-        snapshot = build_graph(saver).get_state(THREAD)
-        return snapshot.values or None
+    with open_checkpointer(run_dir, readonly=True) as saver:
+        return read_state(build_graph(saver), THREAD, OptimState, run_dir / CHECKPOINT_FILE) or None
 
 
 def drive(
@@ -156,7 +162,10 @@ def drive(
 
 
 def supervise(
-    run_dir: Path, work: Callable[[], None], resumable: tuple[type[BaseException], ...] = RESUMABLE_STOPS
+    run_dir: Path,
+    work: Callable[[], None],
+    resumable: tuple[type[BaseException], ...] = RESUMABLE_STOPS,
+    prepare: Callable[[], None] | None = None,
 ) -> tuple[str, str | None]:
     """Run ``work`` under the run's lock and record how it ended; returns (status, reason).
 
@@ -164,6 +173,8 @@ def supervise(
     unreachable LLM) or failed (also resumable from the last checkpoint, once the cause is fixed).
     """
     with run_lock(run_dir):
+        if prepare is not None:  # changes to the run's files wait for the lock (RunLocked leaves them be)
+            prepare()
         write_status(run_dir, "running")
         try:
             work()
@@ -186,6 +197,7 @@ def execute(
     context: Context,
     pool: list[str],
     on_update: Callable[[str, dict[str, Any]], None],
+    prepare: Callable[[], None] | None = None,
 ) -> tuple[str, str | None]:
     """Start or resume a classification run; returns (status, reason)."""
-    return supervise(run_dir, lambda: drive(run_dir, context, pool, on_update))
+    return supervise(run_dir, lambda: drive(run_dir, context, pool, on_update), prepare=prepare)

@@ -26,6 +26,8 @@ from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 
+from promptclimb.llm.credentials import sends_default_openai_key
+from promptclimb.llm.deadline import deadline_client
 from promptclimb.llm.errors import BackendError, one_line
 from promptclimb.llm.models import DEFAULT_MODEL, model_path
 from promptclimb.llm.pricing import ModelPrice, PriceFileError, price_for
@@ -145,8 +147,11 @@ def _openai_backend(
     from langchain_openai import ChatOpenAI
 
     key = _api_key(provider, api_key_env, required=base_url is None)
-    # Local servers (vLLM, Ollama, llama.cpp) take any key, but the client insists on one.
-    key = key or (None if base_url is None else os.environ.get("OPENAI_API_KEY") or "not-needed")
+    if key is None and base_url is not None:
+        # OPENAI_API_KEY is for OpenAI: a third-party server gets it only when named by --llm-api-key-env.
+        # Local servers (vLLM, Ollama, llama.cpp) take any key, but the client insists on one.
+        default = os.environ.get("OPENAI_API_KEY") if sends_default_openai_key(base_url) else None
+        key = default or "not-needed"
     try:
         chat = ChatOpenAI(
             model=model,
@@ -155,6 +160,7 @@ def _openai_backend(
             temperature=temperature,
             timeout=timeout_s,
             max_retries=0,
+            http_client=deadline_client(timeout_s),  # timeout_s bounds the whole reply, not each read
         )
     except Exception as exc:  # pydantic or client validation: surface as one line
         raise BackendError(f"openai:{model}: {one_line(exc)}") from None
@@ -252,7 +258,6 @@ def _scripted_backend(source: str) -> ChatBackend:
 def _embedded_backend(
     provider: str, model: str, *, temperature: float, timeout_s: float
 ) -> Iterator[ChatBackend]:
-    import httpx
     from langchain_openai import ChatOpenAI
 
     from promptclimb.llm.server import EmbeddedServer
@@ -267,12 +272,15 @@ def _embedded_backend(
         if not path.is_file():
             raise BackendError(f"GGUF model file not found: {path}")
         name, alias = str(path), path.stem
-    with EmbeddedServer(path, alias=alias) as server, httpx.Client(trust_env=False) as http_client:
+    with (
+        EmbeddedServer(path, alias=alias) as server,
+        deadline_client(timeout_s, trust_env=False) as http_client,
+    ):
         # trust_env=False: a proxy configured for the internet must not intercept loopback traffic.
         chat = ChatOpenAI(
             model=alias,
             base_url=server.base_url,
-            api_key="embedded",
+            api_key=server.api_key,
             temperature=temperature,
             timeout=timeout_s,
             max_retries=0,

@@ -9,6 +9,7 @@ Proposal.
 from __future__ import annotations
 
 import email.utils
+import json
 import random
 import re
 import time
@@ -24,7 +25,7 @@ from pydantic import BaseModel
 
 from promptclimb.llm.backends import ChatBackend
 from promptclimb.llm.errors import LLMUnavailable, one_line
-from promptclimb.llm.parsing import describe_failure, extract_candidates, screen
+from promptclimb.llm.parsing import describe_failure, extract_candidates, screen, shorten
 from promptclimb.llm.records import LLMCall, clip_reply, utc_now_iso
 from promptclimb.prompts import meta
 from promptclimb.prompts.template import normalize
@@ -35,6 +36,9 @@ REASK_MESSAGE = meta.REASK  # slots <<ERROR>> and <<N>>, filled by plain str.rep
 
 EMPTY_REPLY_STAND_IN = "(empty reply)"
 EXTRAS_FACTOR = 2  # valid templates kept per call: up to this many times the number asked
+# Replies of a few templates are well under 2 KB; longer ones keep only their parsed templates.
+MAX_CONVERSATION_REPLY_CHARS = 4_000
+MAX_KEPT_CANDIDATES = 20
 MAX_BACKOFF_S = 60.0
 MAX_RETRY_AFTER_S = 600.0  # a server asking for a longer pause is treated as down
 # A positive class (llama.cpp grammars enforce only those). Digits are allowed ("a 3D render of a {}."):
@@ -131,15 +135,18 @@ class Proposer:
             # A valid template costs one text-encoder pass: extras beyond n are kept (bounded).
             templates, rejected = screen(candidates, seen_keys, EXTRAS_FACTOR * n)
             rejections.extend(rejected)
+            kept = compact_reply(reply, candidates)
             if templates:
-                return Proposal(templates=templates, rejections=rejections, reply=reply, calls=calls)
+                return Proposal(templates=templates, rejections=rejections, reply=kept, calls=calls)
             error = describe_failure(parse_error, rejected)
             conversation += [
                 # Some APIs (Anthropic) refuse an empty assistant turn: a reply must never cause a 400.
-                {"role": "assistant", "content": reply if reply.strip() else EMPTY_REPLY_STAND_IN},
+                {"role": "assistant", "content": kept if kept.strip() else EMPTY_REPLY_STAND_IN},
                 {"role": "user", "content": reask_message(error, n)},
             ]
-        return Proposal(templates=[], rejections=rejections, reply=reply, calls=calls, error=error)
+        return Proposal(
+            templates=[], rejections=rejections, reply=compact_reply(reply, []), calls=calls, error=error
+        )
 
     # -- one request, with retries ------------------------------------------------------------------
 
@@ -260,6 +267,19 @@ class Proposer:
         calls.append(call)
         if self.recorder is not None:
             self.recorder(call)
+
+
+def compact_reply(reply: str, candidates: list[str]) -> str:
+    """A reply as the conversation keeps and resends it: whole when short, else only what was parsed.
+
+    A runaway or hostile 100 KB reply would otherwise ride along in every later request of the restart, in
+    every checkpoint and in every call record.
+    """
+    if len(reply) <= MAX_CONVERSATION_REPLY_CHARS:
+        return reply
+    if not candidates:
+        return f"(a reply of {len(reply)} characters with no templates in it)"
+    return json.dumps({"templates": [shorten(c) for c in candidates[:MAX_KEPT_CANDIDATES]]})
 
 
 def templates_schema(n: int | None = None, *, constrained: bool = False) -> dict:

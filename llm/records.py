@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pydantic import BaseModel
 
 # A runaway reply (a model looping, a hostile server) must not bloat every checkpoint of the run.
-MAX_RECORDED_REPLY_CHARS = 100_000
+MAX_RECORDED_REPLY_CHARS = 16_000  # a few templates take under 2 KB
 
 
 class LLMCall(BaseModel):

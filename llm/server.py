@@ -12,6 +12,8 @@ import atexit
 import contextlib
 import logging
 import os
+import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -22,6 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import BinaryIO
 
 from promptclimb.llm.errors import BackendError, one_line
 
@@ -32,6 +35,12 @@ HOST = "127.0.0.1"
 _STOP_GRACE_S = 5.0
 _PORT_ATTEMPTS = 3
 _SERVER_MAIN = Path(__file__).with_name("_server_main.py")
+_LOG_TAIL_BYTES = 1 << 20
+_ERROR_LINE = re.compile(r"error|exception|address already in use|failed", re.IGNORECASE)
+_CHILD_ENV = frozenset(
+    {"PATH", "HOME", "USER", "LOGNAME", "LANG", "TMPDIR", "TEMP", "TMP", "LD_LIBRARY_PATH", "SYSTEMROOT"}
+)
+_CHILD_ENV_PREFIXES = ("LC_", "CUDA_", "HIP_", "ROCR_", "GGML_", "OMP_", "DYLD_")
 
 _live: dict[int, subprocess.Popen] = {}
 _live_lock = threading.Lock()
@@ -79,7 +88,9 @@ class EmbeddedServer:
         self.startup_timeout_s = startup_timeout_s
         self.port: int | None = None
         self.process: subprocess.Popen | None = None
-        self._log_path: Path | None = None
+        self._log: BinaryIO | None = None  # the child's output, already unlinked from the file system
+        # A fresh key per server: other local users and processes cannot use the model we pay memory for.
+        self.api_key = secrets.token_urlsafe(24)
 
     @property
     def base_url(self) -> str:
@@ -122,9 +133,11 @@ class EmbeddedServer:
 
     def _launch(self) -> None:
         fd, log_name = tempfile.mkstemp(prefix="promptclimb-llama-", suffix=".log")
-        self._log_path = Path(log_name)
+        # Unlinked at once, read through our handle: no log is left behind even when we are SIGKILLed.
+        self._log = open(log_name, "rb")  # noqa: SIM115 (closed in stop())
+        os.unlink(log_name)
         command = [sys.executable, str(_SERVER_MAIN), *self._server_args()]
-        env = {**os.environ, "PROMPTCLIMB_PARENT_PID": str(os.getpid())}
+        env = {**child_environment(), "PROMPTCLIMB_PARENT_PID": str(os.getpid())}
         with os.fdopen(fd, "wb") as log_file:
             # A new session: a Ctrl-C in the terminal reaches us, and we stop the server in order.
             self.process = subprocess.Popen(
@@ -146,6 +159,7 @@ class EmbeddedServer:
             "--n_ctx", str(self.n_ctx),
             "--n_threads", str(self.n_threads),
             "--n_threads_batch", str(self.n_threads),
+            "--api_key", self.api_key,
             "--use_mlock", "False",  # pinning a GB fails under container memlock limits
             "--verbose", "False",
         ]  # fmt: skip
@@ -154,12 +168,13 @@ class EmbeddedServer:
         deadline = time.monotonic() + self.startup_timeout_s
         url = f"{self.base_url}/models"
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.api_key}"})
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise _StartFailed(f"exited with code {self.process.returncode}: {self._log_tail()}")
             try:
-                with opener.open(url, timeout=2.0) as response:
+                with opener.open(request, timeout=2.0) as response:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, OSError):
@@ -168,29 +183,50 @@ class EmbeddedServer:
         raise _StartFailed(f"no answer on {url} after {self.startup_timeout_s:.0f} s: {self._log_tail()}")
 
     def _log_tail(self) -> str:
-        """The last informative line the server wrote (its error, usually)."""
+        """The server's last error line, else its last informative line.
+
+        Uvicorn logs "Application shutdown complete" after the real error (a port in use, a bad option), so
+        the last line alone would hide it, and with it the port-collision retry.
+        """
         try:
-            lines = self._log_path.read_text(errors="replace").splitlines() if self._log_path else []
+            text = os.pread(self._log.fileno(), _LOG_TAIL_BYTES, 0) if self._log else b""
         except OSError:
-            lines = []
+            text = b""
+        lines = text.decode(errors="replace").splitlines()
         meaningful = [
             line for line in lines if line.strip() and not line.startswith((" ", "\t", "Traceback"))
         ]
-        return one_line(meaningful[-1]) if meaningful else "no output"
+        errors = [line for line in meaningful if _ERROR_LINE.search(line)]
+        chosen = errors or meaningful
+        return one_line(chosen[-1]) if chosen else "no output"
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after a grace period; always reaps the process and removes its log."""
         process, self.process = self.process, None
         if process is not None:
             stop_process(process)
-        if self._log_path is not None:
+        if self._log is not None:
             with contextlib.suppress(OSError):
-                self._log_path.unlink()
-            self._log_path = None
+                self._log.close()
+            self._log = None
 
 
 class _StartFailed(Exception):
     pass
+
+
+def child_environment() -> dict[str, str]:
+    """The environment the server child gets: what Python, the C runtime and GPU drivers need, nothing else.
+
+    llama-cpp-python's settings read HOST, PORT, API_KEY, MODEL... from the environment over its flags, so an
+    exported PORT breaks the start and HOST=0.0.0.0 would expose the server; and our API keys are not its
+    business.
+    """
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name in _CHILD_ENV or name.startswith(_CHILD_ENV_PREFIXES)
+    }
 
 
 def free_port() -> int:

@@ -11,7 +11,7 @@ from promptclimb.graph.state import Message, OptimState, Rejection
 from promptclimb.llm.parsing import shorten
 from promptclimb.llm.proposer import EMPTY_REPLY_STAND_IN, LLMContextOverflow
 from promptclimb.llm.records import Usage
-from promptclimb.nodes.feedback import fill, quoted
+from promptclimb.nodes.feedback import fill
 from promptclimb.prompts import meta
 from promptclimb.prompts.template import normalize
 
@@ -32,7 +32,7 @@ def check_budget(usage: Usage, config: RunConfig) -> None:
 
 
 def system_prompt(context: Context) -> str:
-    examples = ", ".join(quoted(name) for name in context.scorer.classnames[:8])
+    examples = ", ".join(meta.quoted(name) for name in context.scorer.classnames[:8])
     learn = "" if context.config.feedback == "none" else meta.SYSTEM_LEARN
     model = meta.MODEL.get(context.modality, meta.MODEL["image"])
     example = meta.EXAMPLE_TEMPLATE.get(context.modality, meta.EXAMPLE_TEMPLATE["image"])

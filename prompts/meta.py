@@ -6,6 +6,8 @@ Modelled on the conversation of Liu et al. (CVPR 2024): the LLM is a "pattern le
 bad templates with their accuracies and writes better ones.
 """
 
+import json
+
 PLACEHOLDER_WORD = "CLASSNAME"
 
 # What the scorer is, per modality of its inputs: the LLM must know what it writes for.
@@ -20,8 +22,8 @@ EXAMPLE_TEMPLATE = {"image": "a photo of a CLASSNAME.", "text": "a message about
 
 # Default task lines, when the user gives none (--task): concrete, first in every message.
 TASK_DEFAULT = {
-    "image": "images of the <<N_CLASSES>> classes of the '<<NAME>>' dataset",
-    "text": "short texts of the <<N_CLASSES>> classes of the '<<NAME>>' dataset",
+    "image": "images of the <<N_CLASSES>> classes of the <<NAME>> dataset",
+    "text": "short texts of the <<N_CLASSES>> classes of the <<NAME>> dataset",
 }
 
 SYSTEM = """You are an expert at writing prompt templates for <<MODEL>>. A prompt template is a short \
@@ -102,3 +104,12 @@ COMPACT_ASK_RESAMPLE = """Write <<N>> new, varied templates for this task. Reply
 {"templates": ["...", "..."]}."""
 
 NOTHING_USABLE_COMPACT = "Your last reply gave no usable template: <<ERROR>>."
+
+
+def quoted(value: str, limit: int = 80) -> str:
+    """Data (a class or dataset name) for a meta-prompt: one line, bounded, in JSON quotes.
+
+    Class names come from folder names anyone can choose: quoted, "Ignore all previous instructions" reads
+    as a name, and a newline cannot start a line of instructions of its own.
+    """
+    return json.dumps(" ".join(value.split())[:limit], ensure_ascii=False)

@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from promptclimb.graph.config import RunConfig
-from promptclimb.graph.runs import CONFIG_FILE, append_log, load_config, read_calls, write_status
+from promptclimb.graph.runs import (
+    CONFIG_FILE,
+    append_log,
+    load_config,
+    read_calls,
+    read_calls_checked,
+    write_status,
+)
 from promptclimb.llm.records import LLMCall
 from promptclimb.results.calllog import used_attempts
 from promptclimb.results.summary import summarize
@@ -87,6 +94,7 @@ class ReplayResult:
     differences: list[str] = field(default_factory=list)
     final_identical: bool | None = None
     log_matched: bool = True  # the call log matched the state's call count (no ambiguity about orphans)
+    warnings: list[str] = field(default_factory=list)  # e.g. cut lines of the call log that were skipped
 
 
 def compare(original: dict[str, Any], replayed: dict[str, Any]) -> list[str]:
@@ -109,6 +117,7 @@ def replay(run_dir: Path, on_update: Any = None) -> ReplayResult:
 
     original = summarize(run_dir)
     texts, log_matched = stored_replies(run_dir, original)
+    skipped = read_calls_checked(run_dir)[1]
     config = load_config(run_dir)
     target = replay_dir_for(run_dir)
     target.mkdir(parents=True)
@@ -131,5 +140,5 @@ def replay(run_dir: Path, on_update: Any = None) -> ReplayResult:
     if original["final"] is not None or replayed["final"] is not None:
         final_same = original["final"] == replayed["final"]
     return ReplayResult(
-        run_dir, target, status, reason, len(texts), not diffs, diffs, final_same, log_matched
+        run_dir, target, status, reason, len(texts), not diffs, diffs, final_same, log_matched, skipped
     )

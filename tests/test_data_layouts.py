@@ -239,6 +239,7 @@ def test_auto_detection_picks_each_layout(tmp_path: Path):
     named = tmp_path / "c"
     for i in range(3):
         write_image(named / f"{i}_thing.jpg", i)
+        write_image(named / f"{i + 3}_other.jpg", i + 3)  # two classes: a one-class dataset is an error
     assert load_dataset(folders, shots=1, seed=1).layout == "folders"
     assert load_dataset(flat, shots=1, seed=1).layout == "flat"
     assert load_dataset(named, shots=1, seed=1).layout == "named"

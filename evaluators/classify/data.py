@@ -88,6 +88,8 @@ class FewShotDataset:
         self.classnames = list(classnames)
         self.shots = shots
         self.seed = seed
+        if len(self.classnames) < 2:
+            raise DataError(_single_class_message(name, root, self.classnames))
         self._splits: dict[str, list[ImageItem]] = {
             "train": _sample_per_class(train_pool, self.classnames, shots, seed, "train", strict=True)
         }
@@ -111,7 +113,13 @@ class FewShotDataset:
             raise DataError(f"dataset '{self.name}' has no {split} split")
         if split == "test" and "test" not in self._splits:
             assert self._test_source is not None
-            self._splits["test"] = sorted(self._test_source(), key=lambda item: (item.label, item.path))
+            test = sorted(self._test_source(), key=lambda item: (item.label, item.path))
+            # The test set defines the benchmark number: it is never silently smaller or empty.
+            if not test:
+                where = f"'{self.name}' ({self.root})"
+                raise DataError(f"the test split of {where} holds no images in class folders")
+            _check_files_exist(test, "test")
+            self._splits["test"] = test
         return list(self._splits[split])
 
     def fingerprint(self, split: str) -> str:
@@ -175,6 +183,17 @@ def load_dataset(
 # ---------------------------------------------------------------------------------------------- sampling
 
 
+def _single_class_message(name: str, root: str, classnames: list[str]) -> str:
+    """Why a one-class dataset is refused (every template would score 100%), with the likely cause."""
+    found = f"{len(classnames)} class{'' if len(classnames) == 1 else 'es'} {classnames[:1]}"
+    for key, spec in COOP_SPECS.items():
+        named_like = os.path.basename(os.path.normpath(root)) == spec.folder
+        if spec.split_file and (named_like or (spec.image_dir and classnames == [spec.image_dir])):
+            split_path = os.path.join(root, spec.split_file)
+            return f"dataset '{name}' has {found}: CoOp {key} needs its split file {split_path}"
+    return f"dataset '{name}' has {found} in {root}: classification needs at least 2 classes"
+
+
 def _sample_per_class(
     pool: Iterable[ImageItem],
     classnames: list[str],
@@ -236,7 +255,7 @@ def _is_image_name(name: str) -> bool:
 def _image_files(folder: str) -> list[str]:
     """Sorted absolute paths of the image files directly inside folder (hidden files skipped)."""
     with os.scandir(folder) as entries:
-        names = [e.name for e in entries if _is_image_name(e.name) and e.is_file()]
+        names = [e.name for e in entries if _is_image_name(e.name) and _entry_is(e, "file")]
     return [os.path.join(folder, name) for name in sorted(names)]
 
 
@@ -246,9 +265,18 @@ def _subdirs(folder: str) -> list[str]:
         names = [
             e.name
             for e in entries
-            if e.is_dir() and not e.name.startswith(".") and e.name not in _IGNORED_DIRS
+            if not e.name.startswith(".") and e.name not in _IGNORED_DIRS and _entry_is(e, "dir")
         ]
     return sorted(names)
+
+
+def _entry_is(entry: os.DirEntry, kind: str) -> bool:
+    """entry.is_file() / is_dir(), skipping with a warning what cannot be followed (a symlink loop)."""
+    try:
+        return entry.is_file() if kind == "file" else entry.is_dir()
+    except OSError as error:
+        logger.warning("skipping %s: %s", entry.path, error.strerror or error)
+        return False
 
 
 def _find_child_dir(root: str, candidates: Sequence[str]) -> str | None:
@@ -340,15 +368,20 @@ def _load_folders(root: str, *, shots: int, seed: int) -> FewShotDataset:
         for path in _class_images(os.path.join(train_dir, name))
     ]
     val_dir = _find_child_dir(root, _VAL_DIRS)
-    val = _list_split_dir(val_dir, index) if val_dir is not None else None
     test_dir = _find_child_dir(root, _TEST_DIRS)
+    wnids = all(_WNID_NAME.fullmatch(d) and "_" not in d for d in class_dirs)
+    if wnids and test_dir is None and val_dir is not None:
+        # ImageNet's own layout: its val/ is the benchmark's test set, never a few-shot validation split.
+        logger.info("ImageNet folders (WordNet ids): %s is used as the test split", val_dir)
+        val_dir, test_dir = None, val_dir
+    val = _list_split_dir(val_dir, index) if val_dir is not None else None
     # Only the folder's existence is checked here; its contents are listed on first items("test").
     test_source = (lambda: _list_split_dir(test_dir, index)) if test_dir is not None else None
     return FewShotDataset(
         name=os.path.basename(root),
         root=root,
         layout="folders",
-        classnames=clean_classnames(class_dirs),
+        classnames=_wnid_names(class_dirs) if wnids else clean_classnames(class_dirs),
         shots=shots,
         seed=seed,
         train_pool=train,
@@ -417,6 +450,13 @@ def _classes_from_file_names(stems: list[str]) -> tuple[list[str], dict[str, str
         )
     unique = sorted(set(keys))
     return keys, dict(zip(unique, clean_classnames(unique), strict=True))
+
+
+def _wnid_names(wnids: list[str]) -> list[str]:
+    """CLIP's ImageNet class names for WordNet-id folders ("n01440764" -> "tench"); ids it does not know
+    stay as they are."""
+    clip_names = imagenet_classname_by_wnid()
+    return clean_classnames([clip_names.get(wnid, wnid) for wnid in wnids])
 
 
 def _wnid_classes(stems: list[str]) -> tuple[list[str], dict[str, str]]:

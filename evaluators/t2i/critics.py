@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from PIL import Image
 
+from promptclimb.evaluators.images import inside
 from promptclimb.graph.t2i.state import T2IMessage
 from promptclimb.llm.backends import ChatBackend
 from promptclimb.llm.errors import one_line
@@ -154,7 +155,8 @@ class VisionChat:
             )
             blocks: list[str | dict[str, Any]] = [{"type": "text", "text": text}]
             blocks += [
-                {"type": "image_url", "image_url": {"url": image_data_url(self.run_dir / p)}} for p in attach
+                {"type": "image_url", "image_url": {"url": image_data_url(inside(self.run_dir, p))}}
+                for p in attach
             ]
             messages.append(HumanMessage(content=blocks))
             record.append({"role": "user", "content": text + "".join(f"\n[image: {p}]" for p in attach)})

@@ -21,6 +21,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image, PngImagePlugin
 
+from promptclimb.llm.credentials import sends_default_openai_key
+
 # USD per image, from OpenAI's published prices: (model, quality, size) -> price. gpt-image-1 is billed by
 # tokens; these are its per-image output prices (prompt tokens add about $0.00002 per word, left out).
 OPENAI_IMAGE_PRICES: dict[tuple[str, str, str], float] = {
@@ -124,7 +126,9 @@ class OpenAIImageGenerator:
         import openai
 
         env = options.api_key_env or "OPENAI_API_KEY"
-        key = os.environ.get(env)
+        # OPENAI_API_KEY goes to OpenAI only: a third-party server gets a key only when the user names it.
+        named = options.api_key_env is not None or sends_default_openai_key(options.base_url)
+        key = os.environ.get(env) if named else None
         if not key and options.base_url is None:
             raise GeneratorError(f"the OpenAI Images API needs an API key in ${env}")
         return openai.OpenAI(

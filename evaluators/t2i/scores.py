@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from promptclimb.evaluators.images import inside
 from promptclimb.evaluators.t2i.critics import UnusableReply, VisionChat
 from promptclimb.graph.t2i.state import Question, T2IConfig, T2IMessage
 from promptclimb.llm.records import LLMCall
@@ -321,7 +322,7 @@ class Judge:
 
     def _image_features(self, image: str) -> np.ndarray:
         assert self.clip is not None
-        features, ok = self.clip.encode_images([str(self.run_dir / image)])
+        features, ok = self.clip.encode_images([str(inside(self.run_dir, image))])
         if not ok:
             raise ScoringError(f"CLIP cannot read {image}")
         return features

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from promptclimb.evaluators.images import inside
 from promptclimb.evaluators.t2i.critics import Critic
 from promptclimb.evaluators.t2i.generators import ImageGenerator
 from promptclimb.evaluators.t2i.scores import Judge
@@ -32,4 +33,4 @@ class T2IContext:
         return REFERENCE_FILE if self.config.kind in ("invert", "personalize") else None
 
     def path(self, relative: str) -> Path:
-        return self.run_dir / relative
+        return inside(self.run_dir, relative)  # names built from checkpointed state stay in the run

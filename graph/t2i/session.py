@@ -32,8 +32,8 @@ from promptclimb.evaluators.t2i.generators import (
     open_generator,
 )
 from promptclimb.evaluators.t2i.scores import Judge
-from promptclimb.graph.checkpoint import open_checkpointer, prune_checkpoints
-from promptclimb.graph.runs import CONFIG_FILE, append_call, append_log, new_run_dir, write_status
+from promptclimb.graph.checkpoint import CHECKPOINT_FILE, open_checkpointer, prune_checkpoints, read_state
+from promptclimb.graph.runs import CONFIG_FILE, append_call, append_log, new_run_dir, read_model, write_status
 from promptclimb.graph.session import supervise
 from promptclimb.graph.t2i.context import REFERENCE_FILE, T2IContext
 from promptclimb.graph.t2i.state import KINDS, T2IConfig, T2IState, t2i_serializer
@@ -97,12 +97,12 @@ def create_t2i_run(runs_dir: Path, config: T2IConfig) -> Path:
 
 
 def load_t2i_config(run_dir: Path) -> T2IConfig:
-    return T2IConfig.load(run_dir / CONFIG_FILE)
+    return read_model(run_dir / CONFIG_FILE, T2IConfig)
 
 
-def open_t2i_checkpointer(run_dir: Path) -> AbstractContextManager[SqliteSaver]:
+def open_t2i_checkpointer(run_dir: Path, readonly: bool = False) -> AbstractContextManager[SqliteSaver]:
     """The run's checkpointer with the text-to-image models in the msgpack allow-list."""
-    return open_checkpointer(run_dir, serde=t2i_serializer())
+    return open_checkpointer(run_dir, serde=t2i_serializer(), readonly=readonly)
 
 
 def generator_options(config: T2IConfig) -> GeneratorOptions:
@@ -159,8 +159,9 @@ def make_t2i_context(
 
 
 def current_t2i_state(run_dir: Path) -> T2IState | None:
-    with open_t2i_checkpointer(run_dir) as saver:
-        return build_t2i_graph(saver).get_state(THREAD).values or None
+    with open_t2i_checkpointer(run_dir, readonly=True) as saver:
+        graph = build_t2i_graph(saver)
+        return read_state(graph, THREAD, T2IState, run_dir / CHECKPOINT_FILE) or None
 
 
 def drive(run_dir: Path, context: T2IContext, on_update: Callable[[str, dict[str, Any]], None]) -> None:
@@ -183,7 +184,10 @@ def drive(run_dir: Path, context: T2IContext, on_update: Callable[[str, dict[str
 
 
 def execute_t2i(
-    run_dir: Path, context: T2IContext, on_update: Callable[[str, dict[str, Any]], None]
+    run_dir: Path,
+    context: T2IContext,
+    on_update: Callable[[str, dict[str, Any]], None],
+    prepare: Callable[[], None] | None = None,
 ) -> tuple[str, str | None]:
-    """Start or resume a text-to-image run; returns (status, reason)."""
-    return supervise(run_dir, lambda: drive(run_dir, context, on_update), RESUMABLE_STOPS)
+    """Start or resume a text-to-image run; returns (status, reason). ``prepare`` runs under the lock."""
+    return supervise(run_dir, lambda: drive(run_dir, context, on_update), RESUMABLE_STOPS, prepare)

@@ -1,0 +1,84 @@
+"""Where credentials may go.
+
+A key goes only where the user sent it: the provider's own API for its usual variable, or a server the user
+named together with a variable on the command line. A run directory is shared like a notebook, so endpoints,
+key variables and plugins read from its config.json are someone else's choice until the user consents.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+# Hosts that may receive OPENAI_API_KEY without the user naming the variable: OpenAI's own API.
+OPENAI_HOSTS = frozenset({"api.openai.com"})
+
+
+def host_of(url: str | None) -> str:
+    """The host a base URL points at ("api.openai.com" for the default endpoint)."""
+    if not url:
+        return "api.openai.com"
+    return (urlsplit(url if "//" in url else f"//{url}").hostname or url).lower()
+
+
+def is_loopback(url: str | None) -> bool:
+    """A server on this machine: a credential sent there does not leave it."""
+    if not url:
+        return False
+    host = host_of(url)
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def sends_default_openai_key(base_url: str | None) -> bool:
+    """Whether OPENAI_API_KEY may go to this endpoint unasked: only to OpenAI itself, never a third party."""
+    return base_url is None or host_of(base_url) in OPENAI_HOSTS
+
+
+def untrusted_endpoint(what: str, base_url: str | None, key_env: str | None, default_env: str) -> str | None:
+    """Why an endpoint/key pair read from a run's files needs the user's consent (None: it does not).
+
+    A run's own endpoint on this machine is allowed; anything else would send a credential the user did not
+    choose for this command to a host the user did not name.
+    """
+    if base_url is None and key_env is None:
+        return None  # the provider's usual variable to the provider's own API: the user's environment
+    if base_url is not None and is_loopback(base_url):
+        return None
+    variable = key_env or (default_env if sends_default_openai_key(base_url) else None)
+    sent = f"${variable}" if variable else "requests"
+    return f"{what}: {sent} would be sent to {host_of(base_url)}"
+
+
+class ConsentNeeded(ValueError):
+    """A run's files chose where a credential goes, or which code runs; the user has not agreed."""
+
+
+def endpoint_needs_consent(
+    what: str,
+    base_url: str | None,
+    key_env: str | None,
+    default_env: str,
+    from_user: set[str],
+) -> str | None:
+    """``untrusted_endpoint`` for a resumed run whose ``base_url``/``key_env`` the user may have given anew.
+
+    ``from_user`` holds "base_url" and/or "key_env" when the user gave them on this command line: only what
+    still comes from the run's files needs consent.
+    """
+    if {"base_url", "key_env"} <= from_user:
+        return None
+    return untrusted_endpoint(what, base_url, key_env, default_env)
+
+
+def require_consent(reasons: list[str], flag: str, hint: str) -> None:
+    """Raise ConsentNeeded (one line) naming every host and variable, unless ``reasons`` is empty."""
+    if reasons:
+        raise ConsentNeeded(
+            f"this run's config.json chooses it: {'; '.join(reasons)}. Pass {flag} if you trust this run, "
+            f"or {hint}"
+        )

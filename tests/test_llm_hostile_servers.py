@@ -1,0 +1,102 @@
+"""Hostile or broken LLM servers: a huge reply is not carried along, a trickling reply does not hang a run."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from promptclimb.llm.backends import open_backend
+from promptclimb.llm.proposer import LLMUnavailable, Proposer
+from tests.fake_openai_server import FakeOpenAIServer, chat_reply
+
+MESSAGES = [
+    {"role": "system", "content": "You write CLIP prompt templates. Use CLASSNAME for the class."},
+    {"role": "user", "content": "Write 3 new templates."},
+]
+KEY_ENV = "FAKE_OPENAI_KEY"
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
+    monkeypatch.setenv(KEY_ENV, "sk-test-123")
+    with FakeOpenAIServer() as fake:
+        yield fake
+
+
+def open_fake(server: FakeOpenAIServer, timeout_s: float = 5.0):
+    return open_backend(
+        "openai:fake-model", base_url=server.base_url, api_key_env=KEY_ENV, timeout_s=timeout_s
+    )
+
+
+def test_a_100_kb_reply_is_neither_resent_nor_kept_whole(server: FakeOpenAIServer) -> None:
+    junk = "Let me think. " * 8_000  # ~110 KB
+    server.script_chat(
+        chat_reply(junk),  # nothing usable: re-asked
+        chat_reply(json.dumps({"templates": ["a photo of a CLASSNAME, zoomed in."]}) + junk),
+    )
+    with open_fake(server) as backend:
+        proposal = Proposer(backend, sleep=lambda _: None).propose(MESSAGES, 3, set(), seed=1)
+    assert proposal.templates == ["a photo of a {}, zoomed in."]
+    resent = server.chat_requests()[1].json["messages"][2]
+    assert resent["role"] == "assistant" and len(resent["content"]) < 200
+    assert len(proposal.reply) < 1_000  # what the conversation, and so every checkpoint, keeps
+    logged = sum(len(c.model_dump_json()) for c in proposal.calls)
+    assert logged < 50_000
+
+
+class TricklingServer:
+    """Sends a 200 OK with its headers at once, then the body one byte every 0.2 s (for at most ~20 s)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.base_url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+        self.requests = 0
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.trickle, args=(conn,), daemon=True).start()
+
+    def trickle(self, conn: socket.socket) -> None:
+        self.requests += 1
+        with conn:
+            conn.recv(65536)
+            body = json.dumps({"choices": []}).ljust(100).encode()
+            head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            try:
+                conn.sendall(head.encode())
+                for byte in body:
+                    conn.sendall(bytes([byte]))
+                    time.sleep(0.2)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_server_that_trickles_its_reply_hits_an_overall_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, "sk-test-123")
+    trickling = TricklingServer()
+    started = time.monotonic()
+    try:
+        with open_backend(
+            "openai:m", base_url=trickling.base_url, api_key_env=KEY_ENV, timeout_s=1.0
+        ) as backend:
+            proposer = Proposer(backend, max_retries=1, sleep=lambda _: None)
+            with pytest.raises(LLMUnavailable, match="unreachable after 2 attempts"):
+                proposer.propose(MESSAGES, 3, set())
+    finally:
+        trickling.close()
+    assert time.monotonic() - started < 8, "each read came within the timeout, but the reply never ended"
+    assert trickling.requests == 2  # retried like any timeout
