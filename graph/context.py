@@ -20,5 +20,6 @@ class Context:
     dataset_name: str = ""  # picks the hand-made template baseline (CoOp dataset names)
     task: str = "the dataset's classes"  # how the meta-prompt describes the data (one concrete line)
     modality: str = "image"  # what the scorer's inputs are: "image" | "text"
-    examples: list[str] = field(default_factory=list)  # training inputs shown to the LLM (texts only)
+    # (training input, its class name) shown to the LLM (texts only; never val or test)
+    examples: list[tuple[str, str]] = field(default_factory=list)
     log: list[str] = field(default_factory=list)  # notable events for the run log (the CLI writes them)

@@ -96,7 +96,9 @@ def compact_message(ranking: list[Candidate], context: Context, repeats: int, er
     total = correct_and_total(ranking[0], on)[1] if ranking else 0
     parts = [fill(meta.COMPACT_TASK, TASK=context.task)]
     if context.examples:
-        lines = "\n".join(f"- {quoted(clip_text(e))}" for e in context.examples)
+        lines = "\n".join(
+            f"- {quoted(clip_text(text))} (class: {quoted(name)})" for text, name in context.examples
+        )
         parts.append(fill(meta.COMPACT_EXAMPLES, INPUTS=inputs, LINES=lines))
     parts.append(meta.COMPACT_HOW)
     slots = {"TOTAL": str(total), "INPUTS": inputs}

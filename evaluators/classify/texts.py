@@ -94,8 +94,8 @@ class TextDataset:
             self._fingerprints[split] = digest.hexdigest()
         return self._fingerprints[split]
 
-    def examples(self, n: int) -> list[str]:
-        """Up to n training texts, one per class in turn, for the meta-prompt (never val or test)."""
+    def examples(self, n: int) -> list[tuple[str, str]]:
+        """Up to n (training text, class name) pairs, one class each, for the meta-prompt (train only)."""
         train = self._splits["train"]
         by_class: dict[int, list[str]] = {}
         for item in train:
@@ -103,7 +103,7 @@ class TextDataset:
         rng = random.Random(f"promptclimb-examples:{self.seed}")
         labels = sorted(by_class)
         rng.shuffle(labels)
-        return [by_class[label][0] for label in labels[:n]]
+        return [(by_class[label][0], self.classnames[label]) for label in labels[:n]]
 
     def summary(self) -> str:
         val = f"val {len(self._splits['val'])} texts" if "val" in self._splits else "no val split"
