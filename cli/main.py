@@ -201,6 +201,16 @@ def check_llm_consent(config: RunConfig, given: dict[str, Any], trusted: bool) -
         )
 
 
+def check_scorer_consent(config: RunConfig, trusted: bool) -> None:
+    """A plugin scorer named by a run's config.json is code to import: only with --trust-run-plugin."""
+    from promptclimb.evaluators.classify.registry import is_plugin_spec
+    from promptclimb.llm.credentials import require_consent
+
+    if config.scorer and is_plugin_spec(config.scorer) and not trusted:
+        reason = f"scorer {config.scorer} would be imported and run"
+        require_consent([reason], "--trust-run-plugin", "check the plugin first")
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     fields = {k: v for k, v in vars(args).items() if k in RunConfig.model_fields and v is not None}
     return RunConfig(**fields)
@@ -404,6 +414,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     given = resume_overrides(args, ("max_llm_calls", "max_cost", "llm", "llm_base_url", "llm_api_key_env"))
     config = config.model_copy(update=given)
     check_llm_consent(config, given, args.trust_run_llm)
+    check_scorer_consent(config, args.trust_run_plugin)
     # The pool matters only when the run was killed before its first checkpoint.
     dataset, pool = load_inputs(config)
     check_same_data(run_dir, dataset)

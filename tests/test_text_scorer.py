@@ -63,7 +63,9 @@ def test_labels_are_humanized_and_splits_follow_the_image_protocol(text_data: Pa
     shuffled = write_slice(tmp_path / "reversed", {"train": 12, "test": 10}, reverse=True)
     assert load_text_dataset(shuffled, shots=4, seed=1).items("train") == train
     assert load_text_dataset(text_data, shots=4, seed=2).items("train") != train
-    assert dataset.examples(3) and set(dataset.examples(3)) <= {i.text for i in train}
+    examples = dataset.examples(3)
+    assert examples and {text for text, _ in examples} <= {i.text for i in train}
+    assert all(name in dataset.classnames for _, name in examples)
 
 
 def test_real_minilm_scores_templates_exactly_like_clip_scores_images(text_data: Path, encoder, tmp_path):
