@@ -18,7 +18,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 import promptclimb
-from promptclimb.cli.console import err, error, one_line, out, safe, say, setup_logging, table, warn
+from promptclimb.cli.console import (
+    err,
+    error,
+    one_line,
+    out,
+    ready_to_resume,
+    safe,
+    say,
+    setup_logging,
+    table,
+    warn,
+)
 from promptclimb.cli.results import add_commands as add_results_commands
 from promptclimb.cli.t2i import add_commands as add_t2i_commands
 from promptclimb.graph.config import DEFAULT_CLIP, FEEDBACK_MODES, META_STYLES, RunConfig
@@ -388,13 +399,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from promptclimb.cli.t2i import resume_t2i
-    from promptclimb.graph.checkpoint import RunLocked, is_locked
     from promptclimb.graph.runs import (
-        check_progress_kept,
         check_same_data,
         find_run,
         load_config,
-        read_status,
         save_config,
     )
     from promptclimb.graph.session import load_inputs, make_context, open_models
@@ -403,13 +411,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     run_dir = find_run(args.run, Path(args.runs_dir))
     if is_t2i_run(run_dir):
         return resume_t2i(run_dir, args)
-    if is_locked(run_dir):  # refuse before loading any model
-        raise RunLocked(f"run {run_dir.name} is in use by another process")
-    status, _ = read_status(run_dir)
-    if status == "finished":
-        say(f"run {run_dir.name} is already finished; see: promptclimb show {run_dir}")
+    if not ready_to_resume(run_dir):  # refuses before loading any model
         return 0
-    check_progress_kept(run_dir)
     config = load_config(run_dir)
     given = resume_overrides(args, ("max_llm_calls", "max_cost", "llm", "llm_base_url", "llm_api_key_env"))
     config = config.model_copy(update=given)

@@ -18,7 +18,18 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from promptclimb.cli.console import err, error, one_line, out, safe, say, setup_logging, table, warn
+from promptclimb.cli.console import (
+    err,
+    error,
+    one_line,
+    out,
+    ready_to_resume,
+    safe,
+    say,
+    setup_logging,
+    table,
+    warn,
+)
 from promptclimb.graph.t2i.state import DEFAULT_CRITIC, DEFAULT_GENERATOR, T2IConfig
 
 # Heavy modules (diffusers, transformers, LangChain) load inside the commands, not for `--help`.
@@ -283,17 +294,11 @@ def cmd_start(kind: str, args: argparse.Namespace) -> int:
 @guarded
 def resume_t2i(run_dir: Path, args: argparse.Namespace) -> int:
     """Continue a text-to-image run (cli/main.py's ``resume`` calls this for runs with a t2i ``kind``)."""
-    from promptclimb.graph.checkpoint import RunLocked, is_locked
-    from promptclimb.graph.runs import check_progress_kept, read_status, save_config
+    from promptclimb.graph.runs import save_config
     from promptclimb.graph.t2i.session import load_t2i_config
 
-    if is_locked(run_dir):  # refuse before loading any model
-        raise RunLocked(f"run {run_dir.name} is in use by another process")
-    status, _ = read_status(run_dir)
-    if status == "finished":
-        say(f"run {run_dir.name} is already finished; see: promptclimb show {run_dir}")
+    if not ready_to_resume(run_dir):  # refuses before loading any model
         return 0
-    check_progress_kept(run_dir)
     config = load_t2i_config(run_dir)
     given = {k: getattr(args, k, None) for k in RESUME_OVERRIDES}
     given = {k: v for k, v in given.items() if v is not None}
