@@ -58,7 +58,10 @@ def cell_config(args: argparse.Namespace, method: str, seed: int) -> RunConfig:
     }  # fmt: skip
     if method == "pool":  # no LLM step: the pool's best on train, as the paper's baseline selects
         return RunConfig(**common, iterations=0, meta="chat")
-    return RunConfig(**common, iterations=args.iterations, **LLM_METHODS[method])
+    # Every LLM method spends its whole budget of steps, as the paper's loop does: no pause for a model
+    # that keeps repeating itself (a user's run pauses after --max-unusable-steps).
+    steps = args.iterations * args.restarts + 1
+    return RunConfig(**common, iterations=args.iterations, max_unusable_steps=steps, **LLM_METHODS[method])
 
 
 def run_cell(args: argparse.Namespace, method: str, seed: int, backend: Any, encoder: Any) -> Path:
@@ -72,6 +75,7 @@ def run_cell(args: argparse.Namespace, method: str, seed: int, backend: Any, enc
         write_status(run_dir, "running")
     if read_status(run_dir)[0] == "finished":
         return run_dir
+    config.save(run_dir / CONFIG_FILE)  # a resumed cell runs with the bench's current settings
     dataset, pool = load_inputs(config)
     context = make_context(config, run_dir, dataset, encoder, backend if method != "pool" else None)
     start = time.perf_counter()
