@@ -70,7 +70,7 @@ def task_description(config: RunConfig, dataset: Dataset) -> str:
     """The one concrete line that tells the LLM what the data is (--task, or from the dataset)."""
     if config.task:
         return " ".join(config.task.split())
-    modality = getattr(dataset, "modality", "image")
+    modality = dataset.modality
     line = meta.TASK_DEFAULT.get(modality, meta.TASK_DEFAULT["image"])
     line = line.replace("<<N_CLASSES>>", str(len(dataset.classnames)))
     return line.replace("<<NAME>>", meta.quoted(dataset.name))  # a folder name: quoted data

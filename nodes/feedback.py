@@ -15,14 +15,12 @@ worst, ``none`` no scores at all (the LLM resamples), ``pos+neg`` both (and, in 
 
 from __future__ import annotations
 
-import json
-
 from langgraph.runtime import Runtime
 
 from promptclimb.graph.config import RunConfig
 from promptclimb.graph.context import Context
 from promptclimb.graph.state import Candidate, Message, OptimState
-from promptclimb.nodes.rank import correct_and_total, in_restart, ranked, restart_pool, selection_acc
+from promptclimb.nodes.rank import correct_and_total, in_restart, restart_pool, selection_acc
 from promptclimb.prompts import meta
 from promptclimb.prompts.template import PLACEHOLDER
 
@@ -35,8 +33,8 @@ def shown(template: str) -> str:
 
 
 def quoted(text: str) -> str:
-    """Data in a meta-prompt: a JSON string, so it reads as quoted data and cannot end the quote."""
-    return json.dumps(text, ensure_ascii=False)
+    """A template or an example input in a meta-prompt (already bounded by validation or clip_text)."""
+    return meta.quoted(text, limit=None)
 
 
 def fill(text: str, **slots: str) -> str:
@@ -141,20 +139,20 @@ def restart_finished(state: OptimState, config: RunConfig) -> bool:
 def next_turn(state: OptimState, context: Context, restart: int, fresh: bool) -> Message:
     """The user turn that asks for the next proposals of ``restart`` (``fresh``: its first turn)."""
     config = context.config
-    candidates = state["candidates"]
+    candidates = state["candidates"]  # best first: the rank node sorted them just before this node
     if config.meta == "compact":
-        ranking = ranked(in_restart(candidates, restart, config), config)
+        ranking = in_restart(candidates, restart, config)
         repeats = 0 if fresh else state.get("last_repeats", 0)
         error = None
         if not fresh and state.get("unusable_streak", 0):
             error = "no valid new template in it"
         return Message(role="user", content=compact_message(ranking, context, repeats, error))
     if fresh:
-        pool = ranked(restart_pool(candidates, restart, config), config)
+        pool = restart_pool(candidates, restart, config)
         return Message(role="user", content=feedback_message(pool, None, config))
     last = [c for c in candidates if c.restart == restart and c.iteration == state["iteration"]]
     last = [c for c in last if c.source == "llm"]
-    ranking = ranked(in_restart(candidates, restart, config), config)
+    ranking = in_restart(candidates, restart, config)
     return Message(role="user", content=feedback_message(ranking, last, config))
 
 

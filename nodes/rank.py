@@ -39,10 +39,9 @@ def leaderboard_key(candidate: Candidate, on: str = "train", tie_break: str = "o
     return (selection_acc(candidate, on), val, margin)
 
 
-def ranked(candidates: list[Candidate], config: RunConfig | None = None) -> list[Candidate]:
+def ranked(candidates: list[Candidate], config: RunConfig) -> list[Candidate]:
     """Best first; a stable sort, so equal templates keep discovery order."""
-    on = config.selection() if config else "train"
-    tie_break = config.tie_break if config else "order"
+    on, tie_break = config.selection(), config.tie_break
     return sorted(candidates, key=lambda c: leaderboard_key(c, on, tie_break), reverse=True)
 
 
@@ -59,10 +58,8 @@ def restart_pool(candidates: list[Candidate], restart: int, config: RunConfig) -
     return [c for c in pool if c.template in chosen]
 
 
-def in_restart(candidates: list[Candidate], restart: int, config: RunConfig | None = None) -> list[Candidate]:
+def in_restart(candidates: list[Candidate], restart: int, config: RunConfig) -> list[Candidate]:
     """What one hill-climb sees: its starting pool plus the templates proposed in this restart."""
-    if config is None:
-        return [c for c in candidates if c.source == "pool" or c.restart == restart]
     start = restart_pool(candidates, restart, config)
     return [*start, *(c for c in candidates if c.source == "llm" and c.restart == restart)]
 

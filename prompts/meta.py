@@ -109,8 +109,9 @@ COMPACT_ASK_RESAMPLE = """Write <<N>> new, varied templates for this task. Reply
 NOTHING_USABLE_COMPACT = "Your last reply gave no usable template: <<ERROR>>."
 
 
-def quoted(value: str, limit: int = 80) -> str:
-    """Data (a class or dataset name) for a meta-prompt: one line, bounded, in JSON quotes.
+def quoted(value: str, limit: int | None = 80) -> str:
+    """Data (a class or dataset name, a template, an example input) for a meta-prompt: one line, bounded
+    (``limit=None`` where the caller already bounded it), in JSON quotes.
 
     Class names come from folder names anyone can choose: quoted, "Ignore all previous instructions" reads
     as a name, and a newline cannot start a line of instructions of its own.

@@ -109,8 +109,8 @@ def load_clip(
         [
             source,
             "config=" + _config_hash(clip.config),
-            "tokenizer=" + _sha16(tokenizer.backend_tokenizer.to_str()),
-            "preprocess=" + _sha16(processor.to_json_string()),
+            "tokenizer=" + sha16(tokenizer.backend_tokenizer.to_str()),
+            "preprocess=" + sha16(processor.to_json_string()),
             "weights=" + fingerprint,
             precision_label(precision, device),
         ]
@@ -178,10 +178,10 @@ def _load_local(directory: Path) -> tuple[CLIPModel, CLIPTokenizerFast, _ImagePr
     try:
         if _has_weights(directory):
             clip = CLIPModel.from_pretrained(source, dtype=torch.float32, attn_implementation="sdpa")
-            return clip.eval(), tokenizer, processor, source, _weights_fingerprint(clip)
+            return clip.eval(), tokenizer, processor, source, weights_fingerprint(clip)
         config = CLIPConfig.from_pretrained(source)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise ModelLoadError(f"cannot load CLIP from {source}: {_first_line(exc)}") from exc
+        raise ModelLoadError(f"cannot load CLIP from {source}: {first_line(exc)}") from exc
     return _random_clip(config), tokenizer, processor, source, f"random-init-seed{RANDOM_INIT_SEED}"
 
 
@@ -200,8 +200,8 @@ def _load_hub(model_id: str) -> tuple[CLIPModel, CLIPTokenizerFast, _ImageProces
         except Exception as exc:  # noqa: BLE001 - hub errors come in many types; all mean "cannot load"
             last = exc
             continue
-        return clip.eval(), tokenizer, processor, f"hf:{model_id}", _weights_fingerprint(clip)
-    reason = _first_line(last) if last is not None else "unknown error"
+        return clip.eval(), tokenizer, processor, f"hf:{model_id}", weights_fingerprint(clip)
+    reason = first_line(last) if last is not None else "unknown error"
     raise ModelLoadError(f"cannot load CLIP '{model_id}' from the Hugging Face hub ({reason}); {hint}")
 
 
@@ -224,7 +224,7 @@ def _load_processing_cached(source: str, stamp: tuple) -> tuple[CLIPTokenizerFas
         processor = _ImageProcessor.from_pretrained(source)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelLoadError(
-            f"cannot load the CLIP tokenizer / preprocessor from {source}: {_first_line(exc)}"
+            f"cannot load the CLIP tokenizer / preprocessor from {source}: {first_line(exc)}"
         ) from exc
     return tokenizer, processor
 
@@ -263,10 +263,10 @@ def _config_hash(config: CLIPConfig) -> str:
             return {k: clean(v) for k, v in value.items() if k not in CONFIG_KEYS_IGNORED}
         return value
 
-    return _sha16(json.dumps(clean(config.to_dict()), sort_keys=True, default=str))
+    return sha16(json.dumps(clean(config.to_dict()), sort_keys=True, default=str))
 
 
-def _weights_fingerprint(clip: CLIPModel) -> str:
+def weights_fingerprint(clip: nn.Module) -> str:
     """sha256 of every parameter's name, shape and bytes: about 0.5 s for ViT-B/32, exact."""
     digest = hashlib.sha256()
     for name, tensor in sorted(clip.state_dict().items()):
@@ -276,11 +276,11 @@ def _weights_fingerprint(clip: CLIPModel) -> str:
     return digest.hexdigest()[:16]
 
 
-def _sha16(text: str) -> str:
+def sha16(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def _first_line(exc: BaseException | None) -> str:
+def first_line(exc: BaseException | None) -> str:
     text = str(exc).strip().splitlines() if exc is not None else []
     return text[0] if text else type(exc).__name__
 
@@ -516,7 +516,7 @@ class ClipBackbone:
             image = open_rgb(path)
             return self.processor(images=image, return_tensors="np")["pixel_values"][0]
         except (UnreadableImage, OSError, ValueError) as exc:
-            logger.warning("skipping unreadable image: %s", _first_line(exc))
+            logger.warning("skipping unreadable image: %s", first_line(exc))
             return None
 
     @torch.inference_mode()
@@ -601,7 +601,7 @@ class ClipBackbone:
         prefix_ids = torch.tensor([prompts[0].ids[:shared]], device=self.device)
         past = self._text_layers(prefix_ids, offset=0, past=None, pool=None)[1] if shared else None
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i].ids))
-        for batch in _token_batches(order, [len(p.ids) - shared for p in prompts]):
+        for batch in token_batches(order, [len(p.ids) - shared for p in prompts]):
             width = max(len(prompts[i].ids) for i in batch) - shared
             ids = torch.full((len(batch), width), self._eos_id if self._eos_id != 2 else 0, dtype=torch.long)
             for row, i in enumerate(batch):
@@ -687,7 +687,7 @@ def _heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     return x.view(batch, length, num_heads, width // num_heads).transpose(1, 2)
 
 
-def _token_batches(order: list[int], lengths: list[int]) -> Iterator[list[int]]:
+def token_batches(order: list[int], lengths: list[int]) -> Iterator[list[int]]:
     """Consecutive runs of `order` (sorted by length) to encode together, each padded to its longest.
 
     A run ends before it would exceed TEXT_TOKENS_PER_BATCH padded tokens, or, once it holds

@@ -37,6 +37,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from promptclimb.prompts.handmade import COOP_DATASETS, dataset_key, imagenet_classname_by_wnid
 
@@ -64,10 +65,17 @@ class ImageItem:
 
 
 TestSource = Callable[[], list[ImageItem]]
+Item = TypeVar("Item", bound=Any)  # an ImageItem or a TextItem: anything with a ``label``
+
+
+def _path(item: ImageItem) -> str:
+    return item.path
 
 
 class FewShotDataset:
     """A k-shot view of one dataset: sampled train/val items, lazily listed test items."""
+
+    modality = "image"  # what the items are, for the scorer check and the meta-prompt (TextDataset: "text")
 
     def __init__(
         self,
@@ -91,11 +99,15 @@ class FewShotDataset:
         if len(self.classnames) < 2:
             raise DataError(_single_class_message(name, root, self.classnames))
         self._splits: dict[str, list[ImageItem]] = {
-            "train": _sample_per_class(train_pool, self.classnames, shots, seed, "train", strict=True)
+            "train": sample_per_class(
+                train_pool, self.classnames, shots, seed, "train", key=_path, strict=True
+            )
         }
         if val_pool:
             val_shots = min(shots, VAL_SHOTS_CAP)
-            self._splits["val"] = _sample_per_class(val_pool, self.classnames, val_shots, seed, "val")
+            self._splits["val"] = sample_per_class(
+                val_pool, self.classnames, val_shots, seed, "val", key=_path
+            )
         for split, items in self._splits.items():
             _check_files_exist(items, split)
         self._test_source = test_source
@@ -194,36 +206,38 @@ def _single_class_message(name: str, root: str, classnames: list[str]) -> str:
     return f"dataset '{name}' has {found} in {root}: classification needs at least 2 classes"
 
 
-def _sample_per_class(
-    pool: Iterable[ImageItem],
+def sample_per_class(
+    pool: Iterable[Item],
     classnames: list[str],
     k: int,
     seed: int,
     split: str,
     *,
+    key: Callable[[Item], str],
+    noun: str = "image",
     strict: bool = False,
-) -> list[ImageItem]:
-    """k items per class, chosen from path-sorted candidates by a generator seeded with (split, seed, class).
+) -> list[Item]:
+    """k items per class, chosen from ``key``-sorted candidates by a generator seeded with (split, seed,
+    class), so the draw never depends on listing order. Images sort by path, texts by their text.
 
-    strict (train): a class with fewer than k images is an error. Otherwise (val) such a class keeps all
-    its images, as CoOp does.
+    strict (train): a class with fewer than k items is an error. Otherwise (val) such a class keeps all
+    its items, as CoOp does.
     """
-    by_label: dict[int, list[str]] = {label: [] for label in range(len(classnames))}
+    by_label: dict[int, list[Item]] = {label: [] for label in range(len(classnames))}
     for item in pool:
-        by_label[item.label].append(item.path)
-    chosen: list[ImageItem] = []
-    for label, paths in by_label.items():
-        paths.sort()
-        if len(paths) < k:
+        by_label[item.label].append(item)
+    chosen: list[Item] = []
+    for label, items in by_label.items():
+        items.sort(key=key)
+        if len(items) < k:
             if strict:
                 raise DataError(
-                    f"class '{classnames[label]}' has {len(paths)} {split} image(s), fewer than shots={k}"
+                    f"class '{classnames[label]}' has {len(items)} {split} {noun}(s), fewer than shots={k}"
                 )
-            picked = paths
-        else:
-            rng = random.Random(f"promptclimb-fewshot:{split}:{seed}:{label}")
-            picked = sorted(rng.sample(paths, k))
-        chosen.extend(ImageItem(path, label) for path in picked)
+            chosen.extend(items)
+            continue
+        rng = random.Random(f"promptclimb-fewshot:{split}:{seed}:{label}")
+        chosen.extend(items[i] for i in sorted(rng.sample(range(len(items)), k)))
     return chosen
 
 

@@ -78,7 +78,7 @@ def load_any_dataset(
 
 
 def check_modality(dataset: FewShotDataset | TextDataset, backbone: DualEncoder, spec: str) -> None:
-    have = getattr(dataset, "modality", "image")
+    have = dataset.modality
     if have != backbone.modality:
         hint = "--scorer text:<sentence encoder>" if have == "text" else "--clip <CLIP model>"
         raise DataError(f"dataset '{dataset.name}' holds {have}s but scorer '{spec}' reads "

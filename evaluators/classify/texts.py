@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from promptclimb.evaluators.classify.data import VAL_SHOTS_CAP, DataError, clean_classnames
+from promptclimb.evaluators.classify.data import VAL_SHOTS_CAP, DataError, clean_classnames, sample_per_class
 
 TEXT_COLUMNS = ("text", "sentence", "utterance", "query", "content", "message")
 LABEL_COLUMNS = ("label", "category", "intent", "class", "target")
@@ -34,6 +34,10 @@ MAX_FIELD_CHARS = 10_000_000
 class TextItem:
     text: str
     label: int  # index into classnames
+
+
+def _text(item: TextItem) -> str:
+    return item.text
 
 
 def is_text_dataset(path: str | Path) -> bool:
@@ -61,12 +65,15 @@ class TextDataset:
     ) -> None:
         self.name, self.root, self.shots, self.seed = name, root, shots, seed
         self.classnames = list(classnames)
-        train = _sample(train_pool, self.classnames, shots, seed, "train", strict=True)
+        train = sample_per_class(
+            train_pool, self.classnames, shots, seed, "train", key=_text, noun="text", strict=True
+        )
         if val_pool is None:  # no val file: the training rows the sample did not take
             taken = {id(item) for item in train}
             val_pool = [item for item in train_pool if id(item) not in taken]
         self._splits: dict[str, list[TextItem]] = {"train": train}
-        val = _sample(val_pool, self.classnames, min(shots, VAL_SHOTS_CAP), seed, "val")
+        val_shots = min(shots, VAL_SHOTS_CAP)
+        val = sample_per_class(val_pool, self.classnames, val_shots, seed, "val", key=_text, noun="text")
         if val:
             self._splits["val"] = val
         self._test_source = test_source
@@ -189,24 +196,3 @@ def _column(header: list[str], chosen: str | None, names: tuple[str, ...], what:
             return lowered[name]
     option = f"--{what}-column"
     raise DataError(f"{path}: no {what} column among {', '.join(header)}; name it with {option}")
-
-
-def _sample(
-    pool: list[TextItem], classnames: list[str], k: int, seed: int, split: str, *, strict: bool = False
-) -> list[TextItem]:
-    by_label: dict[int, list[TextItem]] = {label: [] for label in range(len(classnames))}
-    for item in pool:
-        by_label[item.label].append(item)
-    chosen: list[TextItem] = []
-    for label, candidates in by_label.items():
-        candidates.sort(key=lambda item: item.text)
-        if len(candidates) < k:
-            if strict:
-                raise DataError(f"class '{classnames[label]}' has {len(candidates)} {split} text(s), "
-                                f"fewer than shots={k}")  # fmt: skip
-            chosen.extend(candidates)
-            continue
-        rng = random.Random(f"promptclimb-fewshot:{split}:{seed}:{label}")
-        picked = sorted(rng.sample(range(len(candidates)), k))
-        chosen.extend(candidates[i] for i in picked)
-    return chosen
