@@ -98,6 +98,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--restarts", type=int, default=d["restarts"].default, help="fresh conversations")
     p.add_argument(
+        "--parallel-restarts",
+        type=int,
+        default=d["parallel_restarts"].default,
+        help="restarts climbed at once, each its own conversation (1: one after another); they split "
+        "--max-llm-calls and --max-cost equally",
+    )
+    p.add_argument(
         "--proposals",
         type=int,
         default=d["proposals"].default,
@@ -312,6 +319,7 @@ class PlainProgress:
 
     def __call__(self, node: str, update: dict[str, Any]) -> None:
         self.restart = update.get("restart", self.restart)
+        self.iteration = update.get("iteration", self.iteration)  # concurrent restarts: the lane's own
         if node == "propose":
             self.iteration = update.get("iteration", self.iteration)
             usage = update.get("usage")

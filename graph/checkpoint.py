@@ -127,21 +127,26 @@ def has_checkpoint(run_dir: Path) -> bool:
 
 
 def prune_checkpoints(saver: SqliteSaver, thread_id: str, keep: int = 3) -> None:
-    """Drop all but the newest ``keep`` checkpoints of a thread.
+    """Drop all but the newest ``keep`` checkpoints of each namespace of a thread.
 
     The SQLite saver stores the whole state in every checkpoint, so keeping them all would grow the file
     quadratically with the run; a resume only needs the latest one (the run's history is in the state).
+    Per namespace: concurrent restarts checkpoint in their own (subgraph) namespaces, and the run's own
+    checkpoint from before the fan-out must stay while they climb.
     """
     with saver.lock, saver.conn:
         saver.conn.execute(
             """DELETE FROM checkpoints WHERE thread_id = ? AND checkpoint_id NOT IN (
-                   SELECT checkpoint_id FROM checkpoints WHERE thread_id = ?
+                   SELECT checkpoint_id FROM checkpoints AS newest WHERE newest.thread_id = ?
+                   AND newest.checkpoint_ns = checkpoints.checkpoint_ns
                    ORDER BY checkpoint_id DESC LIMIT ?)""",
             (thread_id, thread_id, keep),
         )
         saver.conn.execute(
-            """DELETE FROM writes WHERE thread_id = ?
-               AND checkpoint_id NOT IN (SELECT checkpoint_id FROM checkpoints WHERE thread_id = ?)""",
+            """DELETE FROM writes WHERE thread_id = ? AND NOT EXISTS (
+                   SELECT 1 FROM checkpoints AS kept WHERE kept.thread_id = ?
+                   AND kept.checkpoint_ns = writes.checkpoint_ns
+                   AND kept.checkpoint_id = writes.checkpoint_id)""",
             (thread_id, thread_id),
         )
 
