@@ -12,6 +12,7 @@ from promptclimb.evaluators.classify.data import DataError, coop_fewshot, load_d
 from tests.data_fixtures import make_coop_aircraft, make_coop_json_dataset
 
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "coop_pets_fewshot.json").read_text())
+DTD = json.loads((Path(__file__).parent / "reference" / "coop_dtd_fewshot.json").read_text())
 
 
 def make_pets_split(root: Path) -> tuple[Path, dict[str, list[str]]]:
@@ -79,6 +80,40 @@ def test_promptclimb_sampler_is_still_the_default_and_draws_otherwise(pets):
     assert default.sampler == "promptclimb"
     same = {i.path for i in default.items("train")} & {i.path for i in coop.items("train")}
     assert len(same) < 37  # two different draws (on CoOp's real split they share 0 of 37 images)
+
+
+@pytest.fixture(scope="module")
+def dtd(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
+    """CoOp's DTD split as far as the draw sees it: 47 classes of 60 train and 24 val images, class by class
+    (sizes known from DTD itself, nothing inferred); the seed-1 1-shot images carry their real names."""
+    folder = tmp_path_factory.mktemp("data") / "dtd"
+    images = folder / "images"
+    draw, files = DTD["draws"]["shot_1-seed_1"], DTD["shot_1-seed_1_files"]
+    named = {split: dict(zip(draw[split], files[split], strict=True)) for split in ("train", "val")}
+    split: dict[str, list] = {"train": [], "val": [], "test": []}
+    for part, per_class in (("train", DTD["train_per_class"]), ("val", DTD["val_per_class"])):
+        for label, name in enumerate(DTD["classnames"]):
+            (images / name).mkdir(parents=True, exist_ok=True)
+            for _ in range(per_class):
+                position = len(split[part])
+                rel = named[part].get(position, f"{name}/{part}_{position}.jpg")
+                split[part].append([rel, label, name])
+                (images / rel).touch()
+    (folder / "split_zhou_DescribableTextures.json").write_text(json.dumps(split))
+    return folder, {part: [rel for rel, _, _ in split[part]] for part in ("train", "val")}
+
+
+@pytest.mark.parametrize("draw", sorted(DTD["draws"]))
+def test_coop_draw_reproduces_the_released_dtd_draws(dtd, draw: str):
+    folder, rel_paths = dtd
+    shots, seed = (int(part.split("_")[1]) for part in draw.split("-"))
+    dataset = load_dataset(folder, shots=shots, seed=seed, sampler="coop")
+    assert dataset.name == "dtd"
+    for split in ("train", "val"):
+        assert positions(dataset.items(split), rel_paths[split], folder) == DTD["draws"][draw][split]
+    if draw == "shot_1-seed_1":
+        names = [str(Path(i.path).relative_to(folder / "images")) for i in dataset.items("train")]
+        assert names == DTD["shot_1-seed_1_files"]["train"]
 
 
 class Row:
