@@ -48,3 +48,17 @@ def test_old_configs_load_with_todays_defaults(tmp_path: Path):
     path.write_text(json.dumps({"data": "."}))
     config = RunConfig.load(path)
     assert (config.class_names, config.sampler) == ("coop", "promptclimb")
+
+
+def test_score_command_takes_the_same_options(tmp_path: Path, tiny_clip: Path, capsys, monkeypatch):
+    import promptclimb.graph.session as session
+
+    data = make_eurosat(tmp_path)
+    seen = []
+    real = session.load_data
+    monkeypatch.setattr(session, "load_data", lambda config: seen.append(config) or real(config))
+    args = ["score", "a photo of a {}.", "--data", str(data), "--clip", str(tiny_clip)]
+    args += ["--class-names", "clip", "--sampler", "coop", "--cache-dir", str(tmp_path / "cache"), "--json"]
+    assert cli(*args) == 0
+    assert [(c.class_names, c.sampler) for c in seen] == [("clip", "coop")]
+    assert json.loads(capsys.readouterr().out)[0]["n_images"] == 10  # one CoOp-drawn image per class

@@ -264,3 +264,13 @@ def test_suite_table_shows_published_numbers_only_where_the_setting_matches(tmp_
     two = load_suite(paper_like_suite(tmp_path, "open_clip:RN50/openai", ["EuroSAT", "DTD"]))
     md_two = markdown(two, collect(two, {}), {}, pool_size=10)
     assert "(published) | - | - | - |" in md_two and "55.6" not in md_two
+
+
+def test_bench_prints_the_published_table_after_the_measured_one(tmp_path, capsys):
+    from promptclimb.cli.results import print_suite_tables
+
+    suite = load_suite(paper_like_suite(tmp_path, "open_clip:RN50/openai", ["EuroSAT"]))
+    print_suite_tables(suite, collect(suite, {}))
+    out = capsys.readouterr().out
+    assert out.index("1-shot, CLIP open_clip:RN50/openai") < out.index("Published, not measured here")
+    assert "CoOp (white-box prompt learning) (published)" in out
