@@ -66,11 +66,29 @@ def pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
+def add_draw_options(p: argparse.ArgumentParser) -> None:
+    """Which class names and which few-shot images a run uses (README: "Class names and samplers")."""
+    d = RunConfig.model_fields
+    p.add_argument(
+        "--class-names",
+        default=d["class_names"].default,
+        choices=["coop", "clip"],
+        help="CoOp datasets: the split files' names (coop) or OpenAI CLIP's published ones (clip, the paper)",
+    )
+    p.add_argument(
+        "--sampler",
+        default=d["sampler"].default,
+        choices=["promptclimb", "coop"],
+        help="few-shot draw: promptclimb's (row-order independent) or CoOp's exact one (coop, the paper)",
+    )
+
+
 def add_run_options(p: argparse.ArgumentParser) -> None:
     d = RunConfig.model_fields
     p.add_argument("--data", required=True, help="dataset directory (image folders, CoOp layout, ...)")
     p.add_argument("--layout", default="auto", help="auto | folders | flat | named | coop | csv")
     p.add_argument("--coop-name", help="CoOp dataset name when --layout coop cannot guess it")
+    add_draw_options(p)
     p.add_argument("--shots", type=int, default=d["shots"].default, help="images per class for training")
     p.add_argument(
         "--seed", type=int, default=d["seed"].default, help="few-shot sampling seed (paper: 1, 2, 3)"
@@ -549,6 +567,7 @@ def add_score_command(sub: argparse._SubParsersAction) -> None:
     score.add_argument("--data", required=True, help="dataset directory (image folders, CoOp layout, ...)")
     score.add_argument("--layout", default="auto", help="auto | folders | flat | named | coop | csv")
     score.add_argument("--coop-name", help="CoOp dataset name when --layout coop cannot guess it")
+    add_draw_options(score)
     score.add_argument("--clip", default=DEFAULT_CLIP, help="Hugging Face id or local directory")
     score.add_argument("--scorer", help="scorer spec: hf:, text: or a plugin (default: hf:--clip)")
     score.add_argument("--text-column", help="CSV text datasets: the text column (default: found by name)")

@@ -33,6 +33,10 @@ class RunConfig(BaseModel):
     data: str
     layout: str = "auto"
     coop_name: str | None = None
+    # CoOp datasets: the split files' class names, or OpenAI CLIP's published ones (the paper's)
+    class_names: Literal["coop", "clip"] = "coop"
+    # few-shot draw: promptclimb's (independent of row order) or CoOp's exact one (the paper's protocol)
+    sampler: Literal["promptclimb", "coop"] = "promptclimb"
     shots: int = Field(1, ge=1)
     seed: int = 1
     text_column: str | None = None  # CSV text datasets: column names (default: found by name)

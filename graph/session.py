@@ -67,6 +67,8 @@ def load_data(config: RunConfig) -> Dataset:
         seed=config.seed,
         layout=config.layout,
         coop_name=config.coop_name,
+        class_names=config.class_names,
+        sampler=config.sampler,
         text_column=config.text_column,
         label_column=config.label_column,
     )

@@ -57,6 +57,8 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10: the same parser, from PyPI (a dependency there)
     import tomli as tomllib
 from promptclimb.graph.runs import CONFIG_FILE, load_config, read_status, write_status
+from promptclimb.prompts.handmade import COOP_DATASETS, dataset_key
+from promptclimb.results.published import AVERAGE, matching
 from promptclimb.results.stats import mean_std
 from promptclimb.results.summary import summarize
 
@@ -271,6 +273,11 @@ def slug(text: str) -> str:
 
 def clip_slug(clip: str) -> str:
     return slug(Path(clip).name if Path(clip).is_absolute() else clip.split("/")[-1])
+
+
+def clip_label(clip: str) -> str:
+    """A CLIP as tables name it: the id ("open_clip:RN50/openai"), or a local directory's name."""
+    return Path(clip).name if Path(clip).is_absolute() else clip
 
 
 def cell_method(method: str) -> str:
@@ -542,7 +549,7 @@ def tables(suite: Suite, rows: list[ResultRow]) -> list[tuple[str, list[str], li
     out = []
     for shots in suite.shots:
         for clip in suite.clips:
-            title = f"{suite.name}: {shots}-shot, CLIP {clip_slug(clip)}"
+            title = f"{suite.name}: {shots}-shot, CLIP {clip_label(clip)}"
             title += ", test accuracy (%), mean ± std over seeds"
             body = [
                 [METHODS[m], *(fmt(index.get((shots, clip, m, c))) for c in columns)] for m in suite.methods
@@ -551,12 +558,47 @@ def tables(suite: Suite, rows: list[ResultRow]) -> list[tuple[str, list[str], li
     return out
 
 
+def published_tables(suite: Suite, shots: int, clip: str) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The published numbers (results/published.toml) for this CLIP's backbone at these shots, one table
+    per source, in the suite's columns; every row and title says "published". A published Average (the
+    publication's mean over CoOp's 11 datasets) is shown only when the suite has exactly those 11."""
+    keys = [dataset_key(d.coop_name or d.name) for d in suite.datasets]
+    same_datasets = set(keys) == set(COOP_DATASETS) and len(keys) == len(COOP_DATASETS)
+    out = []
+    for table in matching(clip, shots):
+        title = f"Published, not measured here: {table.source}; CLIP {table.backbone}, {table.shots}-shot"
+        title += f"; {table.protocol}" if table.protocol else ""
+        title += f" ({table.note})" if table.note else ""
+        ordered = [m for m in suite.methods if m in table.rows]
+        ordered += [label for label in table.rows if label not in METHODS]
+        body = []
+        for label in ordered:
+            cells = table.rows[label]
+            values = [_published_cell(cells.get(key) if key else None) for key in keys]
+            values.append(_published_cell(cells.get(AVERAGE) if same_datasets else None))
+            body.append([f"{METHODS.get(label, label)} (published)", *values])
+        out.append((title, ["Method (published)", *(d.name for d in suite.datasets), "Average"], body))
+    return out
+
+
+def _published_cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def data_settings(suite: Suite) -> str:
+    """Which class names and which few-shot draw the suite's cells use (RunConfig class_names, sampler)."""
+    base = suite.base_config()
+    names = "OpenAI CLIP's published names (clip)" if base.class_names == "clip" else "the splits' (coop)"
+    draw = "CoOp's exact draw (coop)" if base.sampler == "coop" else "promptclimb's sampler"
+    return f"Data: class names {names}; few-shot images {draw}."
+
+
 def markdown(suite: Suite, rows: list[ResultRow], statuses: dict[str, str], pool_size: int) -> str:
     budget = suite.budget()
     lines = [f"# Suite {suite.name}", ""]
     lines.append(
         f"Suite file: `{suite.path}`; LLM: {suite.llm or 'embedded local model'}; seeds {suite.seeds}; "
-        f"score: the {suite.score} template(s) of each run, on the test split."
+        f"score: the {suite.score} template(s) of each run, on the test split. {data_settings(suite)}"
     )
     lines.append("")
     lines.append(
@@ -569,15 +611,25 @@ def markdown(suite: Suite, rows: list[ResultRow], statuses: dict[str, str], pool
         lines.append("")
         lines.append(f"Note: the pool method's pool is smaller than the budget ({pool_size} < {budget}).")
     lines.append("")
-    for title, header, body in tables(suite, rows):
-        lines += [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(r) + " |" for r in body]
-        lines.append("")
+    for (shots, clip), (title, header, body) in zip(table_keys(suite), tables(suite, rows), strict=True):
+        lines += [f"## {title}", "", *_markdown_table(header, body), ""]
+        for published_title, published_header, published_body in published_tables(suite, shots, clip):
+            lines += [f"{published_title}:", "", *_markdown_table(published_header, published_body), ""]
     missing = {k: v for k, v in statuses.items() if v != "finished"}
     if missing:
         lines.append("Cells left out (not finished): " + ", ".join(f"{k} ({v})" for k, v in missing.items()))
         lines.append("")
     return "\n".join(lines)
+
+
+def table_keys(suite: Suite) -> list[tuple[int, str]]:
+    return [(shots, clip) for shots in suite.shots for clip in suite.clips]  # the order of tables()
+
+
+def _markdown_table(header: list[str], body: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
+        "| " + " | ".join(r) + " |" for r in body
+    ]
 
 
 CSV_HEADER = [

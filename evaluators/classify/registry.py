@@ -66,15 +66,29 @@ def load_any_dataset(
     seed: int,
     layout: str = "auto",
     coop_name: str | None = None,
+    class_names: str = "coop",
+    sampler: str = "promptclimb",
     text_column: str | None = None,
     label_column: str | None = None,
 ) -> FewShotDataset | TextDataset:
     """A CSV text dataset (a folder with train.csv) or an image dataset (every other layout)."""
     if layout == "csv" or (layout == "auto" and is_text_dataset(path)):
+        if class_names != "coop" or sampler != "promptclimb":
+            raise DataError(
+                "class names 'clip' and sampler 'coop' are for the CoOp image benchmarks, not CSV text data"
+            )
         return load_text_dataset(
             path, shots=shots, seed=seed, text_column=text_column, label_column=label_column
         )
-    return load_dataset(path, shots=shots, seed=seed, layout=layout, coop_name=coop_name)
+    return load_dataset(
+        path,
+        shots=shots,
+        seed=seed,
+        layout=layout,
+        coop_name=coop_name,
+        class_names=class_names,
+        sampler=sampler,
+    )
 
 
 def check_modality(dataset: FewShotDataset | TextDataset, backbone: DualEncoder, spec: str) -> None:
