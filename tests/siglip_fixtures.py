@@ -1,4 +1,4 @@
-"""Tiny SigLIP and SigLIP 2 (FixRes) model directories, built here: no SigLIP tokenizer exists on this machine.
+"""Tiny SigLIP and SigLIP 2 (FixRes) model directories, built here (no SigLIP tokenizer is on this machine).
 
 ``make_tiny_siglip_dir(path, flavor)`` writes what a hub checkpoint directory holds, minus the weights:
 

@@ -5,14 +5,14 @@ Spec: ``siglip:<hub id or local dir>``, e.g. ``siglip:google/siglip-base-patch16
 checkpoints (config ``model_type: siglip``) with a Gemma tokenizer; its NaFlex checkpoints (``model_type:
 siglip2``, Siglip2Model, patch masks and spatial shapes per image) are refused with a one-line error.
 
-Text encoding, exactly as the models were trained (big_vision) and as transformers' docs and zero-shot pipeline
-prescribe (``padding="max_length"``, ``max_length=64``):
+Text encoding, exactly as the models were trained (big_vision) and as transformers' docs and zero-shot
+pipeline prescribe (``padding="max_length"``, ``max_length=64``):
 
-- Every prompt is tokenized by the checkpoint's own tokenizer, cut to ``max_position_embeddings`` (64) tokens by
-  the tokenizer's truncation, and RIGHT-padded with the tokenizer's pad token to exactly that length.
+- Every prompt is tokenized by the checkpoint's own tokenizer, cut to ``max_position_embeddings`` (64) tokens
+  by the tokenizer's truncation, and RIGHT-padded with the tokenizer's pad token to exactly that length.
 - No attention mask is passed: the text tower attends to the padding, as in training (SigLIP's hub tokenizers
   return ``input_ids`` only). It pools the hidden state at the LAST position, so a prompt padded to another
-  length gets another embedding (tests/test_siglip.py shows it): dynamic padding would be wrong, not just slow.
+  length gets another embedding (tests/test_siglip.py shows it): dynamic padding would be wrong, not slow.
 - SigLIP (T5 sentencepiece vocabulary, SiglipTokenizer, needs ``sentencepiece`` and ``protobuf``): the
   tokenizer itself lowercases and strips punctuation (big_vision's canonicalisation) and appends ``</s>``,
   which is also the pad token.
@@ -34,10 +34,10 @@ Speed: which of clip.py's fast paths apply.
   so batching changes nothing); features are cached by ClipScorer under ``identity`` (source, config,
   tokenizer, preprocessor, weights fingerprint, precision, text rule), so no prompt or image is encoded twice;
   images are decoded and preprocessed in a thread pool ahead of the batched forward (ClipBackbone's pipeline).
-- Do not apply: dynamic padding (changes the embedding, see above); the shared-prefix key/value cache (the text
-  tower is bidirectional: the template's leading tokens attend to the class name and the padding); clip.py's
-  oneDNN kernel swap and mixed bf16 on CPU (not validated against SigLIP: CPU runs the untouched transformers
-  modules in fp32, and ``bf16`` on CPU is refused). On CUDA, ``auto`` is fp16 as for CLIP.
+- Do not apply: dynamic padding (changes the embedding, see above); the shared-prefix key/value cache (the
+  text tower is bidirectional: the template's leading tokens attend to the class name and the padding);
+  clip.py's oneDNN kernel swap and mixed bf16 on CPU (not validated against SigLIP: CPU runs the untouched
+  transformers modules in fp32, and ``bf16`` on CPU is refused). On CUDA, ``auto`` is fp16 as for CLIP.
 """
 
 from __future__ import annotations
@@ -93,6 +93,8 @@ def load_siglip(model: str, *, device: str | None = None, precision: str = "auto
         loaded = _load_local(local)
     elif local.exists():
         raise ModelLoadError(f"SigLIP model path is not a directory: {model}")
+    elif model.startswith(("/", ".", "~")):  # a path, never a hub id: do not ask the hub about it
+        raise ModelLoadError(f"SigLIP model directory not found: {model}")
     else:
         loaded = _load_hub(model)
     siglip, tokenizer, processor, source, fingerprint = loaded
@@ -136,7 +138,7 @@ def _check_model_type(config: dict[str, Any], source: str) -> None:
         raise ModelLoadError(f"{source} is a SigLIP 2 NaFlex checkpoint (model_type siglip2), which is not "
                              f"supported; {NAFLEX_HINT}")  # fmt: skip
     if model_type != "siglip":
-        hint = "use hf:<id or dir> for CLIP" if model_type == "clip" else "a siglip: spec needs a SigLIP model"
+        hint = "use hf:<id or dir> for CLIP" if model_type == "clip" else "siglip: needs a SigLIP model"
         raise ModelLoadError(f"{source} holds a '{model_type}' model, not SigLIP; {hint}")
 
 
@@ -207,8 +209,8 @@ def _match_image_size(processor: _ImageProcessor, config: SiglipConfig) -> _Imag
     """Tiny test configs have image_size != the real preprocessor's 224: resize to the model's size (SigLIP
     resizes to a square, no crop)."""
     size = int(config.vision_config.image_size)
-    current = processor.size
-    hw = (current["height"], current["width"]) if isinstance(current, dict) else (current.height, current.width)
+    now = processor.size
+    hw = (now["height"], now["width"]) if isinstance(now, dict) else (now.height, now.width)
     if hw == (size, size):
         return processor
     return type(processor).from_dict({**processor.to_dict(), "size": {"height": size, "width": size}})
