@@ -182,3 +182,13 @@ def test_clear_errors(tiny, tiny_clip: Path, tmp_path: Path) -> None:
         load_siglip(str(tiny["siglip"][0]), device="cpu", precision="bf16")
     with pytest.raises(ModelLoadError, match="cannot load SigLIP 'google/siglip-nope' from the Hugging Face"):
         load_siglip("google/siglip-nope")  # HF_HUB_OFFLINE=1 in tests: the cache only, and it is not there
+
+
+def test_cli_score_with_a_siglip_spec(tiny, capsys) -> None:
+    from tests.graph_helpers import cli
+
+    spec = f"siglip:{tiny['siglip'][0]}"
+    args = ["score", "--data", str(CLOTHING), "--scorer", spec, "--json", "--baselines", "a photo of a {}."]
+    assert cli(*args) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) >= 2 and all(r["n_images"] > 0 and 0 <= r["accuracy"] <= 1 for r in rows)
