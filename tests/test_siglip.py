@@ -192,3 +192,24 @@ def test_cli_score_with_a_siglip_spec(tiny, capsys) -> None:
     assert cli(*args) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) >= 2 and all(r["n_images"] > 0 and 0 <= r["accuracy"] <= 1 for r in rows)
+
+
+def test_hub_id_loads_from_the_hf_cache(tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The path users run, from_pretrained(<hub id>), served offline by a Hugging Face cache laid out here."""
+    import huggingface_hub.constants
+
+    repo = tmp_path / "hub" / "models--google--siglip-tiny"
+    snapshot = repo / "snapshots" / ("a" * 40)
+    shutil.copytree(tiny["siglip"][0], snapshot)
+    pristine_siglip(snapshot, seed=3).save_pretrained(snapshot)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    backbone = load_siglip("google/siglip-tiny")
+    assert backbone.identity.startswith("siglip:google/siglip-tiny|") and not backbone.random_weights
+    expected = reference_text(backbone, pristine_siglip(snapshot, seed=3), PROMPTS)
+    assert np.allclose(backbone.encode_texts(PROMPTS)[0], expected, atol=2e-6)
+    config = json.loads((snapshot / "config.json").read_text())
+    (snapshot / "config.json").write_text(json.dumps({**config, "model_type": "siglip2"}))
+    with pytest.raises(ModelLoadError, match="google/siglip-tiny is a SigLIP 2 NaFlex checkpoint"):
+        load_siglip("google/siglip-tiny")
