@@ -19,6 +19,8 @@ pipeline prescribe (``padding="max_length"``, ``max_length=64``):
 - SigLIP 2 (Gemma vocabulary; the hub's FixRes checkpoints load a GemmaTokenizer, which neither lowercases nor
   pads on the right by default): it was trained on lowercased text, so prompts are lowercased here (Python's
   ``str.lower``) before tokenizing, and padding is forced to the right (pad id 0).
+- Special tokens (SigLIP's ``</s>``, SigLIP 2's BOS/EOS) are whatever the checkpoint's tokenizer config adds,
+  as transformers' processor does; SigLIP's truncation keeps the final ``</s>`` ("sticky" EOS).
 
 Scoring: SigLIP's logit is ``exp(logit_scale) * cos + logit_bias`` through a sigmoid. Both maps are increasing
 and the same for every class, so the argmax over classes of the probability, of the logit and of the cosine
@@ -37,7 +39,8 @@ Speed: which of clip.py's fast paths apply.
 - Do not apply: dynamic padding (changes the embedding, see above); the shared-prefix key/value cache (the
   text tower is bidirectional: the template's leading tokens attend to the class name and the padding);
   clip.py's oneDNN kernel swap and mixed bf16 on CPU (not validated against SigLIP: CPU runs the untouched
-  transformers modules in fp32, and ``bf16`` on CPU is refused). On CUDA, ``auto`` is fp16 as for CLIP.
+  transformers modules in fp32, and ``bf16`` on CPU is refused). On CUDA, ``auto`` is fp16 as for CLIP (not
+  measured for SigLIP here: this project's machines have no GPU).
 """
 
 from __future__ import annotations
