@@ -213,3 +213,18 @@ def test_hub_id_loads_from_the_hf_cache(tiny, tmp_path: Path, monkeypatch: pytes
     (snapshot / "config.json").write_text(json.dumps({**config, "model_type": "siglip2"}))
     with pytest.raises(ModelLoadError, match="google/siglip-tiny is a SigLIP 2 NaFlex checkpoint"):
         load_siglip("google/siglip-tiny")
+
+
+def test_batching_changes_nothing(tiny) -> None:
+    """Every prompt is 64 tokens and attends to itself only: batch composition cannot change a feature."""
+    _, backbone, _ = tiny["siglip"]
+    prompts = [f"a photo of a {word} number {i}" for i, word in enumerate(["cat", "dog", "hat"] * 25)]
+    together, _ = backbone.encode_texts(prompts)
+    backbone.text_batch_size = 7
+    try:
+        in_sevens, _ = backbone.encode_texts(prompts)
+    finally:
+        backbone.text_batch_size = 64
+    assert np.allclose(together, in_sevens, atol=1e-6)
+    groups = backbone.encode_text_groups([prompts[:5], prompts[5:6], []])
+    assert [len(f) for f, _ in groups] == [5, 1, 0] and np.allclose(groups[1][0], together[5:6], atol=1e-6)

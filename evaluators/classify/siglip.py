@@ -78,7 +78,8 @@ from promptclimb.evaluators.classify.clip import (
 
 logger = logging.getLogger(__name__)
 
-TEXT_BATCH = 64  # prompts per text forward: 64 x 64 tokens, like clip.py's TEXT_TOKENS_PER_BATCH
+# Prompts per text forward: on CPU 64 x 64 tokens, like clip.py's TEXT_TOKENS_PER_BATCH; larger on a GPU.
+TEXT_BATCH = {"cpu": 64, "gpu": 1024}
 NAFLEX_HINT = "use a fixed-resolution checkpoint such as google/siglip2-base-patch16-224"
 TOKENIZER_HINT = "SigLIP's tokenizer needs sentencepiece and protobuf: pip install 'promptclimb[siglip]'"
 
@@ -277,6 +278,7 @@ class SiglipBackbone(ClipBackbone):
         self.logit_scale = float(siglip.logit_scale.detach().float().exp())
         self.logit_bias = float(siglip.logit_bias.detach().float())
         self.image_batch_size = 32 if device.startswith("cpu") else 256
+        self.text_batch_size = TEXT_BATCH["cpu" if device.startswith("cpu") else "gpu"]
         self.loader_threads = max(2, min(8, os.cpu_count() or 2))
 
     def __repr__(self) -> str:
@@ -302,8 +304,9 @@ class SiglipBackbone(ClipBackbone):
         """Features [n, d] of the prompts and, per prompt, whether it was cut to 64 tokens."""
         ids, truncated = self.token_ids(prompts)
         features = np.zeros((len(ids), self.embed_dim), np.float32)
-        for start in range(0, len(ids), TEXT_BATCH):
-            features[start : start + TEXT_BATCH] = self._text_forward(ids[start : start + TEXT_BATCH])
+        size = self.text_batch_size
+        for start in range(0, len(ids), size):
+            features[start : start + size] = self._text_forward(ids[start : start + size])
         return features, truncated
 
     def encode_text_groups(self, groups: Sequence[Sequence[str]]) -> list[tuple[np.ndarray, list[bool]]]:
