@@ -93,6 +93,10 @@ def test_case_rules(tiny) -> None:
         upper, lower = (backbone.encode_texts([text])[0] for text in ("A PHOTO OF A CAT", "a photo of a cat"))
         assert np.array_equal(upper, lower), flavor
     gemma = tiny["siglip2"][1].tokenizer
+    # What AutoTokenizer gives each hub layout: SigLIP's own tokenizer, and the GemmaTokenizer that SigLIP 2
+    # FixRes checkpoints (model_type siglip) declare.
+    assert type(tiny["siglip"][1].tokenizer).__name__ == "SiglipTokenizer"
+    assert type(gemma).__name__ == "GemmaTokenizer"
     assert gemma("A CAT")["input_ids"] != gemma("a cat")["input_ids"]  # the lowercasing is ours, and needed
     assert tiny["siglip2"][1].rule.lowercase and not tiny["siglip"][1].rule.lowercase
 
