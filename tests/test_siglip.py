@@ -232,3 +232,19 @@ def test_batching_changes_nothing(tiny) -> None:
     assert np.allclose(together, in_sevens, atol=1e-6)
     groups = backbone.encode_text_groups([prompts[:5], prompts[5:6], []])
     assert [len(f) for f, _ in groups] == [5, 1, 0] and np.allclose(groups[1][0], together[5:6], atol=1e-6)
+
+
+def test_code_in_a_model_directory_is_never_run(tiny, tmp_path: Path) -> None:
+    directory = tmp_path / "with-code"
+    shutil.copytree(tiny["siglip2"][0], directory)
+    config = json.loads((directory / "tokenizer_config.json").read_text())
+    config["auto_map"] = {"AutoTokenizer": ["evil.EvilTokenizer", "evil.EvilTokenizer"]}
+    (directory / "tokenizer_config.json").write_text(json.dumps(config))
+    marker = tmp_path / "ran"
+    (directory / "evil.py").write_text(f"open({str(marker)!r}, 'w').close()\nclass EvilTokenizer: ...\n")
+    try:
+        backbone = load_siglip(str(directory))
+        assert type(backbone.tokenizer).__name__ == "GemmaTokenizer"
+    except ModelLoadError:
+        pass  # refusing is as good as ignoring it
+    assert not marker.exists()

@@ -168,7 +168,8 @@ def _load_local(directory: Path) -> tuple[SiglipModel, Any, _ImageProcessor, str
 
 def _load_processing(source: str, **hub: Any) -> tuple[Any, _ImageProcessor]:
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, **hub)
+        # trust_remote_code=False: a directory's own tokenizer code is never imported.
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False, **hub)
         processor = _ImageProcessor.from_pretrained(source, **hub)
     except (OSError, ValueError, KeyError, TypeError, ImportError, AttributeError) as exc:
         hint = f"; {TOKENIZER_HINT}" if "sentencepiece" in str(exc).lower() or "protobuf" in str(exc) else ""
