@@ -1,4 +1,4 @@
-"""Tiny SigLIP and SigLIP 2 (FixRes) model directories, built here (no SigLIP tokenizer is on this machine).
+"""Tiny SigLIP and SigLIP 2 (FixRes, NaFlex) model directories, built here: no SigLIP tokenizer is here.
 
 ``make_tiny_siglip_dir(path, flavor)`` writes what a hub checkpoint directory holds, minus the weights:
 
@@ -9,8 +9,9 @@
   saved by the real GemmaTokenizer, as the hub's SigLIP 2 FixRes checkpoints ship one;
 
 plus a 2-layer SiglipConfig (hidden 32, 32x32 images in 8x8 patches, 64 text positions) and the hub's 224x224
-preprocessor config, which load_siglip resizes to the model's 32. ``load_siglip(dir)`` gives it seeded random
-weights; ``pristine_siglip(dir)`` is the same model, untouched, as the reference.
+preprocessor config, which load_siglip resizes to the model's 32; or, for ``siglip2-naflex``, a Siglip2Config
+(model_type siglip2) reading at most 16 patches of 8x8 pixels, the Gemma tokenizer and a NaFlex preprocessor.
+``load_siglip(dir)`` gives it seeded random weights; ``pristine_siglip(dir)`` is the same model, untouched.
 """
 
 from __future__ import annotations
@@ -33,6 +34,19 @@ PREPROCESSOR = {  # google/siglip-base-patch16-224's preprocessor_config.json
     "resample": 3,
     "rescale_factor": 0.00392156862745098,
     "size": {"height": 224, "width": 224},
+}
+NAFLEX_PREPROCESSOR = {  # google/siglip2-base-patch16-naflex's settings, at 8x8 patches and 16 at most
+    "do_normalize": True,
+    "do_rescale": True,
+    "do_resize": True,
+    "image_mean": [0.5, 0.5, 0.5],
+    "image_processor_type": "Siglip2ImageProcessor",
+    "image_std": [0.5, 0.5, 0.5],
+    "max_num_patches": 16,
+    "patch_size": 8,
+    "processor_class": "Siglip2Processor",
+    "resample": 2,
+    "rescale_factor": 0.00392156862745098,
 }
 GEMMA_SPECIALS = ("<pad>", "<eos>", "<bos>", "<unk>", "<mask>")
 GEMMA_MERGES = [("▁", "a"), ("▁", "p"), ("h", "o"), ("▁p", "ho"), ("t", "o"), ("▁pho", "to"), ("▁", "o"),
@@ -70,36 +84,54 @@ def write_gemma_tokenizer(path: Path) -> int:
     return len(tokenizer)
 
 
-def tiny_siglip_config(vocab_size: int, *, pad_token_id: int):
-    from transformers import SiglipConfig
+def tiny_siglip_config(vocab_size: int, *, pad_token_id: int, naflex: bool = False):
+    """SiglipConfig (FixRes), or Siglip2Config with 16 patches of 8x8 pixels at most (NaFlex)."""
+    from transformers import Siglip2Config, SiglipConfig
 
     common = {"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 4, "num_hidden_layers": 2}
     text = {**common, "vocab_size": vocab_size, "max_position_embeddings": 64, "projection_size": 32,
             "pad_token_id": pad_token_id, "bos_token_id": None, "eos_token_id": 1}  # fmt: skip
-    vision = {**common, "image_size": 32, "patch_size": 8}
-    return SiglipConfig(text_config=text, vision_config=vision)
+    if naflex:
+        return Siglip2Config(text_config=text, vision_config={**common, "num_patches": 16, "patch_size": 8})
+    return SiglipConfig(text_config=text, vision_config={**common, "image_size": 32, "patch_size": 8})
 
 
 def make_tiny_siglip_dir(path: Path, flavor: str = "siglip") -> Path:
-    """Write the config-only tiny SigLIP ("siglip") or SigLIP 2 FixRes ("siglip2") directory at path."""
+    """Write the config-only tiny directory of a flavor: "siglip", "siglip2" (FixRes) or "siglip2-naflex"."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     if flavor == "siglip":
         vocab_size, pad = write_siglip_tokenizer(path), 1  # SigLIP pads with </s>
-    elif flavor == "siglip2":
+    elif flavor in ("siglip2", "siglip2-naflex"):
         vocab_size, pad = write_gemma_tokenizer(path), 0
     else:
         raise ValueError(f"unknown flavor {flavor}")
-    tiny_siglip_config(vocab_size, pad_token_id=pad).save_pretrained(path)
-    (path / "preprocessor_config.json").write_text(json.dumps(PREPROCESSOR, indent=2))
+    naflex = flavor == "siglip2-naflex"
+    tiny_siglip_config(vocab_size, pad_token_id=pad, naflex=naflex).save_pretrained(path)
+    preprocessor = NAFLEX_PREPROCESSOR if naflex else PREPROCESSOR
+    (path / "preprocessor_config.json").write_text(json.dumps(preprocessor, indent=2))
     return path
 
 
 def pristine_siglip(directory: Path, seed: int = 0):
-    """The untouched transformers SiglipModel with the seeded random weights load_siglip gives (seed 0)."""
+    """The untouched transformers SiglipModel / Siglip2Model with the seeded random weights that load_siglip
+    gives (seed 0)."""
     import torch
-    from transformers import SiglipConfig, SiglipModel
+    from transformers import Siglip2Config, Siglip2Model, SiglipConfig, SiglipModel
 
+    naflex = json.loads((Path(directory) / "config.json").read_text())["model_type"] == "siglip2"
+    config_class, model_class = (Siglip2Config, Siglip2Model) if naflex else (SiglipConfig, SiglipModel)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return SiglipModel(SiglipConfig.from_pretrained(directory)).eval()
+        return model_class(config_class.from_pretrained(directory)).eval()
+
+
+def reference_pixels(directory: Path, images: list) -> dict:
+    """transformers' own image processor of the flavor, built from scratch at the tiny model's size."""
+    from transformers import Siglip2ImageProcessorPil, SiglipImageProcessorPil
+
+    if json.loads((Path(directory) / "config.json").read_text())["model_type"] == "siglip2":
+        processor = Siglip2ImageProcessorPil(patch_size=8, max_num_patches=16)
+    else:
+        processor = SiglipImageProcessorPil(size={"height": 32, "width": 32})
+    return dict(processor(images=images, return_tensors="pt"))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from transformers import SiglipImageProcessorPil, SiglipModel
+from transformers import SiglipModel
 
 from promptclimb.evaluators.classify.clip import ModelLoadError
 from promptclimb.evaluators.classify.data import load_dataset
@@ -20,9 +20,9 @@ from promptclimb.evaluators.classify.registry import is_plugin_spec, load_backbo
 from promptclimb.evaluators.classify.scorer import ClipScorer
 from promptclimb.evaluators.classify.siglip import SiglipBackbone, load_siglip
 from tests.data_fixtures import CLOTHING
-from tests.siglip_fixtures import make_tiny_siglip_dir, pristine_siglip
+from tests.siglip_fixtures import make_tiny_siglip_dir, pristine_siglip, reference_pixels
 
-FLAVORS = ["siglip", "siglip2"]
+FLAVORS = ["siglip", "siglip2", "siglip2-naflex"]
 PROMPTS = ["a photo of a cat.", "A Photo of a DOG!", "x", "itap of my hat", "a bad photo of the shorts",
            "a photo of a " + "very " * 80 + "big hat"]  # fmt: skip
 TEMPLATES = ["a photo of a {}.", "itap of my {}", "a bad photo of the {}, seen from far away"]
@@ -97,21 +97,21 @@ def test_case_rules(tiny) -> None:
     # FixRes checkpoints (model_type siglip) declare.
     assert type(tiny["siglip"][1].tokenizer).__name__ == "SiglipTokenizer"
     assert type(gemma).__name__ == "GemmaTokenizer"
+    assert type(tiny["siglip2-naflex"][1].tokenizer).__name__ == "Siglip2Tokenizer"  # it lowercases too
     assert gemma("A CAT")["input_ids"] != gemma("a cat")["input_ids"]  # the lowercasing is ours, and needed
     assert tiny["siglip2"][1].rule.lowercase and not tiny["siglip"][1].rule.lowercase
+    assert tiny["siglip2-naflex"][1].rule.lowercase
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_image_features_equal_transformers(tiny, flavor: str) -> None:
-    _, backbone, model = tiny[flavor]
+    directory, backbone, model = tiny[flavor]
     paths = clothing_images(5)
     features, ok = backbone.encode_images([str(p) for p in paths])
     assert ok == list(range(5))
-    processor = SiglipImageProcessorPil(size={"height": 32, "width": 32})  # the hub's settings at 32x32
-    images = [Image.open(p).convert("RGB") for p in paths]
-    pixels = processor(images=images, return_tensors="pt")["pixel_values"]
+    pixels = reference_pixels(directory, [Image.open(p).convert("RGB") for p in paths])
     with torch.inference_mode():
-        pooled = model.get_image_features(pixel_values=pixels).pooler_output
+        pooled = model.get_image_features(**pixels).pooler_output
         expected = torch.nn.functional.normalize(pooled, dim=-1)
     assert np.allclose(features, expected.numpy(), atol=2e-6), np.abs(features - expected.numpy()).max()
 
@@ -147,7 +147,8 @@ def test_scorer_runs_on_real_images(tiny, flavor: str, tmp_path: Path) -> None:
 
 def test_identity_is_distinct_per_model_and_weights(tiny, tmp_path: Path) -> None:
     siglip_dir, siglip, _ = tiny["siglip"]
-    assert siglip.identity != tiny["siglip2"][1].identity
+    identities = {tiny[flavor][1].identity for flavor in FLAVORS}
+    assert len(identities) == len(FLAVORS)
     assert load_siglip(str(siglip_dir)).identity == siglip.identity  # stable: a resumed run hits its cache
     trained = tmp_path / "trained"
     shutil.copytree(siglip_dir, trained)
@@ -172,11 +173,16 @@ def test_clear_errors(tiny, tiny_clip: Path, tmp_path: Path) -> None:
         load_siglip("/no/such/siglip")
     with pytest.raises(ModelLoadError, match="holds a 'clip' model, not SigLIP; use hf:"):
         load_backbone(f"siglip:{tiny_clip}")
+    bert = tmp_path / "bert"
+    shutil.copytree(tiny["siglip2"][0], bert)
+    (bert / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(ModelLoadError, match="holds a 'bert' model, not SigLIP; siglip: needs a SigLIP"):
+        load_siglip(str(bert))
     naflex = tmp_path / "naflex"
-    shutil.copytree(tiny["siglip2"][0], naflex)
-    config = json.loads((naflex / "config.json").read_text())
-    (naflex / "config.json").write_text(json.dumps({**config, "model_type": "siglip2"}))
-    with pytest.raises(ModelLoadError, match="NaFlex checkpoint .* not supported; use a fixed-resolution"):
+    shutil.copytree(tiny["siglip2-naflex"][0], naflex)
+    settings = json.loads((naflex / "preprocessor_config.json").read_text())
+    (naflex / "preprocessor_config.json").write_text(json.dumps({**settings, "patch_size": 16}))
+    with pytest.raises(ModelLoadError, match="cuts 16-pixel patches, the model reads 8-pixel ones"):
         load_siglip(str(naflex))
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -214,8 +220,8 @@ def test_hub_id_loads_from_the_hf_cache(tiny, tmp_path: Path, monkeypatch: pytes
     expected = reference_text(backbone, pristine_siglip(snapshot, seed=3), PROMPTS)
     assert np.allclose(backbone.encode_texts(PROMPTS)[0], expected, atol=2e-6)
     config = json.loads((snapshot / "config.json").read_text())
-    (snapshot / "config.json").write_text(json.dumps({**config, "model_type": "siglip2"}))
-    with pytest.raises(ModelLoadError, match="google/siglip-tiny is a SigLIP 2 NaFlex checkpoint"):
+    (snapshot / "config.json").write_text(json.dumps({**config, "model_type": "clip"}))
+    with pytest.raises(ModelLoadError, match="google/siglip-tiny holds a 'clip' model, not SigLIP; use hf:"):
         load_siglip("google/siglip-tiny")
 
 
