@@ -96,8 +96,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clip", default=DEFAULT_CLIP, help="Hugging Face id or local directory")
     p.add_argument(
         "--scorer",
-        help="the scorer model: hf:<CLIP id or dir> (default: hf:--clip), text:<sentence encoder id or dir> "
-        "(CSV text datasets), or <plugin>:<arg> from the promptclimb.scorers entry points",
+        help="the scorer model: hf:<CLIP id or dir> (default: hf:--clip), siglip:<SigLIP id or dir>, "
+        "text:<sentence encoder id or dir> (CSV text datasets), or <plugin>:<arg> from the "
+        "promptclimb.scorers entry points",
     )
     p.add_argument("--task", help="one line describing the data for the LLM (default: from the dataset)")
     p.add_argument("--text-column", help="CSV text datasets: the text column (default: found by name)")
@@ -569,7 +570,7 @@ def add_score_command(sub: argparse._SubParsersAction) -> None:
     score.add_argument("--coop-name", help="CoOp dataset name when --layout coop cannot guess it")
     add_draw_options(score)
     score.add_argument("--clip", default=DEFAULT_CLIP, help="Hugging Face id or local directory")
-    score.add_argument("--scorer", help="scorer spec: hf:, text: or a plugin (default: hf:--clip)")
+    score.add_argument("--scorer", help="scorer spec: hf:, siglip:, text: or a plugin (default: hf:--clip)")
     score.add_argument("--text-column", help="CSV text datasets: the text column (default: found by name)")
     score.add_argument("--label-column", help="CSV text datasets: the label column (default: found by name)")
     score.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16")

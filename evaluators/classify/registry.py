@@ -5,6 +5,7 @@ A scorer spec names the dual encoder that scores templates:
     hf:<id or dir>      CLIP through transformers (what ``--clip`` sets; a bare id means the same)
     clip:<id or dir>    the same
     text:<id or dir>    a sentence encoder for zero-shot *text* classification (classify/sentence.py)
+    siglip:<id or dir>  SigLIP or SigLIP 2 (fixed resolution) through transformers (classify/siglip.py)
     <name>:<argument>   a third-party scorer: the entry point ``name`` of the group ``promptclimb.scorers``,
                         called as ``factory(argument, device=..., precision=...)`` -> a DualEncoder
 
@@ -22,7 +23,7 @@ from promptclimb.evaluators.classify.data import DataError, FewShotDataset, load
 from promptclimb.evaluators.classify.texts import TextDataset, is_text_dataset, load_text_dataset
 
 ENTRY_POINT_GROUP = "promptclimb.scorers"
-BUILT_IN = ("hf", "clip", "text")
+BUILT_IN = ("hf", "clip", "text", "siglip")
 
 
 def split_spec(spec: str) -> tuple[str, str]:
@@ -51,6 +52,10 @@ def load_backbone(spec: str, *, device: str | None = None, precision: str = "aut
         from promptclimb.evaluators.classify.sentence import load_sentence_encoder
 
         return load_sentence_encoder(target, device=device)
+    if kind == "siglip":
+        from promptclimb.evaluators.classify.siglip import load_siglip
+
+        return load_siglip(target, device=device, precision=precision)
     plugins = scorer_plugins()
     if kind not in plugins:
         known = ", ".join([*BUILT_IN, *sorted(plugins)])
