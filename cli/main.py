@@ -305,7 +305,10 @@ class LiveBoard:
             console=err,
         )
         total = config.iterations * config.restarts
-        self.task = self.progress.add_task("restart 1", total=total, completed=done)
+        self.concurrent = config.concurrent()
+        at_once = f"{config.restarts} restarts, {config.parallel_restarts} at once"
+        first = at_once if self.concurrent else "restart 1"
+        self.task = self.progress.add_task(first, total=total, completed=done)
         self.top: list[Any] = []
 
     def __rich__(self) -> Group:
@@ -323,7 +326,7 @@ class LiveBoard:
             self.top = update["candidates"][:5]
             if "iterations_done" in update:
                 self.progress.update(self.task, completed=update["iterations_done"])
-        elif node == "feedback" and "restarts_done" in update:
+        elif node == "feedback" and "restarts_done" in update and not self.concurrent:
             self.progress.update(self.task, description=f"restart {update['restarts_done'] + 1}")
         elif node == "finalize":
             self.progress.update(self.task, description="final test evaluation")
