@@ -5,6 +5,9 @@ A scorer spec names the dual encoder that scores templates:
     hf:<id or dir>      CLIP through transformers (what ``--clip`` sets; a bare id means the same)
     clip:<id or dir>    the same
     text:<id or dir>    a sentence encoder for zero-shot *text* classification (classify/sentence.py)
+    openai:<name|file>  OpenAI's original CLIP checkpoints with torch only (RN50, RN101, ViT-B/16, ...;
+                        classify/openai_clip.py); ``?tokenizer=DIR`` names a local CLIP tokenizer
+    open_clip:<arch>/<pretrained>  open_clip, where it and torchvision are installed (not by default)
     <name>:<argument>   a third-party scorer: the entry point ``name`` of the group ``promptclimb.scorers``,
                         called as ``factory(argument, device=..., precision=...)`` -> a DualEncoder
 
@@ -22,7 +25,7 @@ from promptclimb.evaluators.classify.data import DataError, FewShotDataset, load
 from promptclimb.evaluators.classify.texts import TextDataset, is_text_dataset, load_text_dataset
 
 ENTRY_POINT_GROUP = "promptclimb.scorers"
-BUILT_IN = ("hf", "clip", "text")
+BUILT_IN = ("hf", "clip", "text", "openai", "open_clip")
 
 
 def split_spec(spec: str) -> tuple[str, str]:
@@ -51,6 +54,14 @@ def load_backbone(spec: str, *, device: str | None = None, precision: str = "aut
         from promptclimb.evaluators.classify.sentence import load_sentence_encoder
 
         return load_sentence_encoder(target, device=device)
+    if kind == "openai":
+        from promptclimb.evaluators.classify.openai_clip import load_openai_clip
+
+        return load_openai_clip(target, device=device, precision=precision)
+    if kind == "open_clip":
+        from promptclimb.evaluators.classify.open_clip_backend import load_open_clip
+
+        return load_open_clip(target, device=device, precision=precision)
     plugins = scorer_plugins()
     if kind not in plugins:
         known = ", ".join([*BUILT_IN, *sorted(plugins)])
