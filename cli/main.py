@@ -213,13 +213,14 @@ def check_llm_consent(config: RunConfig, given: dict[str, Any], trusted: bool) -
 
 
 def check_scorer_consent(config: RunConfig, trusted: bool) -> None:
-    """A plugin scorer named by a run's config.json is code to import: only with --trust-run-plugin."""
-    from promptclimb.evaluators.classify.registry import is_plugin_spec
+    """A plugin scorer (code to import) or a checkpoint file (TorchScript may carry code) named by a run's
+    config.json: only with --trust-run-plugin."""
+    from promptclimb.evaluators.classify.registry import untrusted_reason
     from promptclimb.llm.credentials import require_consent
 
-    if config.scorer and is_plugin_spec(config.scorer) and not trusted:
-        reason = f"scorer {config.scorer} would be imported and run"
-        require_consent([reason], "--trust-run-plugin", "check the plugin first")
+    reason = untrusted_reason(config.scorer) if config.scorer else None
+    if reason and not trusted:
+        require_consent([reason], "--trust-run-plugin", "check the plugin or file first")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
