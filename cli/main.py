@@ -78,8 +78,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clip", default=DEFAULT_CLIP, help="Hugging Face id or local directory")
     p.add_argument(
         "--scorer",
-        help="the scorer model: hf:<CLIP id or dir> (default: hf:--clip), text:<sentence encoder id or dir> "
-        "(CSV text datasets), or <plugin>:<arg> from the promptclimb.scorers entry points",
+        help="the scorer model: hf:<CLIP id or dir> (default: hf:--clip), openai:<RN50|RN101|ViT-B/16|...|"
+        "file.pt> (OpenAI's checkpoints, torch only), open_clip:<arch>/<pretrained> (needs open_clip), "
+        "text:<sentence encoder id or dir> (CSV text datasets), or <plugin>:<arg> from the "
+        "promptclimb.scorers entry points",
     )
     p.add_argument("--task", help="one line describing the data for the LLM (default: from the dataset)")
     p.add_argument("--text-column", help="CSV text datasets: the text column (default: found by name)")
@@ -166,7 +168,10 @@ def parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("list", help="all runs with status and best score")
     runs.add_argument("--json", action="store_true", help="one JSON object per run, in a list")
     add_score_command(sub)
-    models = sub.add_parser("models", help="the embedded LLMs and whether they are installed")
+    models = sub.add_parser(
+        "models",
+        help="the embedded LLMs and OpenAI CLIP checkpoints (--scorer openai:NAME), and which are here",
+    )
     models.add_argument("--verify", action="store_true", help="check the sha256 of installed model files")
     COMMANDS.update(add_t2i_commands(sub))  # t2i, invert, personalize, t2i-report (cli/t2i.py)
     COMMANDS.update(add_results_commands(sub))  # report, export, transfer, replay, bench (cli/results.py)
@@ -543,7 +548,9 @@ def add_score_command(sub: argparse._SubParsersAction) -> None:
     score.add_argument("--layout", default="auto", help="auto | folders | flat | named | coop | csv")
     score.add_argument("--coop-name", help="CoOp dataset name when --layout coop cannot guess it")
     score.add_argument("--clip", default=DEFAULT_CLIP, help="Hugging Face id or local directory")
-    score.add_argument("--scorer", help="scorer spec: hf:, text: or a plugin (default: hf:--clip)")
+    score.add_argument(
+        "--scorer", help="scorer spec: hf:, openai:, open_clip:, text: or a plugin (default: hf:--clip)"
+    )
     score.add_argument("--text-column", help="CSV text datasets: the text column (default: found by name)")
     score.add_argument("--label-column", help="CSV text datasets: the label column (default: found by name)")
     score.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16")
@@ -617,7 +624,25 @@ def cmd_models(args: argparse.Namespace) -> int:
     out.print(table(title, ["name", "installed", "sha256", "size", "licence"], cells))
     for line in missing:
         say(line)
+    print_openai_checkpoints(args.verify)
     return 0
+
+
+def print_openai_checkpoints(verify: bool) -> None:
+    """OpenAI's CLIP checkpoints: the spec that loads each, and whether its file is here (downloaded on first
+    use otherwise)."""
+    from promptclimb.evaluators.classify.openai_clip import available, expected_sha256, file_sha256
+
+    cells = []
+    for row in available():
+        sha = "-"
+        if verify and row["cached"]:
+            sha = "ok" if file_sha256(Path(row["path"])) == expected_sha256(row["name"]) else "MISMATCH"
+        cells.append(
+            [row["spec"], "yes" if row["cached"] else "no", sha, row["path"] or "(downloads on first use)"]
+        )
+    title = "OpenAI CLIP checkpoints, torch only (--scorer SPEC; bench suites: clips = [SPEC])"
+    out.print(table(title, ["spec", "here", "sha256", "file"], cells))
 
 
 COMMANDS = {

@@ -492,6 +492,6 @@ def available() -> list[dict[str, Any]]:
     rows = []
     for name in CHECKPOINTS:
         path = cached_checkpoint(name)
-        rows.append({"spec": f"openai:{name}", "cached": path is not None, "path": str(path or ""),
-                     "url": CHECKPOINTS[name]})  # fmt: skip
+        spec = f"openai:{name}"
+        rows.append({"name": name, "spec": spec, "cached": path is not None, "path": str(path or "")})
     return rows
