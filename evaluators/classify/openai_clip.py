@@ -31,6 +31,8 @@ import os
 import re
 import tempfile
 import urllib.request
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,51 +162,73 @@ def locate_checkpoint(model: str) -> tuple[Path, str]:
             return path, file_sha256(path)
         known = ", ".join(CHECKPOINTS)
         raise ModelLoadError(f"unknown OpenAI CLIP model '{model}' (known: {known}; or a path to a .pt file)")
-    path = cached_checkpoint(name) or _download(name)
-    digest, expected = file_sha256(path), expected_sha256(name)
-    if digest != expected:
-        raise ModelLoadError(
-            f"{path} does not match OpenAI's {name} (sha256 {digest[:12]}..., expected {expected[:12]}...); "
-            "delete it to download it again"
-        )
+    path = cached_checkpoint(name)
+    if path is None:
+        return _download(name), expected_sha256(name)
+    digest = file_sha256(path)
+    if digest != expected_sha256(name):
+        raise ModelLoadError(_mismatch(name, str(path), digest) + "; delete it to download it again")
     return path, digest
 
 
+def _mismatch(name: str, source: str, digest: str) -> str:
+    expected = expected_sha256(name)
+    return f"{source} is not OpenAI's {name} (sha256 {digest[:12]}..., expected {expected[:12]}...)"
+
+
 def _download(name: str) -> Path:
+    """Stream OpenAI's file to a temporary name, hashing it; only a file with the right sha256 becomes
+    the checkpoint (an interrupted or corrupted download leaves nothing behind)."""
     url = CHECKPOINTS[name]
     target = checkpoint_dirs()[0] / url.rsplit("/", 1)[-1]
     hint = f"download {url} into {target.parent}, or use openai:/path/to/{target.name}"
     logger.info("downloading OpenAI CLIP %s from %s", name, url)
+    digest = hashlib.sha256()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".part", delete=False) as part:
             try:
-                with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:  # noqa: S310 - fixed https URL
+                with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:  # noqa: S310 - our URLs
                     for block in iter(lambda: response.read(1 << 20), b""):
                         part.write(block)
+                        digest.update(block)
             except BaseException:
                 Path(part.name).unlink(missing_ok=True)
                 raise
-        os.replace(part.name, target)  # whole or absent: an interrupted download leaves no RN50.pt
     except OSError as exc:
         raise ModelLoadError(f"cannot download OpenAI CLIP {name} ({first_line(exc)}); {hint}") from exc
+    if digest.hexdigest() != expected_sha256(name):
+        Path(part.name).unlink(missing_ok=True)
+        raise ModelLoadError(_mismatch(name, f"the download from {url}", digest.hexdigest()))
+    os.replace(part.name, target)
     return target
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """float32 tensors of a plain state dict (torch.save) or of OpenAI's TorchScript archive."""
     try:
-        loaded: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - not a plain pickle of tensors: try TorchScript below
-        try:
-            loaded = torch.jit.load(str(path), map_location="cpu").state_dict()
-        except Exception as exc:  # noqa: BLE001 - torch raises many types for a file it cannot read
-            raise ModelLoadError(f"cannot read CLIP checkpoint {path}: {first_line(exc)}") from exc
+        if _is_torchscript(path):
+            with warnings.catch_warnings():  # torch.jit is deprecated, and the only reader of OpenAI's files
+                warnings.simplefilter("ignore", DeprecationWarning)
+                loaded: Any = torch.jit.load(str(path), map_location="cpu").state_dict()
+        else:
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a file it cannot read
+        raise ModelLoadError(f"cannot read CLIP checkpoint {path}: {first_line(exc)}") from exc
     if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
         loaded = loaded["state_dict"]
     if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
         raise ModelLoadError(f"{path} holds no state dict of tensors")
     return {k: v.float() for k, v in loaded.items() if k not in NON_PARAMETER_KEYS}
+
+
+def _is_torchscript(path: Path) -> bool:
+    """TorchScript archives are zip files with a constants.pkl (torch.save's zip files have none)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("/constants.pkl") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
 
 
 # ------------------------------------------------------------------------------------------ mapping
