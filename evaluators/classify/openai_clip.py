@@ -331,8 +331,17 @@ class ResNetClip(nn.Module):
         self.text_projection = text.text_projection
         self.visual = visual
         self.trunk_autocast: torch.dtype | None = None  # bf16 on CPU: the convolutions under autocast
+        self.channels_last = False
+
+    def use_cpu_kernels(self, bf16: bool) -> None:
+        """oneDNN's convolutions prefer channels-last tensors (~1.5-2x here), and bf16 under autocast."""
+        self.channels_last = True
+        self.visual.to(memory_format=torch.channels_last)
+        self.trunk_autocast = torch.bfloat16 if bf16 else None
 
     def get_image_features(self, pixel_values: torch.Tensor) -> BaseModelOutputWithPooling:
+        if self.channels_last:
+            pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
         dtype = self.trunk_autocast
         with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
             trunk = self.visual.trunk(pixel_values)
@@ -408,12 +417,8 @@ class OpenAIClipBackbone(ClipBackbone):
 
     def __init__(self, model: CLIPModel | ResNetClip, tokenizer: CLIPTokenizerFast, *, image_size: int,
                  **kwargs: Any) -> None:  # fmt: skip
-        if (
-            isinstance(model, ResNetClip)
-            and kwargs["device"].startswith("cpu")
-            and kwargs["precision"] == "bf16"
-        ):
-            model.trunk_autocast = torch.bfloat16
+        if isinstance(model, ResNetClip) and kwargs["device"].startswith("cpu"):
+            model.use_cpu_kernels(bf16=kwargs["precision"] == "bf16")
         super().__init__(model, tokenizer, None, **kwargs)  # type: ignore[arg-type]
         self.image_size = image_size
 
