@@ -31,7 +31,7 @@ from promptclimb.evaluators.classify.openai_clip import (
 from promptclimb.evaluators.classify.scorer import ClipScorer
 from promptclimb.evaluators.classify.specs import ModelLoadError
 from promptclimb.evaluators.images import open_rgb
-from tests.clip_fixtures import SHARED_CLIP, imagenet_sample_paths
+from tests.clip_fixtures import SHARED_CLIP, imagenet_sample_paths, make_jpeg_folders_dataset
 from tests.conftest import SHARED
 from tests.openai_fixtures import (
     TINY_RN,
@@ -110,7 +110,7 @@ def test_cpu_bf16_stays_close_to_fp32(tiny, arch: str) -> None:
         assert cosines.min() > 0.99, cosines
 
 
-def test_rn50_at_random_weights_once() -> None:
+def test_rn50_at_random_weights_once(tmp_path: Path) -> None:
     """The paper's RN50 (about 100M parameters) built and run once, against the reference forward."""
     backbone = random_openai_clip("RN50", tokenizer=TOKENIZER, precision="fp32")
     assert backbone.embed_dim == 1024 and backbone.image_size == 224 and backbone.random_weights
@@ -122,6 +122,10 @@ def test_rn50_at_random_weights_once() -> None:
     paths = imagenet_sample_paths(2)
     images, _ = backbone.encode_images([str(p) for p in paths])
     assert images.shape == (2, 1024) and np.abs(images - reference_images(model, paths)).max() < 1e-5
+    data = make_jpeg_folders_dataset(tmp_path / "data", train=1, test=1)  # 6 real JPEGs
+    scorer = ClipScorer(backbone, load_dataset(data, shots=1, seed=1), tmp_path / "cache")
+    (score,) = scorer.score(["a photo of a {}."], "test")
+    assert score.n_images == 3 and len(score.per_class) == 3 and scorer.stats["images_encoded"] == 3
 
 
 # ---------------------------------------------------------------------------------- preprocessing
@@ -302,6 +306,9 @@ def test_named_checkpoint_sha256_is_checked(checkpoint_home: Path, tmp_path: Pat
     sha = _publish(monkeypatch, "tiny", archive.read_bytes())
     backbone = load_openai_clip(f"tiny?tokenizer={TOKENIZER}", precision="fp32")
     assert backbone.identity.startswith("openai:tiny|") and f"weights={sha[:16]}" in backbone.identity
+    copy = tmp_path / "renamed.pt"
+    copy.write_bytes(archive.read_bytes())  # a local copy of the same file shares the cache rows
+    assert load_openai_clip(f"{copy}?tokenizer={TOKENIZER}", precision="fp32").identity == backbone.identity
 
 
 class _Files(http.server.BaseHTTPRequestHandler):

@@ -497,7 +497,8 @@ def load_openai_clip(
     """The backbone of ``openai:<target>``: a checkpoint name (downloaded once) or a checkpoint file."""
     spec = OpenAISpec.parse(target)
     path, digest = locate_checkpoint(spec.model)
-    name = checkpoint_name(spec.model) or path.stem
+    # A local copy of one of OpenAI's files gets that file's name: the same features, the same cache rows.
+    name = next((n for n in CHECKPOINTS if expected_sha256(n) == digest), None) or path.stem
     return _backbone(read_state_dict(path), name, digest[:16], spec, device, precision, share_prefix)
 
 
