@@ -459,3 +459,16 @@ def test_models_command_lists_the_checkpoints(capsys: pytest.CaptureFixture) -> 
     assert cli("models") == 0
     printed = capsys.readouterr().out
     assert "openai:RN50" in printed and "openai:ViT-B/16" in printed
+
+
+def test_score_command_with_an_openai_scorer(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from tests.graph_helpers import cli
+
+    torch.save(tiny_state(TINY_RN), tmp_path / "rn.pt")
+    data = make_jpeg_folders_dataset(tmp_path / "data", train=1, test=1)
+    spec = f"openai:{tmp_path / 'rn.pt'}?tokenizer={TOKENIZER}"
+    assert cli("score", "--data", str(data), "--scorer", spec, "--precision", "fp32", "--json", "a {}") == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["template"] == "a {}" and row["n_images"] == 3
+    assert cli("score", "--data", str(data), "--scorer", "openai:RN51", "a {}") == 2
+    assert "unknown OpenAI CLIP model 'RN51'" in capsys.readouterr().err

@@ -48,6 +48,7 @@ from promptclimb.evaluators.classify.clip import (
     RANDOM_INIT_SEED,
     ClipBackbone,
     ModelLoadError,
+    _hub_offline,
     _Prompt,
     first_line,
     precision_label,
@@ -438,8 +439,8 @@ class OpenAIClipBackbone(ClipBackbone):
 
 @functools.lru_cache(maxsize=4)
 def _tokenizer_cached(source: str, stamp: tuple) -> CLIPTokenizerFast:
-    local = Path(source).is_dir()
-    attempts = [True] if local else [True, False]  # the hub's cache first, then the network
+    offline = Path(source).is_dir() or _hub_offline()
+    attempts = [True] if offline else [True, False]  # the hub's cache first, then the network
     last: Exception | None = None
     for local_only in attempts:
         try:
