@@ -29,6 +29,14 @@ def reference_model(state: dict[str, torch.Tensor], config: OpenAIClipConfig) ->
     return model.eval()
 
 
+def seeded_reference(config: OpenAIClipConfig, seed: int = 0) -> OpenAIClip:
+    """The reference model with the weights random_openai_clip(config, seed=seed) gets (one initialisation,
+    not two: the RN50 test builds ~100M parameters)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return OpenAIClip(config).eval()
+
+
 def reference_texts(model: OpenAIClip, ids: list[list[int]]) -> np.ndarray:
     """OpenAI's text path: ids padded with 0 to the context length, pooled at the largest id."""
     batch = torch.zeros(len(ids), model.config.context_length, dtype=torch.long)

@@ -40,6 +40,7 @@ from tests.openai_fixtures import (
     reference_model,
     reference_texts,
     save_torchscript,
+    seeded_reference,
     tiny_state,
 )
 
@@ -65,7 +66,7 @@ def tiny(request: pytest.FixtureRequest) -> dict[str, tuple[OpenAIClipBackbone, 
     return {
         name: (
             random_openai_clip(config, tokenizer=TOKENIZER, precision="fp32"),
-            reference_model(tiny_state(config), config),
+            seeded_reference(config),
         )
         for name, config in TINY.items()
     }
@@ -114,7 +115,7 @@ def test_rn50_at_random_weights_once(tmp_path: Path) -> None:
     """The paper's RN50 (about 100M parameters) built and run once, against the reference forward."""
     backbone = random_openai_clip("RN50", tokenizer=TOKENIZER, precision="fp32")
     assert backbone.embed_dim == 1024 and backbone.image_size == 224 and backbone.random_weights
-    model = reference_model(tiny_state(PRESETS["RN50"]), PRESETS["RN50"])
+    model = seeded_reference(PRESETS["RN50"])
     prompts = PROMPTS[:3]
     texts, _ = backbone.encode_texts(prompts)
     expected = reference_texts(model, [p.ids for p in backbone._tokenize(prompts)])
