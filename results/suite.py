@@ -179,7 +179,7 @@ def _resolve(base: Path, value: str) -> str:
 
 def _resolve_scorer(base: Path, entry: str, path: Path) -> str:
     """A `clips` entry: a bare id or directory stays what it was (CLIP through transformers); in a spec
-    such as "openai:./RN50.pt" only the model part is resolved against the suite file."""
+    such as "openai:./RN50.pt?tokenizer=./tok" the model and option paths resolve against the suite file."""
     try:
         kind, target = split_spec(entry)
     except ModelLoadError as error:
@@ -187,6 +187,9 @@ def _resolve_scorer(base: Path, entry: str, path: Path) -> str:
     if kind == "hf" and not entry.startswith("hf:"):
         return _resolve(base, entry)
     model, query, options = target.partition("?")
+    # option values that are paths (e.g. "?tokenizer=./tokenizer") are relative to the suite file too
+    pairs = [option.partition("=") for option in options.split("&")] if options else []
+    options = "&".join(f"{key}{eq}{_resolve(base, value) if eq else value}" for key, eq, value in pairs)
     return f"{kind}:{_resolve(base, model)}{query}{options}"
 
 

@@ -438,11 +438,15 @@ def test_bench_clips_name_any_scorer(tmp_path: Path) -> None:
     torch.save(tiny_state(TINY_RN), tmp_path / "rn.pt")
     suite_file = tmp_path / "s.toml"
     suite_file.write_text(
-        f'name = "s"\nclips = ["openai:./rn.pt?tokenizer={TOKENIZER}", "openai:RN50"]\n'
+        f'name = "s"\nclips = ["openai:./rn.pt?tokenizer=./tok", "openai:RN50"]\n'
         f'datasets = ["{CLOTHING}"]\nmethods = ["zero-shot"]\nseeds = [1]\n'
     )
+    (tmp_path / "tok").symlink_to(TOKENIZER)
     suite = load_suite(suite_file)
-    assert suite.clips == [f"openai:{tmp_path / 'rn.pt'}?tokenizer={TOKENIZER}", "openai:RN50"]
+    assert suite.clips == [
+        f"openai:{tmp_path / 'rn.pt'}?tokenizer={Path(TOKENIZER).resolve()}",
+        "openai:RN50",
+    ]
     from promptclimb.results.suite import cells
 
     grid = cells(suite, tmp_path / "runs")
