@@ -97,6 +97,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--scorer",
         help="the scorer model: hf:<CLIP id or dir> (default: hf:--clip), siglip:<SigLIP id or dir>, "
+        "openai:<RN50|RN101|ViT-B/16|...|file.pt> (OpenAI's checkpoints, torch only), "
+        "open_clip:<arch>/<pretrained> (needs open_clip), "
         "text:<sentence encoder id or dir> (CSV text datasets), or <plugin>:<arg> from the "
         "promptclimb.scorers entry points",
     )
@@ -192,7 +194,10 @@ def parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("list", help="all runs with status and best score")
     runs.add_argument("--json", action="store_true", help="one JSON object per run, in a list")
     add_score_command(sub)
-    models = sub.add_parser("models", help="the embedded LLMs and whether they are installed")
+    models = sub.add_parser(
+        "models",
+        help="the embedded LLMs and OpenAI CLIP checkpoints (--scorer openai:NAME), and which are here",
+    )
     models.add_argument("--verify", action="store_true", help="check the sha256 of installed model files")
     COMMANDS.update(add_t2i_commands(sub))  # t2i, invert, personalize, t2i-report (cli/t2i.py)
     COMMANDS.update(add_results_commands(sub))  # report, export, transfer, replay, bench (cli/results.py)
@@ -239,13 +244,14 @@ def check_llm_consent(config: RunConfig, given: dict[str, Any], trusted: bool) -
 
 
 def check_scorer_consent(config: RunConfig, trusted: bool) -> None:
-    """A plugin scorer named by a run's config.json is code to import: only with --trust-run-plugin."""
-    from promptclimb.evaluators.classify.registry import is_plugin_spec
+    """A plugin scorer (code to import) or a checkpoint file (TorchScript may carry code) named by a run's
+    config.json: only with --trust-run-plugin."""
+    from promptclimb.evaluators.classify.registry import untrusted_reason
     from promptclimb.llm.credentials import require_consent
 
-    if config.scorer and is_plugin_spec(config.scorer) and not trusted:
-        reason = f"scorer {config.scorer} would be imported and run"
-        require_consent([reason], "--trust-run-plugin", "check the plugin first")
+    reason = untrusted_reason(config.scorer) if config.scorer else None
+    if reason and not trusted:
+        require_consent([reason], "--trust-run-plugin", "check the plugin or file first")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -573,7 +579,10 @@ def add_score_command(sub: argparse._SubParsersAction) -> None:
     score.add_argument("--coop-name", help="CoOp dataset name when --layout coop cannot guess it")
     add_draw_options(score)
     score.add_argument("--clip", default=DEFAULT_CLIP, help="Hugging Face id or local directory")
-    score.add_argument("--scorer", help="scorer spec: hf:, siglip:, text: or a plugin (default: hf:--clip)")
+    score.add_argument(
+        "--scorer",
+        help="scorer spec: hf:, siglip:, openai:, open_clip:, text: or a plugin (default: hf:--clip)",
+    )
     score.add_argument("--text-column", help="CSV text datasets: the text column (default: found by name)")
     score.add_argument("--label-column", help="CSV text datasets: the label column (default: found by name)")
     score.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16")
@@ -647,7 +656,25 @@ def cmd_models(args: argparse.Namespace) -> int:
     out.print(table(title, ["name", "installed", "sha256", "size", "licence"], cells))
     for line in missing:
         say(line)
+    print_openai_checkpoints(args.verify)
     return 0
+
+
+def print_openai_checkpoints(verify: bool) -> None:
+    """OpenAI's CLIP checkpoints: the spec that loads each, and whether its file is here (downloaded on first
+    use otherwise)."""
+    from promptclimb.evaluators.classify.openai_clip import available, expected_sha256, file_sha256
+
+    cells = []
+    for row in available():
+        sha = "-"
+        if verify and row["cached"]:
+            sha = "ok" if file_sha256(Path(row["path"])) == expected_sha256(row["name"]) else "MISMATCH"
+        cells.append(
+            [row["spec"], "yes" if row["cached"] else "no", sha, row["path"] or "(downloads on first use)"]
+        )
+    title = "OpenAI CLIP checkpoints, torch only (--scorer SPEC; bench suites: clips = [SPEC])"
+    out.print(table(title, ["spec", "here", "sha256", "file"], cells))
 
 
 COMMANDS = {

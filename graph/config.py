@@ -42,7 +42,8 @@ class RunConfig(BaseModel):
     text_column: str | None = None  # CSV text datasets: column names (default: found by name)
     label_column: str | None = None
     task: str | None = None  # one line describing the data for the LLM (default: from the dataset)
-    # the scorer: a spec (hf:, text:, plugin) or, when None, CLIP ``clip`` through transformers
+    # the scorer: a spec (hf:, openai:, open_clip:, text:, plugin; evaluators/classify/registry.py) or, when
+    # None, CLIP ``clip`` through transformers
     scorer: str | None = None
     clip: str = DEFAULT_CLIP
     precision: str = "auto"

@@ -7,7 +7,8 @@ A suite is a TOML file (see suites/*.toml):
     methods = ["zero-shot", "handmade", "pool", "none", "pos", "pos+neg"]
     shots = [1]
     seeds = [1, 2, 3]
-    clips = ["openai/clip-vit-base-patch16"]   # Hugging Face ids or directories (relative to the file)
+    clips = ["openai:RN50", "openai/clip-vit-base-patch16"]  # scorer specs; a bare id or directory
+                                     # (relative to the file) is CLIP through transformers (hf:)
     score = "selected"               # test accuracy of the "selected" template, or of the top-k "ensemble"
     pool_method_pool = ["caption", "clip-imagenet"]  # what the "pool" method samples (default: run.pool)
 
@@ -50,6 +51,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from promptclimb.evaluators.classify.specs import HF_KINDS, ModelLoadError, split_spec
 from promptclimb.graph.config import RunConfig
 
 if sys.version_info >= (3, 11):
@@ -94,7 +96,7 @@ SUITE_FIELDS = {
     "run",
 }
 # RunConfig fields the grid sets per cell; [run] may not set them.
-GRID_FIELDS = {"data", "layout", "coop_name", "shots", "seed", "clip", "llm", "feedback", "meta"}
+GRID_FIELDS = {"data", "layout", "coop_name", "shots", "seed", "clip", "scorer", "llm", "feedback", "meta"}
 
 
 class SuiteError(ValueError):
@@ -177,6 +179,22 @@ def _resolve(base: Path, value: str) -> str:
     return value
 
 
+def _resolve_scorer(base: Path, entry: str, path: Path) -> str:
+    """A `clips` entry: a bare id or directory stays what it was (CLIP through transformers); in a spec
+    such as "openai:./RN50.pt?tokenizer=./tok" the model and option paths resolve against the suite file."""
+    try:
+        kind, target = split_spec(entry)
+    except ModelLoadError as error:
+        raise SuiteError(f"{path}: clips: {error}") from error
+    if kind == "hf" and not entry.startswith("hf:"):
+        return _resolve(base, entry)
+    model, query, options = target.partition("?")
+    # option values that are paths (e.g. "?tokenizer=./tokenizer") are relative to the suite file too
+    pairs = [option.partition("=") for option in options.split("&")] if options else []
+    options = "&".join(f"{key}{eq}{_resolve(base, value) if eq else value}" for key, eq, value in pairs)
+    return f"{kind}:{_resolve(base, model)}{query}{options}"
+
+
 def _datasets(raw: dict[str, Any], base: Path) -> list[DatasetSpec]:
     entries = raw.get("datasets")
     if not entries or not isinstance(entries, list):
@@ -247,7 +265,7 @@ def load_suite(path: Path) -> Suite:
         datasets=_datasets(raw, path.parent),
         shots=shots,
         seeds=_list(raw, "seeds", int, [1, 2, 3]),
-        clips=[_resolve(path.parent, c) for c in _list(raw, "clips", str)],
+        clips=[_resolve_scorer(path.parent, c, path) for c in _list(raw, "clips", str)],
         methods=methods,
         llm=raw.get("llm") or None,
         score=score,
@@ -272,7 +290,15 @@ def slug(text: str) -> str:
 
 
 def clip_slug(clip: str) -> str:
-    return slug(Path(clip).name if Path(clip).is_absolute() else clip.split("/")[-1])
+    """The backbone's part of a cell id: "clip-vit-base-patch16" for a transformers CLIP (as it always
+    was), the kind and the model for other scorers ("openai-rn50", "openai-vit-b-16")."""
+    kind, target = split_spec(clip)
+    model = target.partition("?")[0] if kind not in HF_KINDS else target
+    if Path(model).is_absolute():
+        name = Path(model).name
+    else:
+        name = model.split("/")[-1] if kind in HF_KINDS else model
+    return slug(name if kind in HF_KINDS else f"{kind}-{name}")
 
 
 def clip_label(clip: str) -> str:
@@ -306,6 +332,13 @@ def pool_method_pool(suite: Suite, suite_dir: Path) -> str:
     return str(path.resolve())
 
 
+def scorer_fields(clip: str) -> dict[str, str]:
+    """RunConfig fields of a `clips` entry: `clip` for CLIP through transformers (so the cells of older
+    suites keep their saved configuration), `scorer` for every other kind."""
+    kind, target = split_spec(clip)
+    return {"clip": target} if kind in HF_KINDS else {"scorer": clip}
+
+
 def cell_config(
     suite: Suite, suite_dir: Path, data: DatasetSpec, shots: int, seed: int, clip: str, method: str
 ) -> RunConfig:
@@ -316,7 +349,7 @@ def cell_config(
         "coop_name": data.coop_name,
         "shots": shots,
         "seed": seed,
-        "clip": clip,
+        **scorer_fields(clip),
         "llm": suite.llm,
     }
     if method == BASELINES_CELL:
@@ -367,7 +400,7 @@ def comparable(config: RunConfig) -> dict[str, Any]:
 
 
 class Models(ExitStack):
-    """CLIP backbones and LLM backends shared by the cells of one bench invocation, loaded on first use
+    """Scorer backbones and LLM backends shared by the cells of one bench invocation, loaded on first use
     (a suite whose cells are all finished loads nothing)."""
 
     def __init__(self) -> None:
@@ -376,11 +409,11 @@ class Models(ExitStack):
         self._llms: dict[tuple, Any] = {}
 
     def clip(self, config: RunConfig) -> Any:
-        from promptclimb.evaluators.classify.clip import load_clip
+        from promptclimb.evaluators.classify.registry import load_backbone
 
-        key = (config.clip, config.device, config.precision)
+        key = (config.scorer_spec(), config.device, config.precision)
         if key not in self._clips:
-            self._clips[key] = load_clip(config.clip, device=config.device, precision=config.precision)
+            self._clips[key] = load_backbone(key[0], device=config.device, precision=config.precision)
         return self._clips[key]
 
     def llm(self, config: RunConfig) -> Any:

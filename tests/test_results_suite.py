@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import promptclimb.evaluators.classify.clip
+import promptclimb.evaluators.classify.registry
 import promptclimb.graph.session
 import promptclimb.graph.wiring
 from promptclimb.graph.runs import read_status
@@ -57,7 +57,7 @@ def test_shipped_suites_parse():
     assert Path(tiny.clips[0]).is_dir() and Path(tiny.datasets[0].path).is_dir()
     paper = load_suite(ROOT / "suites" / "paper-1shot.toml")
     assert len(paper.datasets) == 11 and paper.seeds == [1, 2, 3] and paper.shots == [1]
-    assert paper.clips == ["openai/clip-vit-base-patch16"]
+    assert paper.clips == ["openai:RN50", "openai:ViT-B/16"]
     assert paper.methods == [m for m in METHODS if m != "neg"]
     assert "RN50" in (ROOT / "suites" / "paper-1shot.toml").read_text()
 
@@ -94,7 +94,7 @@ def test_tiny_suite_table_and_resume_after_interrupt(tiny_suite, tmp_path, monke
     executed, loads = [], []
     real_execute, real_load = (
         promptclimb.graph.session.execute,
-        promptclimb.evaluators.classify.clip.load_clip,
+        promptclimb.evaluators.classify.registry.load_clip,
     )
     monkeypatch.setattr(
         promptclimb.graph.session,
@@ -102,7 +102,7 @@ def test_tiny_suite_table_and_resume_after_interrupt(tiny_suite, tmp_path, monke
         lambda run_dir, *a: executed.append(run_dir.name) or real_execute(run_dir, *a),
     )
     monkeypatch.setattr(
-        promptclimb.evaluators.classify.clip,
+        promptclimb.evaluators.classify.registry,
         "load_clip",
         lambda *a, **k: loads.append(a) or real_load(*a, **k),
     )
