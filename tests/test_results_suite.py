@@ -57,7 +57,7 @@ def test_shipped_suites_parse():
     assert Path(tiny.clips[0]).is_dir() and Path(tiny.datasets[0].path).is_dir()
     paper = load_suite(ROOT / "suites" / "paper-1shot.toml")
     assert len(paper.datasets) == 11 and paper.seeds == [1, 2, 3] and paper.shots == [1]
-    assert paper.clips == ["openai:RN50", "openai:ViT-B/16"]
+    assert paper.clips == ["openai:RN50", "openai:ViT-B/16", "openai:ViT-B/32"]
     assert paper.methods == [m for m in METHODS if m != "neg"]
     assert "RN50" in (ROOT / "suites" / "paper-1shot.toml").read_text()
 
@@ -264,6 +264,20 @@ def test_suite_table_shows_published_numbers_only_where_the_setting_matches(tmp_
     two = load_suite(paper_like_suite(tmp_path, "open_clip:RN50/openai", ["EuroSAT", "DTD"]))
     md_two = markdown(two, collect(two, {}), {}, pool_size=10)
     assert "(published) | - | - | - |" in md_two and "55.6" not in md_two
+
+
+def test_glov_numbers_show_for_vit_b_32_per_dataset_without_an_average(tmp_path):
+    eleven = ["ImageNet", "Caltech101", "OxfordPets", "StanfordCars", "Flowers102", "Food101"]
+    eleven += ["FGVCAircraft", "SUN397", "DTD", "EuroSAT", "UCF101"]
+    vit = load_suite(paper_like_suite(tmp_path, "openai:ViT-B/32", eleven))
+    md = markdown(vit, collect(vit, {}), {}, pool_size=10)
+    assert "Published, not measured here: Mirza et al., GLOV" in md and "Liu et al., Language" not in md
+    rows = {line.split(" | ")[0][2:]: line for line in md.splitlines() if "(published) |" in line}
+    glov = rows["GLOV (published)"]
+    # Column order of the suite (ImageNet first, EuroSAT and UCF101 last); the source prints no average.
+    assert glov.startswith("| GLOV (published) | 64.5 | 93.7 |") and glov.endswith("| 50.8 | 63.8 | - |")
+    zero_shot = 'Zero-shot "a photo of a {}." (published)'
+    assert rows[zero_shot].startswith(f"| {zero_shot} | 61.9 |")
 
 
 def test_bench_prints_the_published_table_after_the_measured_one(tmp_path, capsys):
