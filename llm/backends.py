@@ -4,7 +4,8 @@
 
 - ``local:NAME`` (default ``local:qwen2.5-coder-1.5b``) and ``gguf:/path/model.gguf``: the embedded
   llama.cpp server (llm/server.py), reached through ChatOpenAI like any OpenAI-compatible server;
-- ``scripted:`` and ``scripted:/path/replies.jsonl``: the deterministic fake model (llm/scripted.py);
+- ``scripted:``, ``scripted:delay=SECONDS`` and ``scripted:/path/replies.jsonl``: the deterministic fake
+  model (llm/scripted.py), the second with an injected latency per call;
 - a third-party plugin: entry-point group ``promptclimb.llm_backends``, name = provider, value = a factory
   ``(model: str, **options) -> BaseChatModel`` (docs/llm-backends.md);
 - any provider LangChain's ``init_chat_model`` knows (openai, anthropic, ...; their packages are optional);
@@ -239,19 +240,23 @@ def _plugin_model(
 
 
 def _scripted_backend(source: str) -> ChatBackend:
-    from promptclimb.llm.scripted import ScriptedChatModel
+    from promptclimb.llm.scripted import ScriptedChatModel, env_delay, parse_delay
 
-    if not source:
-        return ChatBackend(
-            ScriptedChatModel(), name="scripted:", price=price_for("scripted", ""), supports_seed=True
-        )
-    path = Path(source).expanduser()
-    if not path.is_file():
-        raise BackendError(
-            f"scripted replies file not found: {path} (use scripted: alone for generated replies)"
-        )
-    chat = ScriptedChatModel.from_file(path)
-    return ChatBackend(chat, name=f"scripted:{path}", price=price_for("scripted", ""))
+    price = price_for("scripted", "")
+    delay_s = env_delay()
+    if source.startswith("delay="):  # scripted:delay=SECONDS: generated replies, each after a pause
+        delay_s += parse_delay(source.removeprefix("delay="), "scripted:delay=")
+    elif source:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise BackendError(
+                f"scripted replies file not found: {path} (use scripted: alone for generated replies)"
+            )
+        chat = ScriptedChatModel.from_file(path)
+        chat.delay_s = delay_s
+        return ChatBackend(chat, name=f"scripted:{path}", price=price)
+    chat = ScriptedChatModel(delay_s=delay_s)
+    return ChatBackend(chat, name=f"scripted:{source}", price=price, supports_seed=True)
 
 
 @contextmanager
