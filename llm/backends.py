@@ -32,6 +32,7 @@ from promptclimb.llm.deadline import deadline_client
 from promptclimb.llm.errors import BackendError, one_line
 from promptclimb.llm.models import DEFAULT_MODEL, model_path
 from promptclimb.llm.pricing import ModelPrice, PriceFileError, price_for
+from promptclimb.llm.ratelimit import RateLimiter, env_limits, shared_limiter
 
 Structured = Literal["json_schema", "json_object_schema", "none"]
 
@@ -58,6 +59,7 @@ class ChatBackend:
     base_url: str | None = None  # where the server is, for messages
     max_tokens_per_template: int | None = None  # cap output tokens (None: the provider's default)
     process_id: int | None = None  # the embedded server's PID (None: not ours to run)
+    limiter: RateLimiter | None = None  # shared by every backend of this endpoint in the process
 
 
 def split_spec(spec: str) -> tuple[str, str]:
@@ -78,9 +80,13 @@ def open_backend(
     api_key_env: str | None = None,
     temperature: float = 1.0,
     timeout_s: float = 120.0,
+    rpm: float | None = None,
+    tpm: float | None = None,
 ) -> Iterator[ChatBackend]:
     """Open the chat backend named by ``spec`` (None: the embedded default) for the ``with`` block.
 
+    ``rpm`` / ``tpm``: requests and tokens per minute for this endpoint, shared by every backend of it in
+    the process (llm/ratelimit.py); None: $PROMPTCLIMB_LLM_RPM / $PROMPTCLIMB_LLM_TPM for remote providers.
     Raises BackendError (one line) when it cannot be opened. Local servers are stopped on exit.
     """
     provider, model = split_spec(spec or DEFAULT_SPEC)
@@ -90,23 +96,32 @@ def open_backend(
         )
     if provider in ("local", "gguf"):
         with _embedded_backend(provider, model, temperature=temperature, timeout_s=timeout_s) as backend:
+            backend.limiter = shared_limiter(provider, backend.base_url, rpm, tpm)
             yield backend
         return
     if provider == "scripted":
-        yield _scripted_backend(model)
+        backend = _scripted_backend(model)
+        if rpm or tpm:  # only when asked: the tests of the limiter itself
+            backend.limiter = shared_limiter(provider, None, rpm, tpm)
+        yield backend
         return
+    if rpm is None and tpm is None:
+        rpm, tpm = env_limits()
+    limiter = shared_limiter(provider, base_url, rpm, tpm)
     if not model:
         raise BackendError(f"LLM spec '{spec}' names no model (e.g. {provider}:MODEL)")
     price = _price(provider, model)
     plugin = find_plugin(provider)
     if plugin is not None:
         chat = _plugin_model(plugin, model, base_url, api_key_env, temperature, timeout_s)
-        yield ChatBackend(chat, name=f"{provider}:{model}", price=price, base_url=base_url)
+        yield ChatBackend(chat, name=f"{provider}:{model}", price=price, base_url=base_url, limiter=limiter)
     elif provider == "openai" or base_url:
-        yield _openai_backend(provider, model, base_url, api_key_env, temperature, timeout_s, price)
+        backend = _openai_backend(provider, model, base_url, api_key_env, temperature, timeout_s, price)
+        backend.limiter = limiter
+        yield backend
     else:
         chat = _langchain_model(provider, model, api_key_env, temperature, timeout_s)
-        yield ChatBackend(chat, name=f"{provider}:{model}", price=price)
+        yield ChatBackend(chat, name=f"{provider}:{model}", price=price, limiter=limiter)
 
 
 def _price(provider: str, model: str) -> ModelPrice | None:

@@ -354,8 +354,8 @@ def cells(suite: Suite, suite_dir: Path) -> list[Cell]:
 
 
 def comparable(config: RunConfig) -> dict[str, Any]:
-    # Budgets may be raised on a resume without changing what the cell computes.
-    return config.model_dump(exclude={"max_llm_calls", "max_cost"})
+    # Budgets and rate limits may change on a resume without changing what the cell computes.
+    return config.model_dump(exclude={"max_llm_calls", "max_cost", "llm_rpm", "llm_tpm"})
 
 
 # ------------------------------------------------------------------------------------------- running
@@ -422,6 +422,8 @@ class Models(ExitStack):
                         base_url=config.llm_base_url,
                         api_key_env=config.llm_api_key_env,
                         temperature=config.temperature,
+                        rpm=config.llm_rpm,
+                        tpm=config.llm_tpm,
                     )
                 )
             return self._llms[key]
