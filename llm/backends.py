@@ -96,7 +96,8 @@ def open_backend(
         )
     if provider in ("local", "gguf"):
         with _embedded_backend(provider, model, temperature=temperature, timeout_s=timeout_s) as backend:
-            backend.limiter = shared_limiter(provider, backend.base_url, rpm, tpm)
+            # One request at a time: the server serializes them anyway (llm/ratelimit.py says why).
+            backend.limiter = shared_limiter(provider, backend.base_url, rpm, tpm, concurrency=1)
             yield backend
         return
     if provider == "scripted":

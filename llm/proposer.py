@@ -14,6 +14,7 @@ import random
 import re
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -178,17 +179,14 @@ class Proposer:
             # Wait for this endpoint's rate (shared with concurrent runs), and out any pause another
             # caller's 429 started.
             booking = limiter.acquire(tokens, self.sleep, waited_until=waited_until) if limiter else None
-            started_at, start = utc_now_iso(), time.monotonic()
-            try:
-                message = self.backend.model.invoke(lc_messages, **options)
-            except Exception as exc:  # classified below: retry, or fail with a one-line cause
-                salvaged = reply_in_error(exc)
-                if salvaged is None:
-                    failure = classify(exc)
-                    self._record(calls, request, started_at, start, error=failure.cause)
-                    waited_until = self._give_up_or_wait(failure, attempt, attempts) or waited_until
-                    continue
-                message = salvaged
+            with limiter.slot() if limiter else nullcontext():  # queue for a bounded server here
+                started_at, start = utc_now_iso(), time.monotonic()
+                message, exc = self._call(lc_messages, options)
+            if exc is not None:  # classified: retry (after waiting outside the slot), or fail in one line
+                failure = classify(exc)
+                self._record(calls, request, started_at, start, error=failure.cause)
+                waited_until = self._give_up_or_wait(failure, attempt, attempts) or waited_until
+                continue
             text = message_text(message)
             usage = getattr(message, "usage_metadata", None) or {}
             input_tokens = int(usage.get("input_tokens", 0) or 0)
@@ -206,6 +204,16 @@ class Proposer:
             )
             return text
         raise AssertionError("unreachable: the last attempt either returns or raises")
+
+    def _call(
+        self, lc_messages: list[BaseMessage], options: dict[str, object]
+    ) -> tuple[BaseMessage | None, Exception | None]:
+        """The model's reply, or the error to classify (a cut reply carried by an error is a reply)."""
+        try:
+            return self.backend.model.invoke(lc_messages, **options), None
+        except Exception as exc:
+            salvaged = reply_in_error(exc)
+            return (salvaged, None) if salvaged is not None else (None, exc)
 
     def _give_up_or_wait(self, failure: _Failure, attempt: int, attempts: int) -> float | None:
         """Raise when the request cannot succeed, else wait before the next attempt. A 429 pauses the whole

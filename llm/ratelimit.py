@@ -7,6 +7,10 @@ sleeps outside the lock until then. Tokens are booked from an estimate before th
 the usage the server reports after it. Even spacing rather than a minute's burst: providers enforce their
 per-minute limits over shorter windows too.
 
+``concurrency`` bounds the requests in flight: the embedded llama.cpp server answers one request at a time
+(llama-cpp-python 0.3.36 has one model behind a lock and no parallel slots), so concurrent cells queue here
+instead of at the server, where their waiting would count against each request's deadline.
+
 A 429 (or any answer with Retry-After) pauses the whole endpoint, not only the caller that got it: every
 concurrent caller waits out the pause before its next request, so N cells do not each collect their own
 429 (a storm). With no limit configured a limiter is only that shared pause.
@@ -21,7 +25,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from promptclimb.llm.errors import BackendError
@@ -51,11 +56,13 @@ class RateLimiter:
         rpm: float | None = None,
         tpm: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        concurrency: int | None = None,
     ) -> None:
         self.name = name
         self.rpm = rpm
         self.tpm = tpm
         self.clock = clock
+        self._slots = threading.BoundedSemaphore(concurrency) if concurrency else None
         self._lock = threading.Lock()
         self._next_request = 0.0  # the earliest start of the next request
         self._tokens_paid_at = 0.0  # when the tokens booked so far are within the per-minute rate
@@ -97,6 +104,15 @@ class RateLimiter:
             sleep(left)
             believed_now += left
 
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one of the ``concurrency`` request slots for the ``with`` block (no bound: a no-op)."""
+        if self._slots is None:
+            yield
+            return
+        with self._slots:
+            yield
+
     def settle(self, booking: Booking, tokens_used: int) -> None:
         """Correct the booked tokens with what the server says the request used (when it says)."""
         if self.tpm and tokens_used > 0:
@@ -120,13 +136,19 @@ _limiters: dict[str, RateLimiter] = {}
 _limiters_lock = threading.Lock()
 
 
-def shared_limiter(provider: str, base_url: str | None, rpm: float | None, tpm: float | None) -> RateLimiter:
-    """The process-wide limiter of this provider and endpoint (created on first use; limits updated)."""
+def shared_limiter(
+    provider: str,
+    base_url: str | None,
+    rpm: float | None,
+    tpm: float | None,
+    concurrency: int | None = None,
+) -> RateLimiter:
+    """The process-wide limiter of this provider and endpoint (created on first use; rates updated)."""
     key = f"{provider}|{base_url or ''}"
     with _limiters_lock:
         limiter = _limiters.get(key)
         if limiter is None:
-            limiter = _limiters[key] = RateLimiter(key, rpm, tpm)
+            limiter = _limiters[key] = RateLimiter(key, rpm, tpm, concurrency=concurrency)
         elif (limiter.rpm, limiter.tpm) != (rpm, tpm):
             limiter.configure(rpm, tpm)
         return limiter

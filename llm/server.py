@@ -80,10 +80,14 @@ class EmbeddedServer:
         n_ctx: int = 4096,
         n_threads: int | None = None,
         startup_timeout_s: float = 300.0,
+        prompt_cache_bytes: int = 0,
     ) -> None:
+        """``prompt_cache_bytes`` > 0: keep model states of earlier prompts (llama-cpp-python's RAM cache),
+        so a prompt that extends one of them, not only the last one served, skips reading its prefix."""
         self.model_path = model_path
         self.alias = alias
         self.n_ctx = n_ctx
+        self.prompt_cache_bytes = prompt_cache_bytes
         self.n_threads = n_threads or default_threads()
         self.startup_timeout_s = startup_timeout_s
         self.port: int | None = None
@@ -151,7 +155,8 @@ class EmbeddedServer:
         _register(self.process)
 
     def _server_args(self) -> list[str]:
-        return [
+        cache = ["--cache", "True", "--cache_type", "ram", "--cache_size", str(self.prompt_cache_bytes)]
+        return (cache if self.prompt_cache_bytes > 0 else []) + [
             "--model", str(self.model_path),
             "--model_alias", self.alias,
             "--host", HOST,

@@ -157,3 +157,24 @@ def test_a_429_pauses_every_thread_until_retry_after(server: FakeOpenAIServer) -
         during = [t for t, _ in limited.answers if at + 0.05 < t < at + 0.95]
         assert during == [], f"requests during a pause: {len(during)}"
     assert 0 < len(refused) <= 4 * 4  # 12 calls at 3 a second: about 4 pauses, each <= 4 refusals
+
+
+def test_a_concurrency_bound_queues_callers_one_at_a_time() -> None:
+    limiter = RateLimiter("embedded", concurrency=1)
+    inside, overlaps, lock = [0], [], threading.Lock()
+
+    def request() -> None:
+        with limiter.slot():
+            with lock:
+                inside[0] += 1
+                overlaps.append(inside[0])
+            time.sleep(0.02)
+            with lock:
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=request) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert overlaps == [1] * 6
