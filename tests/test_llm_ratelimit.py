@@ -178,3 +178,17 @@ def test_a_concurrency_bound_queues_callers_one_at_a_time() -> None:
     for thread in threads:
         thread.join()
     assert overlaps == [1] * 6
+
+
+def test_the_run_options_reach_the_shared_limiter(tiny_clip) -> None:
+    from promptclimb.cli.main import config_from_args, parser
+    from promptclimb.graph.session import open_models
+    from tests.conftest import DEMO_DATA
+
+    argv = ["run", "--data", str(DEMO_DATA), "--clip", str(tiny_clip), "--llm", "scripted:"]
+    config = config_from_args(parser().parse_args([*argv, "--llm-rpm", "600", "--llm-tpm", "90000"]))
+    assert (config.llm_rpm, config.llm_tpm) == (600, 90000)
+    with open_models(config) as (_, backend):
+        assert backend.limiter is not None and (backend.limiter.rpm, backend.limiter.tpm) == (600, 90000)
+    with open_models(config.model_copy(update={"llm_rpm": None, "llm_tpm": None})) as (_, backend):
+        assert backend.limiter is None  # scripted: no limit unless asked

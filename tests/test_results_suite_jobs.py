@@ -155,3 +155,15 @@ def wait_for_new_llm_calls(runs: Path, proc: subprocess.Popen, before: int, time
             return False
         time.sleep(0.05)
     raise AssertionError("no cell asked the LLM")
+
+
+def test_an_edited_suite_stops_every_job(tiny_suite, tmp_path, capsys):  # noqa: F811
+    runs = tmp_path / "runs"
+    grid = cells(load_suite(tiny_suite), runs / "tiny")
+    edited = grid[4]
+    (runs / "tiny" / edited.id).mkdir(parents=True)
+    edited.config.model_copy(update={"pool": "clip-imagenet"}).save(runs / "tiny" / edited.id / "config.json")
+    assert run_bench(runs, tiny_suite, "--jobs", "2") == 2
+    assert "another configuration" in capsys.readouterr().err
+    started = [c for c in grid if (runs / "tiny" / c.id / "config.json").exists()]
+    assert len(started) < len(grid) - 1  # the queued cells were never started
