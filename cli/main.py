@@ -112,6 +112,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--llm-base-url", help="base URL of an OpenAI-compatible server (vLLM, Ollama, ...)")
     p.add_argument("--llm-api-key-env", help="environment variable holding the API key")
     p.add_argument("--temperature", type=float, default=d["temperature"].default, help="LLM sampling")
+    add_rate_options(p)
     p.add_argument("--pool", default=d["pool"].default, help="initial pool: a name or a file of templates")
     p.add_argument("--pool-size", type=int, help="random sample of this many pool templates")
     p.add_argument(
@@ -210,11 +211,24 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def add_rate_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--llm-rpm",
+        type=float,
+        help="at most this many LLM requests per minute to the provider, shared by concurrent runs "
+        "(default $PROMPTCLIMB_LLM_RPM for remote providers, else none)",
+    )
+    p.add_argument(
+        "--llm-tpm", type=float, help="at most this many LLM tokens per minute (default $PROMPTCLIMB_LLM_TPM)"
+    )
+
+
 def add_resume_endpoint_options(resume: argparse.ArgumentParser) -> None:
     """Point a resumed run at a moved server, and consent to what its config.json chose."""
     resume.add_argument("--llm", help="another provider:model for the rest of the run")
     resume.add_argument("--llm-base-url", help="the OpenAI-compatible server to use from now on")
     resume.add_argument("--llm-api-key-env", help="environment variable holding that server's API key")
+    add_rate_options(resume)
     resume.add_argument(
         "--trust-run-llm",
         action="store_true",
@@ -450,7 +464,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if not ready_to_resume(run_dir):  # refuses before loading any model
         return 0
     config = load_config(run_dir)
-    given = resume_overrides(args, ("max_llm_calls", "max_cost", "llm", "llm_base_url", "llm_api_key_env"))
+    given = resume_overrides(
+        args, ("max_llm_calls", "max_cost", "llm", "llm_base_url", "llm_api_key_env", "llm_rpm", "llm_tpm")
+    )
     config = config.model_copy(update=given)
     check_llm_consent(config, given, args.trust_run_llm)
     check_scorer_consent(config, args.trust_run_plugin)

@@ -165,6 +165,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------------------- bench
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
 def print_suite_tables(suite: Any, rows: list[Any]) -> None:
     from promptclimb.results.suite import published_tables, table_keys, tables
 
@@ -186,7 +196,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         say(f"wrote {results.markdown} and {results.csv}")
         return 0
     grid = cells(suite, runs_dir / suite.name)
-    say(f"suite {suite.name}: {len(grid)} cells in {runs_dir / suite.name}", to_err=True)
+    jobs = min(args.jobs, len(grid))
+    at_once = f", {jobs} at a time" if jobs > 1 else ""
+    say(f"suite {suite.name}: {len(grid)} cells in {runs_dir / suite.name}{at_once}", to_err=True)
 
     def announce(cell: Any, k: int, total: int) -> None:
         say(f"[{k + 1}/{total}] {cell.id}", to_err=True)
@@ -194,12 +206,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     interrupted = False
     problems = 0
     try:
-        for outcome in run_suite(suite, runs_dir, on_cell=announce):
+        for outcome in run_suite(suite, runs_dir, on_cell=announce, jobs=jobs):
+            # With several cells in flight the outcome line names its cell; alone, it follows the announce.
+            label = f"  {outcome.cell.id}: " if jobs > 1 else "  "
             if outcome.skipped:
-                say("  finished earlier: skipped", to_err=True)
+                say(f"{label}finished earlier: skipped", to_err=True)
             elif outcome.status != "finished":
                 problems += 1
-                say(f"  {outcome.status}: {outcome.reason}", to_err=True)
+                say(f"{label}{outcome.status}: {outcome.reason}", to_err=True)
+            elif jobs > 1:
+                say(f"{label}finished", to_err=True)
     except KeyboardInterrupt:
         interrupted = True
     results = write_results(suite, runs_dir)
@@ -240,6 +256,13 @@ def add_commands(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     bench = sub.add_parser("bench", help="run a benchmark suite (datasets x shots x seeds x CLIPs x methods)")
     bench.add_argument("suite", help="suite file (TOML), e.g. suites/tiny.toml")
     bench.add_argument("--table-only", action="store_true", help="only rebuild the table from finished cells")
+    bench.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="run N cells at once, sharing the loaded models (default 1: one after the other)",
+    )
 
     return {
         "report": cmd_report,

@@ -54,6 +54,10 @@ class RunConfig(BaseModel):
     llm_base_url: str | None = None
     llm_api_key_env: str | None = None
     temperature: float = 1.0
+    # the provider's rate limits, shared by the concurrent runs of a process (llm/ratelimit.py); None:
+    # $PROMPTCLIMB_LLM_RPM / $PROMPTCLIMB_LLM_TPM for remote providers, no limit for local servers
+    llm_rpm: float | None = Field(None, gt=0)
+    llm_tpm: float | None = Field(None, gt=0)
     # algorithm
     pool: str = "caption"
     pool_size: int | None = Field(None, ge=1)

@@ -134,6 +134,8 @@ def open_models(
         base_url=config.llm_base_url,
         api_key_env=config.llm_api_key_env,
         temperature=config.temperature,
+        rpm=config.llm_rpm,
+        tpm=config.llm_tpm,
     ) as backend:
         yield backbone, backend
 

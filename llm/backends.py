@@ -4,7 +4,8 @@
 
 - ``local:NAME`` (default ``local:qwen2.5-coder-1.5b``) and ``gguf:/path/model.gguf``: the embedded
   llama.cpp server (llm/server.py), reached through ChatOpenAI like any OpenAI-compatible server;
-- ``scripted:`` and ``scripted:/path/replies.jsonl``: the deterministic fake model (llm/scripted.py);
+- ``scripted:``, ``scripted:delay=SECONDS`` and ``scripted:/path/replies.jsonl``: the deterministic fake
+  model (llm/scripted.py), the second with an injected latency per call;
 - a third-party plugin: entry-point group ``promptclimb.llm_backends``, name = provider, value = a factory
   ``(model: str, **options) -> BaseChatModel`` (docs/llm-backends.md);
 - any provider LangChain's ``init_chat_model`` knows (openai, anthropic, ...; their packages are optional);
@@ -31,6 +32,7 @@ from promptclimb.llm.deadline import deadline_client
 from promptclimb.llm.errors import BackendError, one_line
 from promptclimb.llm.models import DEFAULT_MODEL, model_path
 from promptclimb.llm.pricing import ModelPrice, PriceFileError, price_for
+from promptclimb.llm.ratelimit import RateLimiter, env_limits, shared_limiter
 
 Structured = Literal["json_schema", "json_object_schema", "none"]
 
@@ -57,6 +59,7 @@ class ChatBackend:
     base_url: str | None = None  # where the server is, for messages
     max_tokens_per_template: int | None = None  # cap output tokens (None: the provider's default)
     process_id: int | None = None  # the embedded server's PID (None: not ours to run)
+    limiter: RateLimiter | None = None  # shared by every backend of this endpoint in the process
 
 
 def split_spec(spec: str) -> tuple[str, str]:
@@ -77,9 +80,13 @@ def open_backend(
     api_key_env: str | None = None,
     temperature: float = 1.0,
     timeout_s: float = 120.0,
+    rpm: float | None = None,
+    tpm: float | None = None,
 ) -> Iterator[ChatBackend]:
     """Open the chat backend named by ``spec`` (None: the embedded default) for the ``with`` block.
 
+    ``rpm`` / ``tpm``: requests and tokens per minute for this endpoint, shared by every backend of it in
+    the process (llm/ratelimit.py); None: $PROMPTCLIMB_LLM_RPM / $PROMPTCLIMB_LLM_TPM for remote providers.
     Raises BackendError (one line) when it cannot be opened. Local servers are stopped on exit.
     """
     provider, model = split_spec(spec or DEFAULT_SPEC)
@@ -89,23 +96,33 @@ def open_backend(
         )
     if provider in ("local", "gguf"):
         with _embedded_backend(provider, model, temperature=temperature, timeout_s=timeout_s) as backend:
+            # One request at a time: the server serializes them anyway (llm/ratelimit.py says why).
+            backend.limiter = shared_limiter(provider, backend.base_url, rpm, tpm, concurrency=1)
             yield backend
         return
     if provider == "scripted":
-        yield _scripted_backend(model)
+        backend = _scripted_backend(model)
+        if rpm or tpm:  # only when asked: the tests of the limiter itself
+            backend.limiter = shared_limiter(provider, None, rpm, tpm)
+        yield backend
         return
+    if rpm is None and tpm is None:
+        rpm, tpm = env_limits()
+    limiter = shared_limiter(provider, base_url, rpm, tpm)
     if not model:
         raise BackendError(f"LLM spec '{spec}' names no model (e.g. {provider}:MODEL)")
     price = _price(provider, model)
     plugin = find_plugin(provider)
     if plugin is not None:
         chat = _plugin_model(plugin, model, base_url, api_key_env, temperature, timeout_s)
-        yield ChatBackend(chat, name=f"{provider}:{model}", price=price, base_url=base_url)
+        yield ChatBackend(chat, name=f"{provider}:{model}", price=price, base_url=base_url, limiter=limiter)
     elif provider == "openai" or base_url:
-        yield _openai_backend(provider, model, base_url, api_key_env, temperature, timeout_s, price)
+        backend = _openai_backend(provider, model, base_url, api_key_env, temperature, timeout_s, price)
+        backend.limiter = limiter
+        yield backend
     else:
         chat = _langchain_model(provider, model, api_key_env, temperature, timeout_s)
-        yield ChatBackend(chat, name=f"{provider}:{model}", price=price)
+        yield ChatBackend(chat, name=f"{provider}:{model}", price=price, limiter=limiter)
 
 
 def _price(provider: str, model: str) -> ModelPrice | None:
@@ -239,19 +256,23 @@ def _plugin_model(
 
 
 def _scripted_backend(source: str) -> ChatBackend:
-    from promptclimb.llm.scripted import ScriptedChatModel
+    from promptclimb.llm.scripted import ScriptedChatModel, env_delay, parse_delay
 
-    if not source:
-        return ChatBackend(
-            ScriptedChatModel(), name="scripted:", price=price_for("scripted", ""), supports_seed=True
-        )
-    path = Path(source).expanduser()
-    if not path.is_file():
-        raise BackendError(
-            f"scripted replies file not found: {path} (use scripted: alone for generated replies)"
-        )
-    chat = ScriptedChatModel.from_file(path)
-    return ChatBackend(chat, name=f"scripted:{path}", price=price_for("scripted", ""))
+    price = price_for("scripted", "")
+    delay_s = env_delay()
+    if source.startswith("delay="):  # scripted:delay=SECONDS: generated replies, each after a pause
+        delay_s += parse_delay(source.removeprefix("delay="), "scripted:delay=")
+    elif source:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise BackendError(
+                f"scripted replies file not found: {path} (use scripted: alone for generated replies)"
+            )
+        chat = ScriptedChatModel.from_file(path)
+        chat.delay_s = delay_s
+        return ChatBackend(chat, name=f"scripted:{path}", price=price)
+    chat = ScriptedChatModel(delay_s=delay_s)
+    return ChatBackend(chat, name=f"scripted:{source}", price=price, supports_seed=True)
 
 
 @contextmanager

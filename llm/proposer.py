@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -27,6 +28,7 @@ from pydantic import BaseModel
 from promptclimb.llm.backends import ChatBackend
 from promptclimb.llm.errors import LLMUnavailable, one_line
 from promptclimb.llm.parsing import describe_failure, extract_candidates, screen, shorten
+from promptclimb.llm.ratelimit import estimate_tokens
 from promptclimb.llm.records import LLMCall, clip_reply, utc_now_iso
 from promptclimb.prompts import meta
 from promptclimb.prompts.template import normalize
@@ -77,6 +79,7 @@ class _Failure:
     retry_after_s: float | None
     cause: str
     context_overflow: bool = False
+    rate_limited: bool = False  # 429, or told when to come back: the whole endpoint pauses
 
 
 def reask_message(error: str, n: int) -> str:
@@ -172,33 +175,52 @@ class Proposer:
         LLMUnavailable (or LLMContextOverflow) when the attempts run out or cannot succeed.
         """
         attempts = self.max_retries + 1
+        limiter = self.backend.limiter
+        tokens = estimate_tokens([str(m.content) for m in lc_messages], _max_tokens(options))
+        waited_until = 0.0  # the end of the last endpoint pause this caller slept through itself
         for attempt in range(1, attempts + 1):
-            started_at, start = utc_now_iso(), time.monotonic()
-            try:
-                message = self.backend.model.invoke(lc_messages, **options)
-            except Exception as exc:  # classified below: retry, or fail with a one-line cause
-                salvaged = reply_in_error(exc)
-                if salvaged is None:
-                    failure = classify(exc)
-                    self._record(calls, request, started_at, start, error=failure.cause)
-                    self._give_up_or_wait(failure, attempt, attempts)
-                    continue
-                message = salvaged
+            # Wait for this endpoint's rate (shared with concurrent runs), and out any pause another
+            # caller's 429 started.
+            booking = limiter.acquire(tokens, self.sleep, waited_until=waited_until) if limiter else None
+            with limiter.slot() if limiter else nullcontext():  # queue for a bounded server here
+                started_at, start = utc_now_iso(), time.monotonic()
+                message, exc = self._call(lc_messages, options)
+            if exc is not None:  # classified: retry (after waiting outside the slot), or fail in one line
+                failure = classify(exc)
+                self._record(calls, request, started_at, start, error=failure.cause)
+                waited_until = self._give_up_or_wait(failure, attempt, attempts) or waited_until
+                continue
             text = message_text(message)
             usage = getattr(message, "usage_metadata", None) or {}
+            input_tokens = int(usage.get("input_tokens", 0) or 0)
+            output_tokens = int(usage.get("output_tokens", 0) or 0)
+            if limiter and booking:
+                limiter.settle(booking, input_tokens + output_tokens)
             self._record(
                 calls,
                 request,
                 started_at,
                 start,
                 reply=text,
-                input_tokens=int(usage.get("input_tokens", 0) or 0),
-                output_tokens=int(usage.get("output_tokens", 0) or 0),
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
             )
             return text
         raise AssertionError("unreachable: the last attempt either returns or raises")
 
-    def _give_up_or_wait(self, failure: _Failure, attempt: int, attempts: int) -> None:
+    def _call(
+        self, lc_messages: list[BaseMessage], options: dict[str, object]
+    ) -> tuple[BaseMessage | None, Exception | None]:
+        """The model's reply, or the error to classify (a cut reply carried by an error is a reply)."""
+        try:
+            return self.backend.model.invoke(lc_messages, **options), None
+        except Exception as exc:
+            salvaged = reply_in_error(exc)
+            return (salvaged, None) if salvaged is not None else (None, exc)
+
+    def _give_up_or_wait(self, failure: _Failure, attempt: int, attempts: int) -> float | None:
+        """Raise when the request cannot succeed, else wait before the next attempt. A 429 pauses the whole
+        endpoint (concurrent callers wait too): then returns when that pause ends."""
         where = self._where()
         if failure.context_overflow:
             raise LLMContextOverflow(f"{where}: conversation too long for the model: {failure.cause}")
@@ -215,7 +237,10 @@ class Proposer:
             delay = failure.retry_after_s
         else:
             delay = min(MAX_BACKOFF_S, self.backoff_s * 2 ** (attempt - 1)) * (1 + 0.5 * self.rng.random())
+        limiter = self.backend.limiter
+        until = limiter.pause(delay) if failure.rate_limited and limiter is not None else None
         self.sleep(delay)
+        return until
 
     def _where(self) -> str:
         if self.backend.base_url:
@@ -318,6 +343,12 @@ _ROLES = {
 }
 
 
+def _max_tokens(options: dict[str, object]) -> int | None:
+    body = options.get("extra_body")
+    value = body.get("max_tokens") if isinstance(body, dict) else None
+    return value if isinstance(value, int) else None
+
+
 def to_langchain(messages: list[dict[str, str]]) -> list[BaseMessage]:
     converted = []
     for message in messages:
@@ -373,7 +404,9 @@ def classify(exc: BaseException) -> _Failure:
     if status is not None:
         # A 2xx/3xx that still failed (an unreadable body) is the server's fault, like a 5xx.
         retryable = status in _RETRYABLE_STATUS or status >= 500 or status < 400
-        return _Failure(retryable, _retry_after_s(exc) if retryable else None, cause)
+        retry_after = _retry_after_s(exc) if retryable else None
+        rate_limited = retryable and (status == 429 or retry_after is not None)
+        return _Failure(retryable, retry_after, cause, rate_limited=rate_limited)
     if isinstance(exc, ModelError):
         return _Failure(exc.is_retryable, None, cause)
     if isinstance(exc, ValueError) and "Unexpected response type" in str(exc):

@@ -7,6 +7,9 @@
   with a "reply" field, such as a stored LLMCall). This is also how a finished run is replayed. A line that
   also holds the "request" it answered (as a stored LLMCall does) is served to that same request first:
   concurrent restarts ask in no fixed order, and each still gets its own reply.
+- ``scripted:delay=2`` answers like ``scripted:`` after 2 s, to stand in for a slow remote model in benchmarks
+  of concurrency; $PROMPTCLIMB_SCRIPTED_DELAY (seconds) adds the same latency to any scripted model without
+  changing a run's configuration (the kill -9 tests and bench/bench_jobs.py use it).
 
 Token usage counts words, so the accounting code runs as with a real model.
 """
@@ -15,9 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,7 @@ from promptclimb.llm.errors import BackendError
 from promptclimb.prompts.meta import PLACEHOLDER_WORD
 from promptclimb.prompts.template import normalize
 
+DELAY_ENV = "PROMPTCLIMB_SCRIPTED_DELAY"
 DEFAULT_COUNT = 8
 MAX_COUNT = 50
 
@@ -60,6 +66,7 @@ class ScriptedChatModel(BaseChatModel):
     replies: list[str] | None = None
     requests: list[str | None] | None = None  # per reply, the key of the request it answered (if known)
     source: str = ""  # the replay file, for messages
+    delay_s: float = 0.0  # injected latency per call (a stand-in for a slow model)
     _used: set[int] = PrivateAttr(default_factory=set)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
@@ -83,6 +90,8 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        if self.delay_s > 0:
+            time.sleep(self.delay_s)
         text = self._replay(messages) if self.replies is not None else invent_reply(messages, **kwargs)
         input_tokens = sum(_word_count(_content(m)) for m in messages)
         output_tokens = _word_count(text)
@@ -119,6 +128,23 @@ _ROLES = {"human": "user", "ai": "assistant", "system": "system"}
 def request_key(conversation: list[tuple[str, str]]) -> str:
     """A short fingerprint of a request: (role, content) pairs in order."""
     return hashlib.sha256(json.dumps(conversation, ensure_ascii=False).encode()).hexdigest()[:32]
+
+
+def parse_delay(text: str, where: str) -> float:
+    """Seconds of injected latency: a finite number >= 0 (BackendError otherwise)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0.0 <= seconds < float("inf"):
+        raise BackendError(f"{where} must be a number of seconds >= 0, got {text!r}")
+    return seconds
+
+
+def env_delay() -> float:
+    """The latency $PROMPTCLIMB_SCRIPTED_DELAY adds to every scripted call (0 when unset)."""
+    configured = os.environ.get(DELAY_ENV, "").strip()
+    return parse_delay(configured, DELAY_ENV) if configured else 0.0
 
 
 def read_replies(path: Path) -> list[str]:

@@ -43,7 +43,9 @@ import io
 import logging
 import re
 import sys
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -392,29 +394,59 @@ def cells(suite: Suite, suite_dir: Path) -> list[Cell]:
 
 
 def comparable(config: RunConfig) -> dict[str, Any]:
-    # Budgets may be raised on a resume without changing what the cell computes.
-    return config.model_dump(exclude={"max_llm_calls", "max_cost"})
+    # Budgets and rate limits may change on a resume without changing what the cell computes.
+    return config.model_dump(exclude={"max_llm_calls", "max_cost", "llm_rpm", "llm_tpm"})
 
 
 # ------------------------------------------------------------------------------------------- running
 
 
+class SerializedEncoder:
+    """One scorer model shared by concurrent cells, its encoding calls made one at a time.
+
+    Why: a Hugging Face fast tokenizer is one Rust object that two threads cannot use at once (transformers
+    sets its truncation and padding on every call, and the second caller gets "RuntimeError: Already
+    borrowed", huggingface/transformers#47085); and on a CPU one forward pass already keeps every core busy
+    (torch's intra-op threads), so two at once only oversubscribe them. Cache reads, classification and the
+    LLM waits, where concurrency pays, never take this lock. Everything else is the model's own.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def encode_inputs(self, items: Sequence[Any]) -> Any:
+        with self.lock:
+            return self.inner.encode_inputs(items)
+
+    def encode_text_groups(self, groups: Sequence[Sequence[str]]) -> Any:
+        with self.lock:
+            return self.inner.encode_text_groups(groups)
+
+
 class Models(ExitStack):
     """Scorer backbones and LLM backends shared by the cells of one bench invocation, loaded on first use
-    (a suite whose cells are all finished loads nothing)."""
+    (a suite whose cells are all finished loads nothing). Safe to call from concurrent cells: each model is
+    loaded once (the lock is held while loading: a second cell waits for the first one's model)."""
 
     def __init__(self) -> None:
         super().__init__()
         self._clips: dict[tuple, Any] = {}
         self._llms: dict[tuple, Any] = {}
+        self._loading = threading.Lock()
 
     def clip(self, config: RunConfig) -> Any:
         from promptclimb.evaluators.classify.registry import load_backbone
 
         key = (config.scorer_spec(), config.device, config.precision)
-        if key not in self._clips:
-            self._clips[key] = load_backbone(key[0], device=config.device, precision=config.precision)
-        return self._clips[key]
+        with self._loading:
+            if key not in self._clips:
+                backbone = load_backbone(key[0], device=config.device, precision=config.precision)
+                self._clips[key] = SerializedEncoder(backbone)
+            return self._clips[key]
 
     def llm(self, config: RunConfig) -> Any:
         # Shared across cells: generated scripted replies depend only on (conversation, seed), and a real
@@ -422,16 +454,19 @@ class Models(ExitStack):
         from promptclimb.llm.backends import open_backend
 
         key = (config.llm, config.llm_base_url, config.llm_api_key_env, config.temperature)
-        if key not in self._llms:
-            self._llms[key] = self.enter_context(
-                open_backend(
-                    config.llm,
-                    base_url=config.llm_base_url,
-                    api_key_env=config.llm_api_key_env,
-                    temperature=config.temperature,
+        with self._loading:
+            if key not in self._llms:
+                self._llms[key] = self.enter_context(
+                    open_backend(
+                        config.llm,
+                        base_url=config.llm_base_url,
+                        api_key_env=config.llm_api_key_env,
+                        temperature=config.temperature,
+                        rpm=config.llm_rpm,
+                        tpm=config.llm_tpm,
+                    )
                 )
-            )
-        return self._llms[key]
+            return self._llms[key]
 
 
 @dataclass
@@ -483,17 +518,80 @@ def run_suite(
     runs_dir: Path,
     on_cell: Callable[[Cell, int, int], None] | None = None,
     on_update: Callable[[str, dict[str, Any]], None] | None = None,
+    jobs: int = 1,
 ) -> Iterator[CellOutcome]:
-    """Run, resume or skip every cell in order, yielding each outcome; a KeyboardInterrupt (inside a cell,
-    which is then paused, or between cells) stops the suite, resumable."""
+    """Run, resume or skip every cell, yielding each outcome; a KeyboardInterrupt (inside a cell, which is
+    then paused, or between cells) stops the suite, resumable. ``jobs`` > 1 runs that many cells at once
+    (run_cells_threaded); outcomes then come in the order cells end."""
     suite_dir = runs_dir / suite.name
     grid = cells(suite, suite_dir)
     suite_dir.mkdir(parents=True, exist_ok=True)
+    updates = on_update or (lambda node, update: None)
     with Models() as models:
+        if jobs > 1:
+            yield from run_cells_threaded(suite_dir, grid, models, jobs, on_cell, updates)
+            return
         for k, cell in enumerate(grid):
             if on_cell is not None:
                 on_cell(cell, k, len(grid))
-            yield run_cell(suite_dir, cell, models, on_update or (lambda node, update: None))
+            yield run_cell(suite_dir, cell, models, updates)
+
+
+class _Stopped(Exception):
+    """A queued cell that was not started because the suite is stopping."""
+
+
+def run_cells_threaded(
+    suite_dir: Path,
+    grid: list[Cell],
+    models: Models,
+    jobs: int,
+    on_cell: Callable[[Cell, int, int], None] | None,
+    on_update: Callable[[str, dict[str, Any]], None],
+) -> Iterator[CellOutcome]:
+    """Run the cells on ``jobs`` threads sharing ``models``, yielding each outcome as its cell ends.
+
+    Threads pay because a cell mostly waits: on the LLM (I/O), or in torch, which releases the GIL. Each
+    cell is still its own run (own directory, lock, checkpoints, call log). A KeyboardInterrupt reaches only
+    the main thread: it sets ``stop``, every running cell pauses at its next checkpointed step (resumable,
+    like a Ctrl-C in a sequential suite), queued cells are not started, and it is raised again here once
+    all threads have ended. A SuiteError (an edited suite) stops the suite the same way, then is raised.
+    """
+    stop = threading.Event()
+
+    def stoppable(node: str, update: dict[str, Any]) -> None:
+        on_update(node, update)
+        if stop.is_set():
+            raise KeyboardInterrupt  # in this cell's thread: supervise() records it paused
+
+    def one(k: int, cell: Cell) -> CellOutcome:
+        if stop.is_set():
+            raise _Stopped
+        if on_cell is not None:
+            on_cell(cell, k, len(grid))
+        return run_cell(suite_dir, cell, models, stoppable)
+
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="cell")
+    pending: set[Future[CellOutcome]] = {pool.submit(one, k, cell) for k, cell in enumerate(grid)}
+    failure: BaseException | None = None
+    try:
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                error = future.exception()
+                if error is None:
+                    yield future.result()
+                elif not isinstance(error, _Stopped) and failure is None:
+                    failure = error  # an interrupted cell (KeyboardInterrupt) or a SuiteError
+                    stop.set()
+    except BaseException as error:  # Ctrl-C in the main thread, or the caller closed the generator
+        failure = failure or error
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=failure is not None)
+    if failure is not None:
+        raise failure
 
 
 # -------------------------------------------------------------------------------------------- table

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import threading
 import time
 from collections import deque
@@ -101,6 +102,41 @@ def error_reply(status: int, message: str, *, headers: dict[str, str] | None = N
     """An OpenAI-style error body."""
     error = {"message": message, "type": "fake_error", "param": None, "code": None}
     return Response(status=status, body={"error": error}, headers=headers or {})
+
+
+class RateLimited:
+    """A chat handler that answers ``reply`` to at most ``limit`` requests in any ``window_s`` seconds and
+    429 above that, with Retry-After (whole seconds, as most providers send it) until a slot frees.
+
+        server.default_chat = limited = RateLimited(limit=4, window_s=1.0)
+        ...
+        limited.answers  # (monotonic time, status) per request, in order
+    """
+
+    def __init__(self, limit: int, window_s: float, reply: Handler | None = None) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.reply = reply or (lambda request: templates_reply("a photo of a {}."))
+        self.answers: list[tuple[float, int]] = []
+        self._accepted: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def __call__(self, request: RecordedRequest) -> Response:
+        with self._lock:
+            now = time.monotonic()
+            while self._accepted and self._accepted[0] <= now - self.window_s:
+                self._accepted.popleft()
+            if len(self._accepted) >= self.limit:
+                wait = self._accepted[0] + self.window_s - now
+                self.answers.append((now, 429))
+                retry_after = str(max(1, math.ceil(wait)))
+                return error_reply(429, "rate limit reached", headers={"Retry-After": retry_after})
+            self._accepted.append(now)
+            self.answers.append((now, 200))
+        return self.reply(request)
+
+    def count(self, status: int) -> int:
+        return sum(1 for _, s in self.answers if s == status)
 
 
 class FakeOpenAIServer:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,8 @@ def isolated_models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
         ("local:no-such-model", {}, "unknown local model 'no-such-model'"),
         ("gguf:/no/such/file.gguf", {}, "GGUF model file not found: /no/such/file.gguf"),
         ("scripted:/no/such/replies.jsonl", {}, "scripted replies file not found"),
+        ("scripted:delay=soon", {}, "scripted:delay= must be a number of seconds >= 0, got 'soon'"),
+        ("scripted:delay=-1", {}, "scripted:delay= must be a number of seconds >= 0"),
         ("openai:gpt-4o-mini", {"api_key_env": "PROMPTCLIMB_TEST_UNSET_KEY"}, "PROMPTCLIMB_TEST_UNSET_KEY"),
     ],
 )
@@ -188,6 +191,24 @@ def test_scripted_avoids_templates_already_in_the_conversation() -> None:
     shown = json.loads(reply)["templates"]
     again = json.loads(model.invoke(f"Seen: {shown}. Write 30 new templates.").content)["templates"]
     assert len(shown) == len(again) == 30 and not set(shown) & set(again)
+
+
+def test_scripted_latency_from_the_spec_and_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    def seconds_per_call(spec: str) -> tuple[float, str]:
+        with open_backend(spec) as backend:
+            start = time.monotonic()
+            reply = backend.model.invoke("Write 2 new templates.").content
+            return time.monotonic() - start, reply
+
+    fast, reply = seconds_per_call("scripted:")
+    slow, slow_reply = seconds_per_call("scripted:delay=0.3")
+    assert fast < 0.2 <= 0.3 <= slow and slow_reply == reply  # the same reply, later
+    monkeypatch.setenv("PROMPTCLIMB_SCRIPTED_DELAY", "0.2")
+    assert seconds_per_call("scripted:")[0] >= 0.2
+    assert seconds_per_call("scripted:delay=0.1")[0] >= 0.3  # the two add up
+    monkeypatch.setenv("PROMPTCLIMB_SCRIPTED_DELAY", "nan")
+    with pytest.raises(BackendError, match="PROMPTCLIMB_SCRIPTED_DELAY must be a number"):
+        seconds_per_call("scripted:")
 
 
 def test_scripted_replay_in_order_then_exhausted(tmp_path: Path) -> None:
