@@ -187,6 +187,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     grid = cells(suite, runs_dir / suite.name)
     say(f"suite {suite.name}: {len(grid)} cells in {runs_dir / suite.name}", to_err=True)
+    if args.ray is not None:
+        return bench_on_ray(args, suite, runs_dir, len(grid))
 
     def announce(cell: Any, k: int, total: int) -> None:
         say(f"[{k + 1}/{total}] {cell.id}", to_err=True)
@@ -207,6 +209,32 @@ def cmd_bench(args: argparse.Namespace) -> int:
     say(f"wrote {results.markdown} and {results.csv}")
     if interrupted:
         say(f"interrupted: run `promptclimb bench {args.suite}` again to resume", to_err=True)
+        return 130
+    return 3 if problems else 0
+
+
+def bench_on_ray(args: argparse.Namespace, suite: Any, runs_dir: Path, total: int) -> int:
+    """The cells as Ray tasks (results/distributed.py): one progress line per cell as it finishes."""
+    from promptclimb.results.distributed import RayOptions, run_suite_on_ray
+    from promptclimb.results.suite import write_results
+
+    options = RayOptions(address=args.ray or None, gpus_per_cell=args.ray_gpus, retries=args.ray_retries)
+    say(f"on Ray: {args.ray or 'a new local cluster'}", to_err=True)
+    interrupted, problems, done = False, 0, 0
+    try:
+        for outcome in run_suite_on_ray(suite, runs_dir, options):
+            done += 1
+            problems += outcome.status != "finished"
+            what = "finished earlier: skipped" if outcome.skipped else outcome.status
+            reason = f" ({outcome.reason})" if outcome.reason and outcome.status != "finished" else ""
+            say(f"[{done}/{total}] {outcome.cell.id}: {what}{reason}", to_err=True)
+    except KeyboardInterrupt:
+        interrupted = True
+    results = write_results(suite, runs_dir)
+    print_suite_tables(suite, results.rows)
+    say(f"wrote {results.markdown} and {results.csv}")
+    if interrupted:
+        say(f"interrupted: run `promptclimb bench {args.suite} --ray` again to resume", to_err=True)
         return 130
     return 3 if problems else 0
 
@@ -240,6 +268,24 @@ def add_commands(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     bench = sub.add_parser("bench", help="run a benchmark suite (datasets x shots x seeds x CLIPs x methods)")
     bench.add_argument("suite", help="suite file (TOML), e.g. suites/tiny.toml")
     bench.add_argument("--table-only", action="store_true", help="only rebuild the table from finished cells")
+    bench.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="run the cells as Ray tasks: on a new local Ray cluster, or on the cluster at ADDRESS "
+        "(HOST:PORT, ray://HOST:PORT or auto); the runs directory must be shared storage (README)",
+    )
+    bench.add_argument(
+        "--ray-gpus",
+        type=float,
+        default=0.25,
+        metavar="N",
+        help="GPUs each CUDA cell reserves on Ray (default 0.25: four cells share a GPU)",
+    )
+    bench.add_argument(
+        "--ray-retries", type=int, default=3, metavar="N", help="times a cell is retried when its worker dies"
+    )
 
     return {
         "report": cmd_report,
