@@ -31,12 +31,17 @@ ray = pytest.importorskip("ray")
 
 CRASH_MARKER_ENV = "PROMPTCLIMB_TEST_RAY_CRASH_MARKER"
 CRASH_CELL = {"method": "pos+neg", "seed": 1}  # the paper's method, seed 1
+BLOCK_FLAG = "block-seed-2"
 
 
-def crash_once_after_an_llm_step() -> None:
-    """Ray worker setup hook: the first worker to reach the evaluation of the LLM's proposals in the
-    CRASH_CELL dies on the spot (os._exit, as a killed process would), once over the whole cluster."""
+def worker_hooks() -> None:
+    """Ray worker setup hook, wrapping the graph's evaluate node in every worker:
+    - the first worker to reach the evaluation of the LLM's proposals in the CRASH_CELL dies on the spot
+      (os._exit, as a killed process would), once over the whole cluster (a marker file says it did);
+    - while the file BLOCK_FLAG exists next to the marker, cells of seed 2 wait in evaluate (a running
+      cell for the Ctrl-C test to cancel)."""
     marker = Path(os.environ[CRASH_MARKER_ENV])
+    block = marker.parent / BLOCK_FLAG
     import promptclimb.graph.wiring as wiring
 
     real_evaluate, calls = wiring.evaluate, []
@@ -49,6 +54,8 @@ def crash_once_after_an_llm_step() -> None:
             if calls.count(calls[-1]) == 2 and not marker.exists():  # 1: the pool, 2: the LLM's step
                 marker.write_text(str(os.getpid()))
                 os._exit(1)
+        while config.seed == 2 and block.exists():
+            time.sleep(0.05)
         return real_evaluate(state, runtime)
 
     wiring.evaluate = evaluate
@@ -75,7 +82,7 @@ def local_ray(tmp_path: Path):
         log_to_driver=False,
         logging_level=logging.WARNING,
         runtime_env={
-            "worker_process_setup_hook": crash_once_after_an_llm_step,
+            "worker_process_setup_hook": worker_hooks,
             "env_vars": {
                 CRASH_MARKER_ENV: str(tmp_path / "crashed"),
                 "PYTHONPATH": str(ROOT),  # the hook lives in this module
@@ -153,3 +160,39 @@ def test_without_ray_installed_the_error_says_what_to_install(tiny_suite, tmp_pa
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails as if it were not installed
     code = cli("--runs-dir", str(tmp_path / "runs"), "bench", str(tiny_suite), "--ray")
     assert code == 2 and "pip install 'promptclimb[ray]'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_the_tasks_and_every_cell_stays_resumable(tiny_suite, tmp_path, local_ray):
+    suite = load_suite(tiny_suite)
+    runs = tmp_path / "runs"
+    grid = cells(suite, runs / "tiny")
+    (tmp_path / BLOCK_FLAG).touch()  # cells of seed 2 wait in their first evaluation
+    outcomes = run_suite_on_ray(suite, runs)
+    first = next(outcomes)
+    assert first.status == "finished" and not first.skipped and first.cell.seed == 1
+    blocked = [c for c in grid if c.seed == 2]
+    deadline = time.monotonic() + 120
+    while not any(read_status(runs / "tiny" / c.id)[0] == "running" for c in blocked):
+        assert time.monotonic() < deadline, "no cell of seed 2 started"
+        time.sleep(0.1)
+    with pytest.raises(KeyboardInterrupt):
+        outcomes.throw(KeyboardInterrupt)  # Ctrl-C in the driver while a cell runs and others wait
+    (tmp_path / BLOCK_FLAG).unlink()
+
+    # The cell that was running when the tasks were cancelled paused itself (status written, lock freed);
+    # the queued ones never started.
+    raw = {
+        c.id: json.loads((runs / "tiny" / c.id / "run.json").read_text())
+        for c in grid
+        if (runs / "tiny" / c.id / "run.json").exists()
+    }
+    statuses = {c.id: read_status(runs / "tiny" / c.id)[0] for c in grid if c.id in raw}
+    assert set(statuses.values()) <= {"finished", "paused"}, statuses  # (a crashed cell reads paused)
+    interrupted = [c for c, r in raw.items() if r.get("reason") == "interrupted by the user"]
+    assert interrupted and all(c in {b.id for b in blocked} for c in interrupted), raw
+    assert sum(r["status"] == "finished" for r in raw.values()) < len(grid)
+
+    again = list(run_suite_on_ray(suite, runs))
+    assert all(o.status == "finished" for o in again)
+    assert {o.cell.id for o in again if o.skipped} == {c for c, r in raw.items() if r["status"] == "finished"}
