@@ -67,6 +67,12 @@ class RayOptions:
     cpus_per_cell: float = 1.0
     retries: int = 3  # times a cell's task is run again when its worker dies
 
+    def __post_init__(self) -> None:
+        if self.gpus_per_cell <= 0 or self.cpus_per_cell <= 0 or self.retries < 0:
+            raise RayError("GPUs and CPUs per cell must be positive and retries at least 0")
+        if self.gpus_per_cell > 1 and self.gpus_per_cell != int(self.gpus_per_cell):
+            raise RayError(f"GPUs per cell: a fraction up to 1 or a whole number, got {self.gpus_per_cell}")
+
 
 def import_ray() -> Any:
     try:
@@ -239,8 +245,10 @@ def outcome_of(ref: Any, cell: Cell) -> CellOutcome:
         if isinstance(error.cause, KeyboardInterrupt):
             return CellOutcome(cell, "paused", "interrupted", skipped=False)
         return CellOutcome(cell, "failed", first_line(error), skipped=False)
-    except ray.exceptions.RayError as error:  # the worker died more often than retries allow, ...
-        return CellOutcome(cell, "failed", f"{type(error).__name__} (Ray)", skipped=False)
+    except ray.exceptions.WorkerCrashedError:
+        return CellOutcome(cell, "failed", "its Ray worker died more often than retries allow", skipped=False)
+    except ray.exceptions.RayError as error:  # a lost node, an object that cannot be fetched, ...
+        return CellOutcome(cell, "failed", f"Ray: {first_line(error)}", skipped=False)
     return CellOutcome(cell, status, reason, skipped=skipped)
 
 

@@ -196,3 +196,11 @@ def test_ctrl_c_cancels_the_tasks_and_every_cell_stays_resumable(tiny_suite, tmp
     again = list(run_suite_on_ray(suite, runs))
     assert all(o.status == "finished" for o in again)
     assert {o.cell.id for o in again if o.skipped} == {c for c, r in raw.items() if r["status"] == "finished"}
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--ray-gpus", "1.5"), ("--ray-gpus", "0"), ("--ray-retries", "-1")]
+)
+def test_bad_ray_options_are_one_line_errors(tiny_suite, tmp_path, capsys, option, value):
+    code = cli("--runs-dir", str(tmp_path / "runs"), "bench", str(tiny_suite), "--ray", option, value)
+    assert code == 2 and "GPUs" in capsys.readouterr().err
