@@ -180,8 +180,8 @@ def test_ctrl_c_cancels_the_tasks_and_every_cell_stays_resumable(tiny_suite, tmp
         outcomes.throw(KeyboardInterrupt)  # Ctrl-C in the driver while a cell runs and others wait
     (tmp_path / BLOCK_FLAG).unlink()
 
-    # The cell that was running when the tasks were cancelled paused itself (status written, lock freed);
-    # the queued ones never started.
+    # The cells that were running when the tasks were cancelled paused themselves (status written, lock
+    # freed); the queued ones never started.
     raw = {
         c.id: json.loads((runs / "tiny" / c.id / "run.json").read_text())
         for c in grid
@@ -190,7 +190,7 @@ def test_ctrl_c_cancels_the_tasks_and_every_cell_stays_resumable(tiny_suite, tmp
     statuses = {c.id: read_status(runs / "tiny" / c.id)[0] for c in grid if c.id in raw}
     assert set(statuses.values()) <= {"finished", "paused"}, statuses  # (a crashed cell reads paused)
     interrupted = [c for c, r in raw.items() if r.get("reason") == "interrupted by the user"]
-    assert interrupted and all(c in {b.id for b in blocked} for c in interrupted), raw
+    assert any(c.id in interrupted for c in blocked), raw  # (a cell of seed 1 may have been running too)
     assert sum(r["status"] == "finished" for r in raw.values()) < len(grid)
 
     again = list(run_suite_on_ray(suite, runs))
