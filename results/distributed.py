@@ -24,6 +24,7 @@ import atexit
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from promptclimb.graph.checkpoint import is_locked
 from promptclimb.graph.runs import CONFIG_FILE, read_status
 from promptclimb.results.suite import (
     Cell,
@@ -252,13 +254,17 @@ def outcome_of(ref: Any, cell: Cell) -> CellOutcome:
     return CellOutcome(cell, status, reason, skipped=skipped)
 
 
-def cancel(pending: dict[Any, Cell]) -> None:
-    """Cancel the tasks (a KeyboardInterrupt in each running cell, which pauses it) and give them a moment
-    to record it; queued tasks never start. Every cell stays resumable."""
+def cancel(pending: dict[Any, Cell], suite_dir: Path) -> None:
+    """Cancel the tasks (a KeyboardInterrupt in each running cell, which pauses it once the step in flight
+    ends) and give them a moment to record it; queued tasks never start. Every cell stays resumable."""
     ray = import_ray()
+    deadline = time.monotonic() + CANCEL_GRACE_S
     for ref in pending:
         ray.cancel(ref, force=False)
     ray.wait(list(pending), num_returns=len(pending), timeout=CANCEL_GRACE_S)
+    # The run locks say when the workers have really left their cells (status written).
+    while any(is_locked(suite_dir / c.id) for c in pending.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def run_suite_on_ray(
@@ -290,7 +296,7 @@ def run_suite_on_ray(
                 yield outcome_of(ref, pending.pop(ref))
         except BaseException:  # Ctrl-C, or the consumer stopped early (GeneratorExit)
             if pending:
-                cancel(pending)
+                cancel(pending, suite_dir)
             raise
     finally:
         if started_here:
