@@ -17,15 +17,18 @@ from promptclimb.evaluators.classify.registry import check_modality, load_any_da
 from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir
 from promptclimb.evaluators.classify.texts import TextDataset
 from promptclimb.graph.checkpoint import (
-    CHECKPOINT_FILE,
+    SQLITE_THREAD,
+    CheckpointError,
     open_checkpointer,
-    prune_checkpoints,
     read_state,
     run_lock,
+    thread_of,
+    where,
 )
 from promptclimb.graph.config import RunConfig
 from promptclimb.graph.context import Context
-from promptclimb.graph.runs import append_call, append_log, write_status
+from promptclimb.graph.history import branch, classify_boundary, prune_history
+from promptclimb.graph.runs import append_call, append_log, set_aside_calls, write_status
 from promptclimb.graph.state import OptimState
 from promptclimb.graph.wiring import build_graph, initial_state
 from promptclimb.llm.backends import ChatBackend, open_backend
@@ -34,7 +37,7 @@ from promptclimb.nodes.propose import BudgetReached
 from promptclimb.prompts import meta
 from promptclimb.prompts.pools import load_pool
 
-THREAD = {"configurable": {"thread_id": "run"}}
+THREAD = {"configurable": {"thread_id": SQLITE_THREAD}}  # a SQLite run's thread; thread_of(run_dir) for any
 log = logging.getLogger(__name__)
 
 
@@ -127,7 +130,7 @@ def open_models(
 def current_state(run_dir: Path) -> OptimState | None:
     """The latest checkpointed state, or None when the run has not checkpointed yet."""
     with open_checkpointer(run_dir, readonly=True) as saver:
-        return read_state(build_graph(saver), THREAD, OptimState, run_dir / CHECKPOINT_FILE) or None
+        return read_state(build_graph(saver), thread_of(run_dir), OptimState, where(run_dir)) or None
 
 
 def drive(
@@ -137,21 +140,22 @@ def drive(
     on_update: Callable[[str, dict[str, Any]], None],
 ) -> None:
     """Run the graph to its end, or until an error; checkpoints are synchronous after every step."""
+    thread = thread_of(run_dir)
     with open_checkpointer(run_dir) as saver:
         graph = build_graph(saver)
-        snapshot = graph.get_state(THREAD)
+        snapshot = graph.get_state(thread)
         inputs: Any = None if snapshot.values else initial_state(pool)
         if snapshot.interrupts:  # paused by the graph itself (nothing usable from the LLM): go on
             inputs = Command(resume="resume")
         try:
             for chunk in graph.stream(
-                inputs, THREAD, context=context, stream_mode="updates", durability="sync"
+                inputs, thread, context=context, stream_mode="updates", durability="sync"
             ):
-                prune_checkpoints(saver, THREAD["configurable"]["thread_id"])
+                prune_history(saver, thread, classify_boundary)
                 for node, update in chunk.items():
                     if node != "__interrupt__":
                         on_update(node, update or {})
-            paused = graph.get_state(THREAD).interrupts
+            paused = graph.get_state(thread).interrupts
             if paused:
                 raise NoUsableTemplates(str(paused[0].value))
         finally:
@@ -159,6 +163,53 @@ def drive(
             context.log += [f"skipped {n} unreadable images in split {k}" for k, n in skipped.items() if n]
             append_log(run_dir, context.log)
             context.log.clear()
+
+
+class NoSuchRestart(CheckpointError):
+    """A rewind to a restart whose start the run's history does not hold; the message lists those it does."""
+
+
+def restart_start(saver: Any, thread: dict[str, Any], restart: int) -> Any:
+    """The kept checkpoint at the start of ``restart`` (1-based, as printed) on the run's current branch.
+
+    Restart 1 starts once the pool is scored (nothing is re-scored); restart K > 1 at its first checkpoint,
+    which the previous restart's feedback step wrote.
+    """
+    starts: dict[int, Any] = {}
+    pool_scored: dict[int, Any] = {}
+    for item in branch(saver, thread):  # oldest first
+        values = item.checkpoint.get("channel_values") or {}
+        if values.get("restart") is None:
+            continue  # the input checkpoint: no state yet
+        starts.setdefault(values["restart"] + 1, item)
+        if values["restart"] == 0 and values.get("candidates"):
+            pool_scored.setdefault(1, item)
+    starts.update(pool_scored)
+    if restart not in starts:
+        kept = ", ".join(map(str, sorted(starts))) or "none"
+        raise NoSuchRestart(f"no checkpoint at the start of restart {restart} (kept: {kept})")
+    return starts[restart]
+
+
+def rewind(run_dir: Path, restart: int) -> int:
+    """Fork the run at the start of ``restart`` (1-based); returns the LLM calls set aside.
+
+    The fork is LangGraph's checkpoint copy (``update_state(..., as_node="__copy__")``): a new latest
+    checkpoint with the values of the restart's start, so the next resume continues from there with no
+    pending writes of the old branch. Calls logged after that point move to llm_calls.rewound.jsonl, the old
+    branch's checkpoints are pruned, and the run is paused (resumable).
+    """
+    from datetime import datetime
+
+    thread = thread_of(run_dir)
+    with run_lock(run_dir), open_checkpointer(run_dir) as saver:
+        graph = build_graph(saver)
+        start = restart_start(saver, thread, restart)
+        graph.update_state(start.config, None, as_node="__copy__")
+        moved = set_aside_calls(run_dir, datetime.fromisoformat(start.checkpoint["ts"]))
+        prune_history(saver, thread, classify_boundary)
+        write_status(run_dir, "paused", f"rewound to the start of restart {restart}")
+    return moved
 
 
 def supervise(
