@@ -442,13 +442,17 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_rewind(args: argparse.Namespace) -> int:
-    from promptclimb.graph.runs import CALLS_FILE, REWOUND_CALLS_FILE, find_run
+    from promptclimb.graph.runs import CALLS_FILE, REWOUND_CALLS_FILE, find_run, load_config
     from promptclimb.graph.session import rewind
     from promptclimb.graph.t2i.session import is_t2i_run
 
     run_dir = find_run(args.run, Path(args.runs_dir))
     if is_t2i_run(run_dir):
         error("rewind works on classification runs only")
+        return 2
+    restarts = load_config(run_dir).restarts
+    if not 1 <= args.restart <= restarts:
+        error(f"--restart takes 1 to {restarts}: run {run_dir.name} has {restarts} restarts")
         return 2
     moved = rewind(run_dir, args.restart)
     say(f"run {run_dir.name} rewound to the start of restart {args.restart}", to_err=True)

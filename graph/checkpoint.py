@@ -149,7 +149,7 @@ def thread_taken(run_id: str) -> bool:
     url = store_url()
     if url is None:
         return False
-    with _postgres_saver(url, serializer(), readonly=True, thread_id=None) as saver:
+    with _postgres_saver(url, serializer(), readonly=False, thread_id=None) as saver:  # tables made once
         return (
             saver.conn.execute("SELECT 1 FROM checkpoints WHERE thread_id = %s LIMIT 1", (run_id,)).fetchone()
             is not None
