@@ -8,7 +8,6 @@ import signal
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from promptclimb.graph.checkpoint import RunLocked, has_checkpoint, open_checkpointer
@@ -17,6 +16,7 @@ from promptclimb.results.summary import summarize
 from tests.graph_helpers import cli, only_run, run_args, start_cli
 from tests.pg_fixtures import fresh_database
 
+psycopg = pytest.importorskip("psycopg", reason="needs the postgres extra (scripts/setup.sh)")
 ARGS = ("--iterations", "8", "--restarts", "2")
 
 
