@@ -19,6 +19,7 @@ from promptclimb.evaluators.classify.texts import TextDataset
 from promptclimb.graph.checkpoint import (
     SQLITE_THREAD,
     CheckpointError,
+    RunLocked,
     open_checkpointer,
     read_state,
     run_lock,
@@ -229,6 +230,8 @@ def supervise(
         write_status(run_dir, "running")
         try:
             work()
+        except RunLocked:  # a worker on another machine drives it (the store's lock): it is running
+            raise
         except KeyboardInterrupt:
             result = ("paused", "interrupted by the user")
         except resumable as error:

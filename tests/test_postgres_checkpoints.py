@@ -85,14 +85,21 @@ def test_the_url_stays_with_the_user_and_show_list_read_the_store(
     assert threads == [(run_dir.name,)]  # thread id = the run id
 
 
-def test_two_workers_never_drive_one_run(pg_store, tmp_path, tiny_clip):
+def test_two_workers_never_drive_one_run(pg_store, tmp_path, tiny_clip, capsys):
     runs = tmp_path / "runs"
-    assert cli(*run_args(runs, tiny_clip, "--iterations", "1", "--restarts", "1")) == 0
+    options = ("--iterations", "2", "--restarts", "1", "--max-llm-calls", "1")
+    assert cli(*run_args(runs, tiny_clip, *options)) == 3
     run_dir = only_run(runs)
-    with open_checkpointer(run_dir), pytest.raises(RunLocked), open_checkpointer(run_dir):
-        pass  # the second writer is refused by the server's advisory lock, whatever the file system
-    with open_checkpointer(run_dir, readonly=True):
-        pass  # readers are never refused
+    with open_checkpointer(run_dir):  # another worker, as the store sees it (the file lock is not taken)
+        with pytest.raises(RunLocked), open_checkpointer(run_dir):
+            pass
+        with open_checkpointer(run_dir, readonly=True):
+            pass  # readers are never refused
+        capsys.readouterr()
+        assert cli("--runs-dir", str(runs), "resume", run_dir.name, "--max-llm-calls", "5") == 2
+        assert "in use by another process" in capsys.readouterr().err
+        assert summarize(run_dir)["llm_calls"] == 1
+    assert cli("--runs-dir", str(runs), "resume", run_dir.name, "--max-llm-calls", "5") == 0
 
 
 def test_a_long_run_leaves_no_orphan_blobs_and_a_bounded_store(pg_store, tmp_path, tiny_clip):
