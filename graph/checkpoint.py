@@ -125,12 +125,12 @@ def where(run_dir: Path) -> str:
 
 def redacted(url: str) -> str:
     """host:port/dbname of a connection string, never its password."""
-    from psycopg.conninfo import conninfo_to_dict
-
     try:
+        from psycopg.conninfo import conninfo_to_dict
+
         parts = conninfo_to_dict(url)
-    except Exception:  # a malformed URL: say nothing of it
-        return "postgresql://(unparsable URL)"
+    except Exception:  # no psycopg, or a malformed URL: say nothing of it
+        return "postgresql://(address not shown)"
     host = parts.get("host") or "localhost"
     return f"postgresql://{host}:{parts.get('port') or 5432}/{parts.get('dbname') or ''}"
 

@@ -117,3 +117,27 @@ def test_a_long_run_leaves_no_orphan_blobs_and_a_bounded_store(pg_store, tmp_pat
         ).fetchone()
     assert checkpoints <= 3 + 4 and orphans == 0
     assert blobs <= 20 * checkpoints and size < 1_000_000, (blobs, size)
+
+
+@pytest.fixture
+def images_server(monkeypatch):
+    from tests.t2i_helpers import serve
+
+    yield from serve(monkeypatch)
+
+
+def test_a_text_to_image_run_keeps_its_checkpoints_in_postgres(pg_store, tmp_path, images_server, capsys):
+    from tests.t2i_helpers import QUERY, endpoints, show, t2i
+
+    runs = tmp_path / "runs"
+    assert t2i(runs, "t2i", QUERY, "--iterations", "2", *endpoints(images_server)) == 0
+    run_dir = only_run(runs)
+    assert not (run_dir / "checkpoints.sqlite").exists() and (run_dir / "checkpoints.json").is_file()
+    shown = show(runs, run_dir, capsys)
+    assert shown["status"] == "finished" and shown["final"]["score"] == 1.0
+
+
+def test_a_store_that_is_not_postgres_or_sqlite_is_refused_in_one_line(tmp_path, capsys):
+    assert cli("--checkpoints", "mysql://root:secret@db/x", "--runs-dir", str(tmp_path), "list") == 2
+    err = capsys.readouterr().err
+    assert "postgresql://" in err and "secret" not in err and len(err.strip().splitlines()) == 1
