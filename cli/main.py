@@ -66,11 +66,29 @@ def pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
+def add_draw_options(p: argparse.ArgumentParser) -> None:
+    """Which class names and which few-shot images a run uses (README: "Class names and samplers")."""
+    d = RunConfig.model_fields
+    p.add_argument(
+        "--class-names",
+        default=d["class_names"].default,
+        choices=["coop", "clip"],
+        help="CoOp datasets: the split files' names (coop) or OpenAI CLIP's published ones (clip, the paper)",
+    )
+    p.add_argument(
+        "--sampler",
+        default=d["sampler"].default,
+        choices=["promptclimb", "coop"],
+        help="few-shot draw: promptclimb's (row-order independent) or CoOp's exact one (coop, the paper)",
+    )
+
+
 def add_run_options(p: argparse.ArgumentParser) -> None:
     d = RunConfig.model_fields
     p.add_argument("--data", required=True, help="dataset directory (image folders, CoOp layout, ...)")
     p.add_argument("--layout", default="auto", help="auto | folders | flat | named | coop | csv")
     p.add_argument("--coop-name", help="CoOp dataset name when --layout coop cannot guess it")
+    add_draw_options(p)
     p.add_argument("--shots", type=int, default=d["shots"].default, help="images per class for training")
     p.add_argument(
         "--seed", type=int, default=d["seed"].default, help="few-shot sampling seed (paper: 1, 2, 3)"
@@ -78,8 +96,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clip", default=DEFAULT_CLIP, help="Hugging Face id or local directory")
     p.add_argument(
         "--scorer",
-        help="the scorer model: hf:<CLIP id or dir> (default: hf:--clip), text:<sentence encoder id or dir> "
-        "(CSV text datasets), or <plugin>:<arg> from the promptclimb.scorers entry points",
+        help="the scorer model: hf:<CLIP id or dir> (default: hf:--clip), siglip:<SigLIP id or dir>, "
+        "openai:<RN50|RN101|ViT-B/16|...|file.pt> (OpenAI's checkpoints, torch only), "
+        "open_clip:<arch>/<pretrained> (needs open_clip), "
+        "text:<sentence encoder id or dir> (CSV text datasets), or <plugin>:<arg> from the "
+        "promptclimb.scorers entry points",
     )
     p.add_argument("--task", help="one line describing the data for the LLM (default: from the dataset)")
     p.add_argument("--text-column", help="CSV text datasets: the text column (default: found by name)")
@@ -97,6 +118,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "--iterations", type=int, default=d["iterations"].default, help="LLM iterations per restart"
     )
     p.add_argument("--restarts", type=int, default=d["restarts"].default, help="fresh conversations")
+    p.add_argument(
+        "--parallel-restarts",
+        type=int,
+        default=d["parallel_restarts"].default,
+        help="restarts climbed at once, each its own conversation (1: one after another); they split "
+        "--max-llm-calls and --max-cost equally",
+    )
     p.add_argument(
         "--proposals",
         type=int,
@@ -177,7 +205,10 @@ def parser() -> argparse.ArgumentParser:
         "--restart", type=int, required=True, help="restart to start again, numbered from 1 as shown"
     )
     add_score_command(sub)
-    models = sub.add_parser("models", help="the embedded LLMs and whether they are installed")
+    models = sub.add_parser(
+        "models",
+        help="the embedded LLMs and OpenAI CLIP checkpoints (--scorer openai:NAME), and which are here",
+    )
     models.add_argument("--verify", action="store_true", help="check the sha256 of installed model files")
     COMMANDS.update(add_t2i_commands(sub))  # t2i, invert, personalize, t2i-report (cli/t2i.py)
     COMMANDS.update(add_results_commands(sub))  # report, export, transfer, replay, bench (cli/results.py)
@@ -225,13 +256,14 @@ def check_llm_consent(config: RunConfig, given: dict[str, Any], trusted: bool) -
 
 
 def check_scorer_consent(config: RunConfig, trusted: bool) -> None:
-    """A plugin scorer named by a run's config.json is code to import: only with --trust-run-plugin."""
-    from promptclimb.evaluators.classify.registry import is_plugin_spec
+    """A plugin scorer (code to import) or a checkpoint file (TorchScript may carry code) named by a run's
+    config.json: only with --trust-run-plugin."""
+    from promptclimb.evaluators.classify.registry import untrusted_reason
     from promptclimb.llm.credentials import require_consent
 
-    if config.scorer and is_plugin_spec(config.scorer) and not trusted:
-        reason = f"scorer {config.scorer} would be imported and run"
-        require_consent([reason], "--trust-run-plugin", "check the plugin first")
+    reason = untrusted_reason(config.scorer) if config.scorer else None
+    if reason and not trusted:
+        require_consent([reason], "--trust-run-plugin", "check the plugin or file first")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -291,7 +323,10 @@ class LiveBoard:
             console=err,
         )
         total = config.iterations * config.restarts
-        self.task = self.progress.add_task("restart 1", total=total, completed=done)
+        self.concurrent = config.concurrent()
+        at_once = f"{config.restarts} restarts, {config.parallel_restarts} at once"
+        first = at_once if self.concurrent else "restart 1"
+        self.task = self.progress.add_task(first, total=total, completed=done)
         self.top: list[Any] = []
 
     def __rich__(self) -> Group:
@@ -309,7 +344,7 @@ class LiveBoard:
             self.top = update["candidates"][:5]
             if "iterations_done" in update:
                 self.progress.update(self.task, completed=update["iterations_done"])
-        elif node == "feedback" and "restarts_done" in update:
+        elif node == "feedback" and "restarts_done" in update and not self.concurrent:
             self.progress.update(self.task, description=f"restart {update['restarts_done'] + 1}")
         elif node == "finalize":
             self.progress.update(self.task, description="final test evaluation")
@@ -324,6 +359,7 @@ class PlainProgress:
 
     def __call__(self, node: str, update: dict[str, Any]) -> None:
         self.restart = update.get("restart", self.restart)
+        self.iteration = update.get("iteration", self.iteration)  # concurrent restarts: the lane's own
         if node == "propose":
             self.iteration = update.get("iteration", self.iteration)
             usage = update.get("usage")
@@ -450,9 +486,12 @@ def cmd_rewind(args: argparse.Namespace) -> int:
     if is_t2i_run(run_dir):
         error("rewind works on classification runs only")
         return 2
-    restarts = load_config(run_dir).restarts
-    if not 1 <= args.restart <= restarts:
-        error(f"--restart takes 1 to {restarts}: run {run_dir.name} has {restarts} restarts")
+    config = load_config(run_dir)
+    if not 1 <= args.restart <= config.restarts:
+        error(f"--restart takes 1 to {config.restarts}: run {run_dir.name} has {config.restarts} restarts")
+        return 2
+    if config.concurrent() and args.restart != 1:  # its restarts have no start of their own in the run
+        error(f"the restarts of run {run_dir.name} climb concurrently: rewind takes --restart 1 (all again)")
         return 2
     moved = rewind(run_dir, args.restart)
     say(f"run {run_dir.name} rewound to the start of restart {args.restart}", to_err=True)
@@ -577,8 +616,12 @@ def add_score_command(sub: argparse._SubParsersAction) -> None:
     score.add_argument("--data", required=True, help="dataset directory (image folders, CoOp layout, ...)")
     score.add_argument("--layout", default="auto", help="auto | folders | flat | named | coop | csv")
     score.add_argument("--coop-name", help="CoOp dataset name when --layout coop cannot guess it")
+    add_draw_options(score)
     score.add_argument("--clip", default=DEFAULT_CLIP, help="Hugging Face id or local directory")
-    score.add_argument("--scorer", help="scorer spec: hf:, text: or a plugin (default: hf:--clip)")
+    score.add_argument(
+        "--scorer",
+        help="scorer spec: hf:, siglip:, openai:, open_clip:, text: or a plugin (default: hf:--clip)",
+    )
     score.add_argument("--text-column", help="CSV text datasets: the text column (default: found by name)")
     score.add_argument("--label-column", help="CSV text datasets: the label column (default: found by name)")
     score.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16")
@@ -652,7 +695,25 @@ def cmd_models(args: argparse.Namespace) -> int:
     out.print(table(title, ["name", "installed", "sha256", "size", "licence"], cells))
     for line in missing:
         say(line)
+    print_openai_checkpoints(args.verify)
     return 0
+
+
+def print_openai_checkpoints(verify: bool) -> None:
+    """OpenAI's CLIP checkpoints: the spec that loads each, and whether its file is here (downloaded on first
+    use otherwise)."""
+    from promptclimb.evaluators.classify.openai_clip import available, expected_sha256, file_sha256
+
+    cells = []
+    for row in available():
+        sha = "-"
+        if verify and row["cached"]:
+            sha = "ok" if file_sha256(Path(row["path"])) == expected_sha256(row["name"]) else "MISMATCH"
+        cells.append(
+            [row["spec"], "yes" if row["cached"] else "no", sha, row["path"] or "(downloads on first use)"]
+        )
+    title = "OpenAI CLIP checkpoints, torch only (--scorer SPEC; bench suites: clips = [SPEC])"
+    out.print(table(title, ["spec", "here", "sha256", "file"], cells))
 
 
 COMMANDS = {

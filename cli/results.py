@@ -166,10 +166,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def print_suite_tables(suite: Any, rows: list[Any]) -> None:
-    from promptclimb.results.suite import tables
+    from promptclimb.results.suite import published_tables, table_keys, tables
 
-    for title, header, body in tables(suite, rows):
+    for (shots, clip), (title, header, body) in zip(table_keys(suite), tables(suite, rows), strict=True):
         out.print(table(title, header, body, right_from=1))
+        for published_title, published_header, published_body in published_tables(suite, shots, clip):
+            out.print(table(published_title, published_header, published_body, right_from=1))
 
 
 @_one_line_errors

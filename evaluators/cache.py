@@ -108,7 +108,8 @@ class FeatureStore:
         self._model_ids: dict[str, int] = {}
 
     def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        # Concurrent restarts score from LangGraph's worker threads; the scorer serializes its calls.
+        db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")

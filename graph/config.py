@@ -33,12 +33,17 @@ class RunConfig(BaseModel):
     data: str
     layout: str = "auto"
     coop_name: str | None = None
+    # CoOp datasets: the split files' class names, or OpenAI CLIP's published ones (the paper's)
+    class_names: Literal["coop", "clip"] = "coop"
+    # few-shot draw: promptclimb's (independent of row order) or CoOp's exact one (the paper's protocol)
+    sampler: Literal["promptclimb", "coop"] = "promptclimb"
     shots: int = Field(1, ge=1)
     seed: int = 1
     text_column: str | None = None  # CSV text datasets: column names (default: found by name)
     label_column: str | None = None
     task: str | None = None  # one line describing the data for the LLM (default: from the dataset)
-    # the scorer: a spec (hf:, text:, plugin) or, when None, CLIP ``clip`` through transformers
+    # the scorer: a spec (hf:, openai:, open_clip:, text:, plugin; evaluators/classify/registry.py) or, when
+    # None, CLIP ``clip`` through transformers
     scorer: str | None = None
     clip: str = DEFAULT_CLIP
     precision: str = "auto"
@@ -54,6 +59,9 @@ class RunConfig(BaseModel):
     pool_size: int | None = Field(None, ge=1)
     iterations: int = Field(10, ge=0)
     restarts: int = Field(3, ge=1)
+    # Restarts climbed at once (each its own conversation, LangGraph Send fan-out); 1 = one after another.
+    # Concurrent restarts do not see each other's templates until they merge, and split the LLM budgets.
+    parallel_restarts: int = Field(1, ge=1)
     proposals: int | None = Field(None, ge=1)  # templates asked per call (default: 8 compact, 3 chat)
     top_k: int = Field(5, ge=1)
     bottom_k: int = Field(5, ge=0)
@@ -82,6 +90,10 @@ class RunConfig(BaseModel):
     def selection(self) -> str:
         """What selection (and the LLM's view) scores templates on: "train" or "train+val"."""
         return self.select_on or ("train+val" if self.meta == "compact" else "train")
+
+    def concurrent(self) -> bool:
+        """Whether restarts climb concurrently (the fan-out graph) rather than one after another."""
+        return self.parallel_restarts > 1 and self.restarts > 1 and self.iterations > 0
 
     def scorer_spec(self) -> str:
         return self.scorer or f"hf:{self.clip}"

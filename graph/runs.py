@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import re
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -201,9 +202,12 @@ def read_status(run_dir: Path) -> tuple[str, str | None]:
     return status, reason
 
 
+_CALLS_LOCK = threading.Lock()  # concurrent restarts record calls from several threads
+
+
 def append_call(run_dir: Path, call: LLMCall) -> None:
     """Append one LLM call to the audit log, durably: a paid-for reply is never lost."""
-    with open_append(run_dir / CALLS_FILE) as handle:
+    with _CALLS_LOCK, open_append(run_dir / CALLS_FILE) as handle:
         # A process killed mid-line left a cut last line: end it, so this record stays a line of its own.
         size = os.fstat(handle.fileno()).st_size
         cut = size > 0 and os.pread(handle.fileno(), 1, size - 1) != b"\n"

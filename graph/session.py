@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import traceback
 from collections.abc import Callable, Iterator
@@ -29,12 +30,23 @@ from promptclimb.graph.checkpoint import (
 from promptclimb.graph.config import RunConfig
 from promptclimb.graph.context import Context
 from promptclimb.graph.history import branch, classify_boundary, prune_history
-from promptclimb.graph.runs import append_call, append_log, set_aside_calls, write_status
-from promptclimb.graph.state import OptimState
-from promptclimb.graph.wiring import build_graph, initial_state
+from promptclimb.graph.runs import (
+    CONFIG_FILE,
+    append_call,
+    append_log,
+    first_error,
+    load_config,
+    set_aside_calls,
+    write_status,
+)
+from promptclimb.graph.state import Candidate, LaneOutcome, OptimState
+from promptclimb.graph.wiring import build_graph, build_lane_graph, initial_state
 from promptclimb.llm.backends import ChatBackend, open_backend
 from promptclimb.llm.proposer import LLMUnavailable, Proposer
+from promptclimb.llm.records import Usage
+from promptclimb.nodes.lanes import merge_lanes, outcome
 from promptclimb.nodes.propose import BudgetReached
+from promptclimb.nodes.rank import ranked
 from promptclimb.prompts import meta
 from promptclimb.prompts.pools import load_pool
 
@@ -59,6 +71,8 @@ def load_data(config: RunConfig) -> Dataset:
         seed=config.seed,
         layout=config.layout,
         coop_name=config.coop_name,
+        class_names=config.class_names,
+        sampler=config.sampler,
         text_column=config.text_column,
         label_column=config.label_column,
     )
@@ -129,9 +143,41 @@ def open_models(
 
 
 def current_state(run_dir: Path) -> OptimState | None:
-    """The latest checkpointed state, or None when the run has not checkpointed yet."""
+    """The latest checkpointed state, or None when the run has not checkpointed yet.
+
+    While concurrent restarts climb, the run's own checkpoint still holds the scored pool only: the
+    lanes' progress (in their own checkpoints) is merged in, as the gather node will merge it.
+    """
+    config = load_config(run_dir) if (run_dir / CONFIG_FILE).is_file() else None
+    concurrent = config is not None and config.concurrent()
+    thread, place = thread_of(run_dir), where(run_dir)
     with open_checkpointer(run_dir, readonly=True) as saver:
-        return read_state(build_graph(saver), thread_of(run_dir), OptimState, where(run_dir)) or None
+        graph = build_graph(saver, concurrent)
+        values = read_state(graph, thread, OptimState, place) or None
+        if not values or not concurrent or values.get("restarts_done"):
+            return values
+        try:
+            lanes = lanes_so_far(graph, saver, thread)
+            return {**values, **merge_lanes(values, lanes, config)}  # type: ignore[arg-type]
+        except Exception as error:  # crafted or damaged lane checkpoints
+            raise CheckpointError(f"unreadable checkpoint file {place}: {first_error(error)}") from None
+
+
+def lanes_so_far(graph: Any, saver: Any, thread: dict[str, Any]) -> list[LaneOutcome]:
+    """Each concurrent restart's work: the outcome of a finished lane, the latest state of one in flight."""
+    lane_graph = build_lane_graph(saver)
+    found: list[LaneOutcome] = []
+    for task in graph.get_state(thread).tasks:
+        if task.name != "climb":
+            continue
+        if task.result and task.result.get("lanes"):  # finished before the run stopped
+            found += [LaneOutcome.model_validate(lane) for lane in task.result["lanes"]]
+            continue
+        namespace = {"checkpoint_ns": f"climb:{task.id}"}
+        lane = lane_graph.get_state({"configurable": {**thread["configurable"], **namespace}}).values
+        if lane:
+            found.append(outcome(lane))  # type: ignore[arg-type]
+    return found
 
 
 def drive(
@@ -141,21 +187,37 @@ def drive(
     on_update: Callable[[str, dict[str, Any]], None],
 ) -> None:
     """Run the graph to its end, or until an error; checkpoints are synchronous after every step."""
+    config = context.config
     thread = thread_of(run_dir)
     with open_checkpointer(run_dir) as saver:
-        graph = build_graph(saver)
+        graph = build_graph(saver, config.concurrent())
         snapshot = graph.get_state(thread)
         inputs: Any = None if snapshot.values else initial_state(pool)
         if snapshot.interrupts:  # paused by the graph itself (nothing usable from the LLM): go on
-            inputs = Command(resume="resume")
+            # One answer per pending interrupt: concurrent restarts may each have paused.
+            inputs = Command(resume={pause.id: "resume" for pause in snapshot.interrupts})
+        progress = LaneProgress(on_update, config) if config.concurrent() else None
+        run_config: dict[str, Any] = dict(thread)
+        if config.concurrent():  # (only then: a limit of 1 stalls LangGraph's durable checkpoint writes)
+            run_config["max_concurrency"] = config.parallel_restarts
         try:
-            for chunk in graph.stream(
-                inputs, thread, context=context, stream_mode="updates", durability="sync"
+            for namespace, chunk in graph.stream(
+                inputs,
+                run_config,
+                context=context,
+                stream_mode="updates",
+                durability="sync",
+                subgraphs=True,
             ):
                 prune_history(saver, thread, classify_boundary)
                 for node, update in chunk.items():
-                    if node != "__interrupt__":
+                    if node == "__interrupt__":
+                        continue
+                    if namespace and progress is not None:
+                        progress(namespace[0], node, update or {})
+                    elif not namespace:
                         on_update(node, update or {})
+            prune_history(saver, thread, classify_boundary)  # the last step's too
             paused = graph.get_state(thread).interrupts
             if paused:
                 raise NoUsableTemplates(str(paused[0].value))
@@ -202,15 +264,46 @@ def rewind(run_dir: Path, restart: int) -> int:
     """
     from datetime import datetime
 
-    thread = thread_of(run_dir)
+    thread, concurrent = thread_of(run_dir), load_config(run_dir).concurrent()
     with run_lock(run_dir), open_checkpointer(run_dir) as saver:
-        graph = build_graph(saver)
+        graph = build_graph(saver, concurrent)
         start = restart_start(saver, thread, restart)
         graph.update_state(start.config, None, as_node="__copy__")
         moved = set_aside_calls(run_dir, datetime.fromisoformat(start.checkpoint["ts"]))
         prune_history(saver, thread, classify_boundary)
         write_status(run_dir, "paused", f"rewound to the start of restart {restart}")
     return moved
+
+
+class LaneProgress:
+    """Turns the updates of concurrent lanes into run-wide ones for the progress display: iterations and
+    LLM usage summed over lanes, the leaderboard merged. Display only; the state is merged by gather."""
+
+    def __init__(self, on_update: Callable[[str, dict[str, Any]], None], config: RunConfig) -> None:
+        self.on_update, self.config = on_update, config
+        self.done: dict[str, int] = {}
+        self.usage: dict[str, Usage] = {}
+        self.best: dict[str, list[Candidate]] = {}
+        self.step: dict[str, dict[str, int]] = {}  # lane -> its restart and iteration
+
+    def __call__(self, lane: str, node: str, update: dict[str, Any]) -> None:
+        step = self.step.setdefault(lane, {})
+        step.update({key: update[key] for key in ("restart", "iteration") if key in update})
+        if "iterations_done" in update:
+            self.done[lane] = update["iterations_done"]
+        if "usage" in update:
+            self.usage[lane] = update["usage"]
+        if update.get("candidates"):
+            self.best[lane] = update["candidates"][:5]
+        merged = {**update, **step}
+        if "iterations_done" in update:
+            merged["iterations_done"] = sum(self.done.values())
+        if "usage" in update:
+            merged["usage"] = functools.reduce(Usage.plus, self.usage.values(), Usage())
+        if update.get("candidates"):
+            tops = {c.template: c for top in self.best.values() for c in top}
+            merged["candidates"] = ranked(list(tops.values()), self.config)
+        self.on_update(node, merged)
 
 
 def supervise(

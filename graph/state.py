@@ -8,7 +8,8 @@ run; the conversation is reset at each restart and the full LLM request/reply lo
 
 from __future__ import annotations
 
-from typing import TypedDict
+import operator
+from typing import Annotated, TypedDict
 
 from pydantic import BaseModel
 
@@ -67,6 +68,16 @@ class Final(BaseModel):
     n_test: int = 0
 
 
+class LaneOutcome(BaseModel):
+    """What one restart climbed concurrently with the others hands back to the run's leaderboard."""
+
+    restart: int
+    candidates: list[Candidate]  # the templates the LLM proposed in this restart, scored
+    rejections: list[Rejection]
+    usage: Usage
+    iterations_done: int
+
+
 class OptimState(TypedDict, total=False):
     pending: list[str]  # validated templates waiting to be scored
     pending_source: str  # "pool" | "llm"
@@ -83,6 +94,9 @@ class OptimState(TypedDict, total=False):
     best_in_restart: float
     usage: Usage
     final: Final | None
+    # Concurrent restarts (parallel_restarts > 1): each finished restart adds its outcome here; the gather
+    # node merges them into the leaderboard. Appended (a reducer): restarts finish in the same step.
+    lanes: Annotated[list[LaneOutcome], operator.add]
 
 
-STATE_MODELS = (Candidate, Rejection, Message, Final, Usage)
+STATE_MODELS = (Candidate, Rejection, Message, Final, Usage, LaneOutcome)

@@ -1,6 +1,10 @@
 """The graph: propose -> evaluate -> rank -> feedback -> (propose | finalize). Routing lives here only.
 
 The first step scores the initial pool (the input's ``pending``), so a run starts at ``evaluate``.
+
+With concurrent restarts (``parallel_restarts`` > 1) the scored pool fans out instead: one ``climb`` task per
+restart (LangGraph ``Send``), each running the lane subgraph feedback -> propose -> evaluate -> rank ->
+feedback on its restart alone, then ``gather`` merges the lanes into the leaderboard and ``finalize`` runs.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
+from langgraph.types import Send
 
 from promptclimb.graph.context import Context
 from promptclimb.graph.state import OptimState
@@ -16,6 +21,7 @@ from promptclimb.llm.records import Usage
 from promptclimb.nodes.evaluate import evaluate
 from promptclimb.nodes.feedback import feedback
 from promptclimb.nodes.finalize import finalize
+from promptclimb.nodes.lanes import climber, gather, lane_feedback
 from promptclimb.nodes.propose import propose
 from promptclimb.nodes.rank import rank
 
@@ -28,7 +34,59 @@ def after_feedback(state: OptimState, runtime: Runtime[Context]) -> str:
     return "propose"
 
 
-def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+def fan_out(state: OptimState, runtime: Runtime[Context]) -> list[Send] | str:
+    """After the pool is scored: one climb per restart, all at once (LangGraph's max_concurrency bounds
+    how many run together), or straight to finalize when no LLM iteration is asked."""
+    config = runtime.context.config
+    if config.iterations == 0:
+        return "finalize"
+    pool = [c for c in state["candidates"] if c.source == "pool"]
+    return [Send("climb", {"restart": restart, "pool": pool}) for restart in range(config.restarts)]
+
+
+def after_lane_feedback(state: OptimState) -> str:
+    return END if state["restarts_done"] >= 1 else "propose"
+
+
+def build_lane_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+    """One restart's climb. In a run it has no checkpointer of its own: it checkpoints in its parent's,
+    per climb task; ``checkpointer`` is for reading a lane's state back."""
+    builder = StateGraph(OptimState, context_schema=Context)
+    builder.add_node("feedback", lane_feedback)
+    builder.add_node("propose", propose)
+    builder.add_node("evaluate", evaluate)
+    builder.add_node("rank", rank)
+    builder.add_edge(START, "feedback")
+    builder.add_conditional_edges("feedback", after_lane_feedback, ["propose", END])
+    builder.add_edge("propose", "evaluate")
+    builder.add_edge("evaluate", "rank")
+    builder.add_edge("rank", "feedback")
+    return builder.compile(checkpointer=checkpointer)
+
+
+def build_concurrent_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+    builder = StateGraph(OptimState, context_schema=Context)
+    builder.add_node("evaluate", evaluate)
+    builder.add_node("rank", rank)
+    builder.add_node("climb", climber(build_lane_graph()))
+    builder.add_node("gather", gather)
+    builder.add_node("finalize", finalize)
+    builder.add_edge(START, "evaluate")
+    builder.add_edge("evaluate", "rank")
+    builder.add_conditional_edges("rank", fan_out, ["climb", "finalize"])
+    builder.add_edge("climb", "gather")
+    builder.add_edge("gather", "finalize")
+    builder.add_edge("finalize", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+def build_graph(
+    checkpointer: BaseCheckpointSaver | None = None, concurrent: bool = False
+) -> CompiledStateGraph:
+    """The run's graph: restarts one after another, or concurrently (a run keeps the kind it started
+    with: ``RunConfig.concurrent()`` is saved with it)."""
+    if concurrent:
+        return build_concurrent_graph(checkpointer)
     builder = StateGraph(OptimState, context_schema=Context)
     builder.add_node("propose", propose)
     builder.add_node("evaluate", evaluate)

@@ -12,6 +12,7 @@ import email.utils
 import json
 import random
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -102,7 +103,9 @@ class Proposer:
         self.recorder = recorder
         self.sleep = sleep
         self.rng = rng or random.Random()
-        self.step: str | None = None  # the graph step being served, copied into each call record
+        # The graph step being served, copied into each call record: per thread, as concurrent restarts
+        # share one proposer.
+        self._serving = threading.local()
 
     def propose(
         self,
@@ -119,7 +122,7 @@ class Proposer:
         ``step`` labels every call record of this proposal, so the audit log says which step asked;
         ``max_calls`` bounds the requests (re-asks included) so a budget is never overrun by re-asks.
         """
-        self.step = step
+        self._serving.step = step
         conversation = [dict(m) for m in messages]
         seen_keys = {normalize(s) for s in seen}
         calls: list[LLMCall] = []
@@ -262,7 +265,7 @@ class Proposer:
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             cost_usd=price.cost(input_tokens, output_tokens) if price else 0.0,
-            step=self.step,
+            step=getattr(self._serving, "step", None),
         )
         calls.append(call)
         if self.recorder is not None:

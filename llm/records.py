@@ -45,6 +45,17 @@ class Usage(BaseModel):
         )
 
 
+    def plus(self, other: Usage) -> Usage:
+        """Both totals together (restarts climbed concurrently each count their own calls)."""
+        return Usage(
+            calls=self.calls + other.calls,
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cost_usd=self.cost_usd + other.cost_usd,
+            latency_s=self.latency_s + other.latency_s,
+        )
+
+
 def utc_now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 

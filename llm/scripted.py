@@ -4,7 +4,9 @@
   the same reply, a different one gives different templates. It answers ``{"templates": [...]}`` and writes
   the placeholder the way the conversation does (CLASSNAME when the meta-prompt offers it, else ``{}``).
 - ``scripted:/path/replies.jsonl`` replays given replies in order, one JSON string per line (or a JSON object
-  with a "reply" field, such as a stored LLMCall). This is also how a finished run is replayed.
+  with a "reply" field, such as a stored LLMCall). This is also how a finished run is replayed. A line that
+  also holds the "request" it answered (as a stored LLMCall does) is served to that same request first:
+  concurrent restarts ask in no fixed order, and each still gets its own reply.
 
 Token usage counts words, so the accounting code runs as with a real model.
 """
@@ -56,8 +58,9 @@ class ScriptedChatModel(BaseChatModel):
     """Invents templates (``replies`` is None) or replays ``replies`` in order."""
 
     replies: list[str] | None = None
+    requests: list[str | None] | None = None  # per reply, the key of the request it answered (if known)
     source: str = ""  # the replay file, for messages
-    _next_reply: int = PrivateAttr(default=0)
+    _used: set[int] = PrivateAttr(default_factory=set)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
@@ -70,7 +73,8 @@ class ScriptedChatModel(BaseChatModel):
 
     @classmethod
     def from_file(cls, path: Path) -> ScriptedChatModel:
-        return cls(replies=read_replies(path), source=str(path))
+        keyed = read_keyed_replies(path)
+        return cls(replies=[r for _, r in keyed], requests=[k for k, _ in keyed], source=str(path))
 
     def _generate(
         self,
@@ -79,7 +83,7 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        text = self._replay() if self.replies is not None else invent_reply(messages, **kwargs)
+        text = self._replay(messages) if self.replies is not None else invent_reply(messages, **kwargs)
         input_tokens = sum(_word_count(_content(m)) for m in messages)
         output_tokens = _word_count(text)
         message = AIMessage(
@@ -92,41 +96,70 @@ class ScriptedChatModel(BaseChatModel):
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
-    def _replay(self) -> str:
+    def _replay(self, messages: list[BaseMessage]) -> str:
         assert self.replies is not None
         with self._lock:
-            if self._next_reply >= len(self.replies):
+            unused = [i for i in range(len(self.replies)) if i not in self._used]
+            if not unused:
                 raise ScriptedRepliesExhausted(
                     f"scripted replies exhausted: all {len(self.replies)} replies of "
                     f"{self.source or 'the script'} were used"
                 )
-            reply = self.replies[self._next_reply]
-            self._next_reply += 1
-        return reply
+            key = request_key([(_ROLES.get(m.type, m.type), _content(m)) for m in messages])
+            keys = self.requests or []
+            same = [i for i in unused if i < len(keys) and keys[i] == key]
+            chosen = same[0] if same else unused[0]  # the reply to this very request, else the next one
+            self._used.add(chosen)
+        return self.replies[chosen]
+
+
+_ROLES = {"human": "user", "ai": "assistant", "system": "system"}
+
+
+def request_key(conversation: list[tuple[str, str]]) -> str:
+    """A short fingerprint of a request: (role, content) pairs in order."""
+    return hashlib.sha256(json.dumps(conversation, ensure_ascii=False).encode()).hexdigest()[:32]
 
 
 def read_replies(path: Path) -> list[str]:
     """Replies from a JSONL file: a JSON string per line, or an object with a "reply" string."""
+    return [reply for _, reply in read_keyed_replies(path)]
+
+
+def read_keyed_replies(path: Path) -> list[tuple[str | None, str]]:
+    """(request key or None, reply) per usable line of a replies file."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise BackendError(f"scripted replies file {path}: {exc.strerror or exc}") from None
-    replies: list[str] = []
+    replies: list[tuple[str | None, str]] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        key = None
         try:
             value = json.loads(line)
         except ValueError:
             raise BackendError(f"scripted replies file {path}, line {number}: not JSON") from None
         if isinstance(value, dict) and "reply" in value:
+            key = _stored_request_key(value.get("request"))
             value = value["reply"]
             if value is None:  # a failed attempt stored in a run: nothing to replay
                 continue
         if not isinstance(value, str):
             raise BackendError(f"scripted replies file {path}, line {number}: expected a JSON string")
-        replies.append(value)
+        replies.append((key, value))
     return replies
+
+
+def _stored_request_key(request: object) -> str | None:
+    """The key of a stored request (a list of role/content dicts); None when it is not one."""
+    if not isinstance(request, list):
+        return None
+    pairs = [(m.get("role"), m.get("content")) for m in request if isinstance(m, dict)]
+    if len(pairs) != len(request) or not all(isinstance(x, str) for pair in pairs for x in pair):
+        return None
+    return request_key(pairs)  # type: ignore[arg-type]
 
 
 def invent_reply(messages: list[BaseMessage], seed: int | None = None, **kwargs: Any) -> str:

@@ -91,7 +91,13 @@ def export(
         final["ensemble_templates"] if final else [r["template"] for r in board[: config.ensemble_size]]
     )
     dataset = load_dataset(
-        config.data, shots=config.shots, seed=config.seed, layout=config.layout, coop_name=config.coop_name
+        config.data,
+        shots=config.shots,
+        seed=config.seed,
+        layout=config.layout,
+        coop_name=config.coop_name,
+        class_names=config.class_names,
+        sampler=config.sampler,
     )
     model = clip or config.clip
     backbone = load_clip(model, device=device or config.device, precision=precision or config.precision)

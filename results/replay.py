@@ -49,11 +49,12 @@ def used_calls(calls: list[LLMCall], counted_calls: int) -> tuple[list[LLMCall],
     return [c for g in groups for c in g.calls], matched
 
 
-def stored_replies(run_dir: Path, summary: dict[str, Any]) -> tuple[list[str], bool]:
-    """The replies to feed the scripted provider (successful used calls, in order), and the match flag."""
+def stored_replies(run_dir: Path, summary: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+    """The replies to feed the scripted provider (successful used calls, in order, each with the request it
+    answered: concurrent restarts ask in no fixed order), and the match flag."""
     counted = summary["usage"]["calls"] if summary["usage"] else 0
     calls, matched = used_calls(read_calls(run_dir), counted)
-    return [c.reply for c in calls if c.reply is not None], matched
+    return [{"reply": c.reply, "request": c.request} for c in calls if c.reply is not None], matched
 
 
 def replay_dir_for(run_dir: Path) -> Path:

@@ -75,6 +75,8 @@ def split_sizes(run_dir: Path, config: RunConfig, final: dict[str, Any] | None) 
             seed=config.seed,
             layout=config.layout,
             coop_name=config.coop_name,
+            class_names=config.class_names,
+            sampler=config.sampler,
         )
     except DataError as error:  # the data moved: report without intervals rather than not at all
         log.warning("cannot load the run's dataset to count images: %s", error)

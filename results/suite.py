@@ -7,7 +7,8 @@ A suite is a TOML file (see suites/*.toml):
     methods = ["zero-shot", "handmade", "pool", "none", "pos", "pos+neg"]
     shots = [1]
     seeds = [1, 2, 3]
-    clips = ["openai/clip-vit-base-patch16"]   # Hugging Face ids or directories (relative to the file)
+    clips = ["openai:RN50", "openai/clip-vit-base-patch16"]  # scorer specs; a bare id or directory
+                                     # (relative to the file) is CLIP through transformers (hf:)
     score = "selected"               # test accuracy of the "selected" template, or of the top-k "ensemble"
     pool_method_pool = ["caption", "clip-imagenet"]  # what the "pool" method samples (default: run.pool)
 
@@ -50,6 +51,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from promptclimb.evaluators.classify.specs import HF_KINDS, ModelLoadError, split_spec
 from promptclimb.graph.config import RunConfig
 
 if sys.version_info >= (3, 11):
@@ -57,6 +59,8 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10: the same parser, from PyPI (a dependency there)
     import tomli as tomllib
 from promptclimb.graph.runs import CONFIG_FILE, load_config, read_status, write_status
+from promptclimb.prompts.handmade import COOP_DATASETS, dataset_key
+from promptclimb.results.published import AVERAGE, matching
 from promptclimb.results.stats import mean_std
 from promptclimb.results.summary import summarize
 
@@ -92,7 +96,7 @@ SUITE_FIELDS = {
     "run",
 }
 # RunConfig fields the grid sets per cell; [run] may not set them.
-GRID_FIELDS = {"data", "layout", "coop_name", "shots", "seed", "clip", "llm", "feedback", "meta"}
+GRID_FIELDS = {"data", "layout", "coop_name", "shots", "seed", "clip", "scorer", "llm", "feedback", "meta"}
 
 
 class SuiteError(ValueError):
@@ -175,6 +179,22 @@ def _resolve(base: Path, value: str) -> str:
     return value
 
 
+def _resolve_scorer(base: Path, entry: str, path: Path) -> str:
+    """A `clips` entry: a bare id or directory stays what it was (CLIP through transformers); in a spec
+    such as "openai:./RN50.pt?tokenizer=./tok" the model and option paths resolve against the suite file."""
+    try:
+        kind, target = split_spec(entry)
+    except ModelLoadError as error:
+        raise SuiteError(f"{path}: clips: {error}") from error
+    if kind == "hf" and not entry.startswith("hf:"):
+        return _resolve(base, entry)
+    model, query, options = target.partition("?")
+    # option values that are paths (e.g. "?tokenizer=./tokenizer") are relative to the suite file too
+    pairs = [option.partition("=") for option in options.split("&")] if options else []
+    options = "&".join(f"{key}{eq}{_resolve(base, value) if eq else value}" for key, eq, value in pairs)
+    return f"{kind}:{_resolve(base, model)}{query}{options}"
+
+
 def _datasets(raw: dict[str, Any], base: Path) -> list[DatasetSpec]:
     entries = raw.get("datasets")
     if not entries or not isinstance(entries, list):
@@ -245,7 +265,7 @@ def load_suite(path: Path) -> Suite:
         datasets=_datasets(raw, path.parent),
         shots=shots,
         seeds=_list(raw, "seeds", int, [1, 2, 3]),
-        clips=[_resolve(path.parent, c) for c in _list(raw, "clips", str)],
+        clips=[_resolve_scorer(path.parent, c, path) for c in _list(raw, "clips", str)],
         methods=methods,
         llm=raw.get("llm") or None,
         score=score,
@@ -270,7 +290,20 @@ def slug(text: str) -> str:
 
 
 def clip_slug(clip: str) -> str:
-    return slug(Path(clip).name if Path(clip).is_absolute() else clip.split("/")[-1])
+    """The backbone's part of a cell id: "clip-vit-base-patch16" for a transformers CLIP (as it always
+    was), the kind and the model for other scorers ("openai-rn50", "openai-vit-b-16")."""
+    kind, target = split_spec(clip)
+    model = target.partition("?")[0] if kind not in HF_KINDS else target
+    if Path(model).is_absolute():
+        name = Path(model).name
+    else:
+        name = model.split("/")[-1] if kind in HF_KINDS else model
+    return slug(name if kind in HF_KINDS else f"{kind}-{name}")
+
+
+def clip_label(clip: str) -> str:
+    """A CLIP as tables name it: the id ("open_clip:RN50/openai"), or a local directory's name."""
+    return Path(clip).name if Path(clip).is_absolute() else clip
 
 
 def cell_method(method: str) -> str:
@@ -299,6 +332,13 @@ def pool_method_pool(suite: Suite, suite_dir: Path) -> str:
     return str(path.resolve())
 
 
+def scorer_fields(clip: str) -> dict[str, str]:
+    """RunConfig fields of a `clips` entry: `clip` for CLIP through transformers (so the cells of older
+    suites keep their saved configuration), `scorer` for every other kind."""
+    kind, target = split_spec(clip)
+    return {"clip": target} if kind in HF_KINDS else {"scorer": clip}
+
+
 def cell_config(
     suite: Suite, suite_dir: Path, data: DatasetSpec, shots: int, seed: int, clip: str, method: str
 ) -> RunConfig:
@@ -309,7 +349,7 @@ def cell_config(
         "coop_name": data.coop_name,
         "shots": shots,
         "seed": seed,
-        "clip": clip,
+        **scorer_fields(clip),
         "llm": suite.llm,
     }
     if method == BASELINES_CELL:
@@ -360,7 +400,7 @@ def comparable(config: RunConfig) -> dict[str, Any]:
 
 
 class Models(ExitStack):
-    """CLIP backbones and LLM backends shared by the cells of one bench invocation, loaded on first use
+    """Scorer backbones and LLM backends shared by the cells of one bench invocation, loaded on first use
     (a suite whose cells are all finished loads nothing)."""
 
     def __init__(self) -> None:
@@ -369,11 +409,11 @@ class Models(ExitStack):
         self._llms: dict[tuple, Any] = {}
 
     def clip(self, config: RunConfig) -> Any:
-        from promptclimb.evaluators.classify.clip import load_clip
+        from promptclimb.evaluators.classify.registry import load_backbone
 
-        key = (config.clip, config.device, config.precision)
+        key = (config.scorer_spec(), config.device, config.precision)
         if key not in self._clips:
-            self._clips[key] = load_clip(config.clip, device=config.device, precision=config.precision)
+            self._clips[key] = load_backbone(key[0], device=config.device, precision=config.precision)
         return self._clips[key]
 
     def llm(self, config: RunConfig) -> Any:
@@ -542,7 +582,7 @@ def tables(suite: Suite, rows: list[ResultRow]) -> list[tuple[str, list[str], li
     out = []
     for shots in suite.shots:
         for clip in suite.clips:
-            title = f"{suite.name}: {shots}-shot, CLIP {clip_slug(clip)}"
+            title = f"{suite.name}: {shots}-shot, CLIP {clip_label(clip)}"
             title += ", test accuracy (%), mean ± std over seeds"
             body = [
                 [METHODS[m], *(fmt(index.get((shots, clip, m, c))) for c in columns)] for m in suite.methods
@@ -551,12 +591,47 @@ def tables(suite: Suite, rows: list[ResultRow]) -> list[tuple[str, list[str], li
     return out
 
 
+def published_tables(suite: Suite, shots: int, clip: str) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The published numbers (results/published.toml) for this CLIP's backbone at these shots, one table
+    per source, in the suite's columns; every row and title says "published". A published Average (the
+    publication's mean over CoOp's 11 datasets) is shown only when the suite has exactly those 11."""
+    keys = [dataset_key(d.coop_name or d.name) for d in suite.datasets]
+    same_datasets = set(keys) == set(COOP_DATASETS) and len(keys) == len(COOP_DATASETS)
+    out = []
+    for table in matching(clip, shots):
+        title = f"Published, not measured here: {table.source}; CLIP {table.backbone}, {table.shots}-shot"
+        title += f"; {table.protocol}" if table.protocol else ""
+        title += f" ({table.note})" if table.note else ""
+        ordered = [m for m in suite.methods if m in table.rows]
+        ordered += [label for label in table.rows if label not in METHODS]
+        body = []
+        for label in ordered:
+            cells = table.rows[label]
+            values = [_published_cell(cells.get(key) if key else None) for key in keys]
+            values.append(_published_cell(cells.get(AVERAGE) if same_datasets else None))
+            body.append([f"{METHODS.get(label, label)} (published)", *values])
+        out.append((title, ["Method (published)", *(d.name for d in suite.datasets), "Average"], body))
+    return out
+
+
+def _published_cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def data_settings(suite: Suite) -> str:
+    """Which class names and which few-shot draw the suite's cells use (RunConfig class_names, sampler)."""
+    base = suite.base_config()
+    names = "OpenAI CLIP's published names (clip)" if base.class_names == "clip" else "the splits' (coop)"
+    draw = "CoOp's exact draw (coop)" if base.sampler == "coop" else "promptclimb's sampler"
+    return f"Data: class names {names}; few-shot images {draw}."
+
+
 def markdown(suite: Suite, rows: list[ResultRow], statuses: dict[str, str], pool_size: int) -> str:
     budget = suite.budget()
     lines = [f"# Suite {suite.name}", ""]
     lines.append(
         f"Suite file: `{suite.path}`; LLM: {suite.llm or 'embedded local model'}; seeds {suite.seeds}; "
-        f"score: the {suite.score} template(s) of each run, on the test split."
+        f"score: the {suite.score} template(s) of each run, on the test split. {data_settings(suite)}"
     )
     lines.append("")
     lines.append(
@@ -569,15 +644,25 @@ def markdown(suite: Suite, rows: list[ResultRow], statuses: dict[str, str], pool
         lines.append("")
         lines.append(f"Note: the pool method's pool is smaller than the budget ({pool_size} < {budget}).")
     lines.append("")
-    for title, header, body in tables(suite, rows):
-        lines += [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(r) + " |" for r in body]
-        lines.append("")
+    for (shots, clip), (title, header, body) in zip(table_keys(suite), tables(suite, rows), strict=True):
+        lines += [f"## {title}", "", *_markdown_table(header, body), ""]
+        for published_title, published_header, published_body in published_tables(suite, shots, clip):
+            lines += [f"{published_title}:", "", *_markdown_table(published_header, published_body), ""]
     missing = {k: v for k, v in statuses.items() if v != "finished"}
     if missing:
         lines.append("Cells left out (not finished): " + ", ".join(f"{k} ({v})" for k, v in missing.items()))
         lines.append("")
     return "\n".join(lines)
+
+
+def table_keys(suite: Suite) -> list[tuple[int, str]]:
+    return [(shots, clip) for shots in suite.shots for clip in suite.clips]  # the order of tables()
+
+
+def _markdown_table(header: list[str], body: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
+        "| " + " | ".join(r) + " |" for r in body
+    ]
 
 
 CSV_HEADER = [

@@ -78,7 +78,13 @@ def transfer(
         raise TransferError(f"run {run_dir.name} has no scored template yet: nothing to transfer")
     config = load_config(run_dir)
     dataset = load_dataset(
-        config.data, shots=config.shots, seed=config.seed, layout=config.layout, coop_name=config.coop_name
+        config.data,
+        shots=config.shots,
+        seed=config.seed,
+        layout=config.layout,
+        coop_name=config.coop_name,
+        class_names=config.class_names,
+        sampler=config.sampler,
     )
     templates = top_templates(summary, top)
     rows = transfer_rows(templates, handmade_templates(dataset.name))

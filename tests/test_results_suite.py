@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-import promptclimb.evaluators.classify.clip
+import promptclimb.evaluators.classify.registry
 import promptclimb.graph.session
 import promptclimb.graph.wiring
 from promptclimb.graph.runs import read_status
-from promptclimb.results.suite import METHODS, SuiteError, cells, load_suite
+from promptclimb.results.published import backbone_of, published_tables
+from promptclimb.results.suite import METHODS, SuiteError, cells, collect, data_settings, load_suite, markdown
 from promptclimb.results.summary import summarize
 from tests.conftest import DEMO_DATA, ROOT
 from tests.graph_helpers import cli
@@ -56,7 +57,7 @@ def test_shipped_suites_parse():
     assert Path(tiny.clips[0]).is_dir() and Path(tiny.datasets[0].path).is_dir()
     paper = load_suite(ROOT / "suites" / "paper-1shot.toml")
     assert len(paper.datasets) == 11 and paper.seeds == [1, 2, 3] and paper.shots == [1]
-    assert paper.clips == ["openai/clip-vit-base-patch16"]
+    assert paper.clips == ["openai:RN50", "openai:ViT-B/16"]
     assert paper.methods == [m for m in METHODS if m != "neg"]
     assert "RN50" in (ROOT / "suites" / "paper-1shot.toml").read_text()
 
@@ -93,7 +94,7 @@ def test_tiny_suite_table_and_resume_after_interrupt(tiny_suite, tmp_path, monke
     executed, loads = [], []
     real_execute, real_load = (
         promptclimb.graph.session.execute,
-        promptclimb.evaluators.classify.clip.load_clip,
+        promptclimb.evaluators.classify.registry.load_clip,
     )
     monkeypatch.setattr(
         promptclimb.graph.session,
@@ -101,7 +102,7 @@ def test_tiny_suite_table_and_resume_after_interrupt(tiny_suite, tmp_path, monke
         lambda run_dir, *a: executed.append(run_dir.name) or real_execute(run_dir, *a),
     )
     monkeypatch.setattr(
-        promptclimb.evaluators.classify.clip,
+        promptclimb.evaluators.classify.registry,
         "load_clip",
         lambda *a, **k: loads.append(a) or real_load(*a, **k),
     )
@@ -188,3 +189,88 @@ def test_bad_suite_files_are_one_line_errors(tmp_path, capsys, text, message):
     assert code == 2 and message in err, err
     with pytest.raises(SuiteError):
         load_suite(path)
+
+
+def test_paper_suite_uses_the_papers_names_and_draw(tmp_path):
+    paper = load_suite(ROOT / "suites" / "paper-1shot.toml")
+    grid = cells(paper, tmp_path / "paper-1shot")
+    assert {(c.config.class_names, c.config.sampler) for c in grid} == {("clip", "coop")}
+    assert "few-shot images CoOp's exact draw (coop)" in data_settings(paper)
+    tiny = load_suite(TINY)
+    assert {(c.config.class_names, c.config.sampler) for c in cells(tiny, tmp_path)} == {
+        ("coop", "promptclimb")
+    }
+
+
+def test_published_numbers_are_the_papers():
+    liu = published_tables()[0]
+    assert "2309.05950" in liu.source and (liu.backbone, liu.shots) == ("RN50", 1)
+    assert liu.rows == {
+        "zero-shot": {"Average": 55.6},
+        "handmade": {"Average": 58.8},
+        "CoOp (white-box prompt learning)": {"Average": 59.6},
+        "pos+neg": {"Average": 61.1},
+    }
+    assert backbone_of("open_clip:RN50/openai") == "RN50"
+    assert backbone_of("openai/clip-vit-base-patch32") == "ViT-B/32"
+    assert backbone_of("laion/CLIP-ViT-B-32-laion2B-s34B-b79K") is None  # not the published weights
+
+
+def paper_like_suite(tmp_path: Path, clip: str, datasets: list[str]) -> Path:
+    raw = {
+        "name": "p",
+        "llm": "scripted:",
+        "clips": [clip],
+        "seeds": [1, 2, 3],
+        "methods": ["zero-shot", "handmade", "pool", "pos", "pos+neg", "promptclimb"],
+        "datasets": [
+            {"name": d, "path": str(tmp_path / d), "layout": "coop", "coop_name": d} for d in datasets
+        ],
+        "run": {"class_names": "clip", "sampler": "coop", "pool_size": 6, "iterations": 1, "restarts": 1},
+    }
+    return write_suite(tmp_path / "p.toml", raw)
+
+
+def test_suite_table_shows_published_numbers_only_where_the_setting_matches(tmp_path):
+    eleven = ["ImageNet", "Caltech101", "OxfordPets", "StanfordCars", "Flowers102", "Food101"]
+    eleven += ["FGVCAircraft", "SUN397", "DTD", "EuroSAT", "UCF101"]
+    rn50 = load_suite(paper_like_suite(tmp_path, "open_clip:RN50/openai", eleven))
+    md = markdown(rn50, collect(rn50, {}), {}, pool_size=10)
+    lines = md.splitlines()
+    assert "Published, not measured here: Liu et al." in md and "RN50, 1-shot" in md
+    header = next(line for line in lines if line.startswith("| Method (published) |"))
+    assert header.endswith("| UCF101 | Average |")
+    published = {
+        line.split(" | ")[0][2:]: line
+        for line in lines
+        if "(published) |" in line and not line.startswith("| Method")
+    }
+    assert list(published) == [
+        'Zero-shot "a photo of a {}." (published)',
+        "Hand-made ensemble (published)",
+        "LLM, positive + negative feedback (the paper's method) (published)",
+        "CoOp (white-box prompt learning) (published)",
+    ]
+    averages = [line.rsplit(" | ", 1)[1].rstrip(" |") for line in published.values()]
+    assert averages == ["55.6", "58.8", "61.1", "59.6"]
+    assert all(line.count(" - ") == 11 for line in published.values())  # no per-dataset number invented
+    # The measured rows never carry a published number.
+    measured = [line for line in lines if line.startswith("| Hand-made ensemble |")]
+    assert measured and "58.8" not in measured[0]
+
+    # Another backbone: nothing published is shown. Fewer datasets: no published Average either.
+    vit = load_suite(paper_like_suite(tmp_path, "openai/clip-vit-base-patch16", eleven))
+    assert "Published" not in markdown(vit, collect(vit, {}), {}, pool_size=10)
+    two = load_suite(paper_like_suite(tmp_path, "open_clip:RN50/openai", ["EuroSAT", "DTD"]))
+    md_two = markdown(two, collect(two, {}), {}, pool_size=10)
+    assert "(published) | - | - | - |" in md_two and "55.6" not in md_two
+
+
+def test_bench_prints_the_published_table_after_the_measured_one(tmp_path, capsys):
+    from promptclimb.cli.results import print_suite_tables
+
+    suite = load_suite(paper_like_suite(tmp_path, "open_clip:RN50/openai", ["EuroSAT"]))
+    print_suite_tables(suite, collect(suite, {}))
+    out = capsys.readouterr().out
+    assert out.index("1-shot, CLIP open_clip:RN50/openai") < out.index("Published, not measured here")
+    assert "CoOp (white-box prompt learning) (published)" in out

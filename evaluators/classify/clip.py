@@ -51,6 +51,7 @@ except ImportError:  # pragma: no cover - older transformers, where CLIPImagePro
     from transformers import CLIPImageProcessor as _ImageProcessor
 
 from promptclimb.evaluators.cache import image_key
+from promptclimb.evaluators.classify.specs import ModelLoadError
 from promptclimb.evaluators.images import UnreadableImage, open_rgb
 
 logger = logging.getLogger(__name__)
@@ -70,10 +71,6 @@ MIN_BATCH_PROMPTS = 32
 MAX_PADDING = 0.1
 CONFIG_KEYS_IGNORED = ("_name_or_path", "transformers_version", "_attn_implementation_autoset",
                        "_commit_hash", "torch_dtype", "dtype", "architectures")  # fmt: skip
-
-
-class ModelLoadError(RuntimeError):
-    """A CLIP model that cannot be loaded; the one-line message says what to do."""
 
 
 # ------------------------------------------------------------------------------------------ loading

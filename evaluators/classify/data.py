@@ -11,8 +11,21 @@ Layouts (``load_dataset(layout=...)``, docs/datasets.md has the user-facing desc
 - ``auto``: picks one of the above from the directory contents.
 
 Protocol (CoOp's): the train split is a k-shot sample (k images per class), val a min(k, 4)-shot sample,
-test is used whole. Sampling sorts paths first and seeds per class, so it depends only on (seed, files),
-never on file-system listing order. A dataset without a val split has none (nothing is taken from train).
+test is used whole. A dataset without a val split has none (nothing is taken from train). Two samplers
+(``load_dataset(sampler=...)``, RunConfig ``sampler``):
+
+- ``promptclimb`` (default): sorts each class's paths and seeds a generator per (split, seed, class), so the
+  draw depends only on (seed, files): never on listing order or on the order of a split file's rows, and
+  adding or removing one class leaves every other class's images as they were.
+- ``coop``: CoOp's exact draw (Dassl's ``generate_fewshot_dataset``, as CoOp's datasets call it):
+  ``random.seed(seed)``, the pool grouped by label in first-seen order, ``random.sample(items, k)`` per
+  label (every item of a label with fewer than k), train then val (min(k, 4) shots) from the one stream.
+  The same images as every CoOp-protocol paper for the JSON-split datasets and FGVC-Aircraft, whose item
+  order is the split file's; for ImageNet CoOp's order was its file system's listing, which no one can
+  reproduce, so promptclimb's order (sorted paths) is used.
+
+Class names of the CoOp datasets: ``class_names="coop"`` (the split files' names, default) or ``"clip"``
+(OpenAI CLIP's readable names, as the paper's code uses them; see classnames.py).
 
 The test split is lazy: nothing under a test folder is listed, opened or stat-ed until ``items("test")``
 (or ``fingerprint("test")``), so an optimizer that never asks for it provably never sees it.
@@ -39,6 +52,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from promptclimb.evaluators.classify.classnames import (
+    CLASS_NAMES,
+    ClassNamesError,
+    imagenet_clip_names_by_wnid,
+    published_classnames,
+)
 from promptclimb.prompts.handmade import COOP_DATASETS, dataset_key, imagenet_classname_by_wnid
 
 logger = logging.getLogger(__name__)
@@ -47,6 +66,7 @@ LAYOUTS = ("auto", "folders", "flat", "named", "coop")
 SPLITS = ("train", "val", "test")
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 VAL_SHOTS_CAP = 4  # CoOp: val gets min(shots, 4) images per class
+SAMPLERS = ("promptclimb", "coop")
 
 _TRAIN_DIRS = ("train", "training")
 _VAL_DIRS = ("val", "validation", "valid")
@@ -89,6 +109,7 @@ class FewShotDataset:
         train_pool: Sequence[ImageItem],
         val_pool: Sequence[ImageItem] | None,
         test_source: TestSource | None,
+        sampler: str = "promptclimb",
     ) -> None:
         self.name = name
         self.root = root
@@ -96,18 +117,25 @@ class FewShotDataset:
         self.classnames = list(classnames)
         self.shots = shots
         self.seed = seed
+        self.sampler = sampler
         if len(self.classnames) < 2:
             raise DataError(_single_class_message(name, root, self.classnames))
-        self._splits: dict[str, list[ImageItem]] = {
-            "train": sample_per_class(
+        self._splits: dict[str, list[ImageItem]] = {}
+        if sampler == "coop":
+            train, val = coop_fewshot(train_pool, val_pool, shots, seed)
+            _check_every_class_drawn(train, self.classnames)
+            self._splits["train"] = train
+            if val:
+                self._splits["val"] = val
+        else:
+            self._splits["train"] = sample_per_class(
                 train_pool, self.classnames, shots, seed, "train", key=_path, strict=True
             )
-        }
-        if val_pool:
-            val_shots = min(shots, VAL_SHOTS_CAP)
-            self._splits["val"] = sample_per_class(
-                val_pool, self.classnames, val_shots, seed, "val", key=_path
-            )
+            if val_pool:
+                val_shots = min(shots, VAL_SHOTS_CAP)
+                self._splits["val"] = sample_per_class(
+                    val_pool, self.classnames, val_shots, seed, "val", key=_path
+                )
         for split, items in self._splits.items():
             _check_files_exist(items, split)
         self._test_source = test_source
@@ -150,6 +178,7 @@ class FewShotDataset:
         """One line for logs and the CLI; never touches the test split."""
         parts = [
             f"{self.name} ({self.layout}): {len(self.classnames)} classes, {self.shots}-shot seed {self.seed}"
+            + (" (CoOp's draw)" if self.sampler == "coop" else "")
         ]
         parts.append(f"train {len(self._splits['train'])} images")
         parts.append(f"val {len(self._splits['val'])} images" if "val" in self._splits else "no val split")
@@ -167,12 +196,19 @@ def load_dataset(
     seed: int,
     layout: str = "auto",
     coop_name: str | None = None,
+    class_names: str = "coop",
+    sampler: str = "promptclimb",
 ) -> FewShotDataset:
-    """Load a dataset directory as a k-shot dataset (see the module docstring for layouts and protocol)."""
+    """Load a dataset directory as a k-shot dataset (see the module docstring for layouts, samplers and
+    class names)."""
     if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
         raise DataError(f"shots must be a positive integer, got {shots!r}")
     if layout not in LAYOUTS:
         raise DataError(f"unknown dataset layout '{layout}' (choose from {', '.join(LAYOUTS)})")
+    if sampler not in SAMPLERS:
+        raise DataError(f"unknown sampler '{sampler}' (choose from {', '.join(SAMPLERS)})")
+    if class_names not in CLASS_NAMES:
+        raise DataError(f"unknown class names '{class_names}' (choose from {', '.join(CLASS_NAMES)})")
     if coop_name is not None and layout not in ("auto", "coop"):
         raise DataError(f"a CoOp dataset name only applies to the coop layout, not '{layout}'")
     root = os.path.abspath(os.path.expanduser(str(path)))
@@ -181,13 +217,18 @@ def load_dataset(
     if not os.path.isdir(root):
         raise DataError(f"dataset path is not a directory: {root}")
 
-    common = {"shots": shots, "seed": seed}
+    common = {"shots": shots, "seed": seed, "sampler": sampler}
     if coop_name is not None or layout == "coop":
-        return _load_coop(root, coop_name, **common)
+        return _load_coop(root, coop_name, class_names=class_names, **common)
     if layout == "auto":
         layout = _detect_layout(root)
         if layout == "coop":
-            return _load_coop(root, None, **common)
+            return _load_coop(root, None, class_names=class_names, **common)
+    if class_names != "coop":
+        raise DataError(
+            f"class names '{class_names}' (the paper's published names) exist only for the 11 CoOp "
+            f"datasets; {root} is a {layout} dataset"
+        )
     loaders = {"folders": _load_folders, "flat": _load_flat, "named": _load_named}
     return loaders[layout](root, **common)
 
@@ -239,6 +280,37 @@ def sample_per_class(
         rng = random.Random(f"promptclimb-fewshot:{split}:{seed}:{label}")
         chosen.extend(items[i] for i in sorted(rng.sample(range(len(items)), k)))
     return chosen
+
+
+def coop_fewshot(
+    train_pool: Sequence[Item], val_pool: Sequence[Item] | None, shots: int, seed: int
+) -> tuple[list[Item], list[Item] | None]:
+    """CoOp's few-shot draw: Dassl's generate_fewshot_dataset on train (k shots), then on val
+    (min(k, 4) shots), both from one generator seeded as ``random.seed(seed)`` (CoOp's set_random_seed)."""
+    rng = random.Random(seed)
+    train = _dassl_sample(train_pool, shots, rng)
+    val = _dassl_sample(val_pool, min(shots, VAL_SHOTS_CAP), rng) if val_pool else None
+    return train, val
+
+
+def _dassl_sample(pool: Iterable[Item], k: int, rng: random.Random) -> list[Item]:
+    """Per label, in the order labels first appear in pool: rng.sample of k items, or all of a label's
+    items when it has fewer (Dassl without repeat). rng.sample draws positions, so the items drawn
+    depend on pool's order, which is why this order is the split file's."""
+    by_label: dict[int, list[Item]] = {}
+    for item in pool:
+        by_label.setdefault(item.label, []).append(item)
+    chosen: list[Item] = []
+    for items in by_label.values():
+        chosen.extend(rng.sample(items, k) if len(items) >= k else items)
+    return chosen
+
+
+def _check_every_class_drawn(train: Sequence[ImageItem], classnames: list[str]) -> None:
+    drawn = {item.label for item in train}
+    missing = [name for label, name in enumerate(classnames) if label not in drawn]
+    if missing:
+        raise DataError(f"class '{missing[0]}' has no train image")
 
 
 def _check_files_exist(items: Iterable[ImageItem], split: str) -> None:
@@ -368,7 +440,7 @@ def _detect_layout(root: str) -> str:
 # ------------------------------------------------------------------------------------------ folders
 
 
-def _load_folders(root: str, *, shots: int, seed: int) -> FewShotDataset:
+def _load_folders(root: str, *, shots: int, seed: int, sampler: str) -> FewShotDataset:
     train_dir = _find_child_dir(root, _TRAIN_DIRS)
     if train_dir is None:
         raise DataError(f"no train/ folder in {root} (folders layout)")
@@ -401,6 +473,7 @@ def _load_folders(root: str, *, shots: int, seed: int) -> FewShotDataset:
         train_pool=train,
         val_pool=val,
         test_source=test_source,
+        sampler=sampler,
     )
 
 
@@ -417,12 +490,13 @@ def _list_split_dir(split_dir: str, index: dict[str, int]) -> list[ImageItem]:
 # ------------------------------------------------------------------------------------ flat and named
 
 
-def _load_flat(root: str, *, shots: int, seed: int) -> FewShotDataset:
+def _load_flat(root: str, *, shots: int, seed: int, sampler: str) -> FewShotDataset:
     class_dirs = _subdirs(root)
     if not class_dirs:
         raise DataError(f"no class folders in {root} (flat layout: one sub-folder per class)")
     groups = [_class_images(os.path.join(root, name)) for name in class_dirs]
-    return _fixed_split_dataset(root, "flat", class_dirs, clean_classnames(class_dirs), groups, shots, seed)
+    classnames = clean_classnames(class_dirs)
+    return _fixed_split_dataset(root, "flat", class_dirs, classnames, groups, shots, seed, sampler)
 
 
 _WNID_NAME = re.compile(r"^(n\d{8})(?:_(.*))?$")
@@ -430,7 +504,7 @@ _NAME_COUNTER = re.compile(r"^(.+)_(\d+)$")
 _ID_NAME = re.compile(r"^([^_]+)_(.+)$")
 
 
-def _load_named(root: str, *, shots: int, seed: int) -> FewShotDataset:
+def _load_named(root: str, *, shots: int, seed: int, sampler: str) -> FewShotDataset:
     files = _image_files(root)
     if not files:
         raise DataError(f"no image files in {root} (named layout: <id>_<class_name>.ext)")
@@ -441,7 +515,7 @@ def _load_named(root: str, *, shots: int, seed: int) -> FewShotDataset:
     for path, key in zip(files, keys, strict=True):
         groups[index[key]].append(path)
     classnames = [display[key] for key in class_keys]
-    return _fixed_split_dataset(root, "named", class_keys, classnames, groups, shots, seed)
+    return _fixed_split_dataset(root, "named", class_keys, classnames, groups, shots, seed, sampler)
 
 
 def _classes_from_file_names(stems: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -509,6 +583,7 @@ def _fixed_split_dataset(
     groups: list[list[str]],
     shots: int,
     seed: int,
+    sampler: str,
 ) -> FewShotDataset:
     """Split each class's files by the seed-independent rule of the module docstring."""
     smallest = min(len(g) for g in groups)
@@ -543,6 +618,7 @@ def _fixed_split_dataset(
         train_pool=train,
         val_pool=val or None,
         test_source=(lambda: list(test)) if test else None,
+        sampler=sampler,
     )
 
 
@@ -640,7 +716,9 @@ def _nested_coop_datasets(root: str, subdirs: list[str]) -> list[str]:
     return found
 
 
-def _load_coop(root: str, coop_name: str | None, *, shots: int, seed: int) -> FewShotDataset:
+def _load_coop(
+    root: str, coop_name: str | None, *, class_names: str, shots: int, seed: int, sampler: str
+) -> FewShotDataset:
     if coop_name is None:
         key = _detect_coop(root)
         if key is None:
@@ -652,12 +730,12 @@ def _load_coop(root: str, coop_name: str | None, *, shots: int, seed: int) -> Fe
         if key is None:
             raise DataError(f"unknown CoOp dataset '{coop_name}' (known: {', '.join(COOP_DATASETS)})")
     folder = _coop_folder(root, key)
-    common = {"key": key, "folder": folder, "shots": shots, "seed": seed}
+    common = {"key": key, "folder": folder, "shots": shots, "seed": seed, "sampler": sampler}
     if key == "imagenet":
-        return _load_coop_imagenet(**common)
+        return _load_coop_imagenet(**common, clip_names=class_names == "clip")
     if key == "fgvc_aircraft":
-        return _load_coop_aircraft(**common)
-    return _load_coop_json(**common)
+        return _load_coop_aircraft(**common)  # the paper keeps the split's names
+    return _load_coop_json(**common, clip_names=class_names == "clip")
 
 
 def _coop_folder(root: str, key: str) -> str:
@@ -685,7 +763,9 @@ def _require_dir(path: str) -> str:
 # CoOp JSON splits: {"train": [[relative path, label, class name], ...], "val": [...], "test": [...]}.
 
 
-def _load_coop_json(*, key: str, folder: str, shots: int, seed: int) -> FewShotDataset:
+def _load_coop_json(
+    *, key: str, folder: str, shots: int, seed: int, sampler: str, clip_names: bool
+) -> FewShotDataset:
     spec = COOP_SPECS[key]
     assert spec.split_file is not None
     split_path = os.path.join(folder, spec.split_file)
@@ -696,6 +776,11 @@ def _load_coop_json(*, key: str, folder: str, shots: int, seed: int) -> FewShotD
     labels = sorted({label for entries in kept.values() for _, label, _ in entries})
     relabel = {old: new for new, old in enumerate(labels)}  # contiguous after ignored classes are dropped
     classnames = _coop_classnames(key, kept, relabel, split_path)
+    if clip_names:
+        try:
+            classnames = published_classnames(key, classnames)
+        except ClassNamesError as error:
+            raise DataError(f"{split_path}: {error}") from None
 
     def to_items(split: str) -> list[ImageItem]:
         return [
@@ -714,6 +799,7 @@ def _load_coop_json(*, key: str, folder: str, shots: int, seed: int) -> FewShotD
         train_pool=to_items("train"),
         val_pool=to_items("val") or None,
         test_source=(lambda: to_items("test")) if kept["test"] else None,
+        sampler=sampler,
     )
 
 
@@ -774,17 +860,18 @@ def _clean_coop_name(key: str, raw: str) -> str:
 # classnames.txt holds "<wnid> <readable name>" lines.
 
 
-def _load_coop_imagenet(*, key: str, folder: str, shots: int, seed: int) -> FewShotDataset:
+def _load_coop_imagenet(
+    *, key: str, folder: str, shots: int, seed: int, sampler: str, clip_names: bool
+) -> FewShotDataset:
     train_dir = _require_dir(os.path.join(folder, "images", "train"))
     wnids = _subdirs(train_dir)
     if not wnids:
         raise DataError(f"no class folders in {train_dir}")
-    names = _imagenet_names(folder)
+    names = imagenet_clip_names_by_wnid() if clip_names else _imagenet_names(folder)
     missing = [w for w in wnids if w not in names]
     if missing:
-        raise DataError(
-            f"no class name for ImageNet folder '{missing[0]}' in {os.path.join(folder, 'classnames.txt')}"
-        )
+        where = "the published ImageNet names" if clip_names else os.path.join(folder, "classnames.txt")
+        raise DataError(f"no class name for ImageNet folder '{missing[0]}' in {where}")
     index = {wnid: label for label, wnid in enumerate(wnids)}
     train = [
         ImageItem(p, label)
@@ -802,6 +889,7 @@ def _load_coop_imagenet(*, key: str, folder: str, shots: int, seed: int) -> FewS
         train_pool=train,
         val_pool=None,
         test_source=(lambda: _list_split_dir(test_dir, index)) if has_test else None,
+        sampler=sampler,
     )
 
 
@@ -827,7 +915,7 @@ def _imagenet_names(folder: str) -> dict[str, str]:
 # "<image id> <variant name>" lines for images/<image id>.jpg.
 
 
-def _load_coop_aircraft(*, key: str, folder: str, shots: int, seed: int) -> FewShotDataset:
+def _load_coop_aircraft(*, key: str, folder: str, shots: int, seed: int, sampler: str) -> FewShotDataset:
     image_dir = _require_dir(os.path.join(folder, "images"))
     variants_path = os.path.join(folder, "variants.txt")
     with open(variants_path, encoding="utf-8") as handle:
@@ -850,6 +938,7 @@ def _load_coop_aircraft(*, key: str, folder: str, shots: int, seed: int) -> FewS
         train_pool=read("train"),
         val_pool=read("val") if os.path.isfile(val_path) else None,
         test_source=(lambda: read("test")) if os.path.isfile(test_path) else None,
+        sampler=sampler,
     )
 
 

@@ -5,6 +5,10 @@ A scorer spec names the dual encoder that scores templates:
     hf:<id or dir>      CLIP through transformers (what ``--clip`` sets; a bare id means the same)
     clip:<id or dir>    the same
     text:<id or dir>    a sentence encoder for zero-shot *text* classification (classify/sentence.py)
+    siglip:<id or dir>  SigLIP or SigLIP 2 (fixed resolution) through transformers (classify/siglip.py)
+    openai:<name|file>  OpenAI's original CLIP checkpoints with torch only (RN50, RN101, ViT-B/16, ...;
+                        classify/openai_clip.py); ``?tokenizer=DIR`` names a local CLIP tokenizer
+    open_clip:<arch>/<pretrained>  open_clip, where it and torchvision are installed (not by default)
     <name>:<argument>   a third-party scorer: the entry point ``name`` of the group ``promptclimb.scorers``,
                         called as ``factory(argument, device=..., precision=...)`` -> a DualEncoder
 
@@ -17,40 +21,61 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 from promptclimb.evaluators.base import DualEncoder
-from promptclimb.evaluators.classify.clip import ModelLoadError, load_clip
+from promptclimb.evaluators.classify.clip import load_clip
 from promptclimb.evaluators.classify.data import DataError, FewShotDataset, load_dataset
+from promptclimb.evaluators.classify.specs import (
+    BUILT_IN,
+    HF_KINDS,
+    ModelLoadError,
+    is_plugin_spec,
+    split_spec,
+)
 from promptclimb.evaluators.classify.texts import TextDataset, is_text_dataset, load_text_dataset
 
 ENTRY_POINT_GROUP = "promptclimb.scorers"
-BUILT_IN = ("hf", "clip", "text")
-
-
-def split_spec(spec: str) -> tuple[str, str]:
-    """("hf", "openai/clip-vit-base-patch32") for "hf:openai/..." and for a bare id or path."""
-    kind, sep, target = spec.partition(":")
-    if not sep or "/" in kind or not kind.isidentifier():  # a bare hub id or a path (C:\\ aside)
-        return "hf", spec
-    if not target:
-        raise ModelLoadError(f"scorer spec '{spec}' names no model after '{kind}:'")
-    return kind, target
 
 
 def scorer_plugins() -> dict[str, object]:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def is_plugin_spec(spec: str) -> bool:
-    return split_spec(spec)[0] not in BUILT_IN
+def untrusted_reason(spec: str) -> str | None:
+    """Why a spec read from a run's config.json must not load without consent: a plugin is code to import,
+    and a checkpoint file other than OpenAI's own may be a TorchScript archive, which carries code."""
+    kind, target = split_spec(spec)
+    if is_plugin_spec(spec):
+        return f"scorer {spec} would be imported and run"
+    if kind == "openai":
+        from promptclimb.evaluators.classify.openai_clip import OpenAISpec, checkpoint_name
+
+        model = OpenAISpec.parse(target).model
+        if checkpoint_name(model) is None:
+            return (
+                f"scorer {spec} would load the checkpoint file {model} (a TorchScript archive may run code)"
+            )
+    return None
 
 
 def load_backbone(spec: str, *, device: str | None = None, precision: str = "auto") -> DualEncoder:
     kind, target = split_spec(spec)
-    if kind in ("hf", "clip"):
+    if kind in HF_KINDS:
         return load_clip(target, device=device, precision=precision)
     if kind == "text":
         from promptclimb.evaluators.classify.sentence import load_sentence_encoder
 
         return load_sentence_encoder(target, device=device)
+    if kind == "siglip":
+        from promptclimb.evaluators.classify.siglip import load_siglip
+
+        return load_siglip(target, device=device, precision=precision)
+    if kind == "openai":
+        from promptclimb.evaluators.classify.openai_clip import load_openai_clip
+
+        return load_openai_clip(target, device=device, precision=precision)
+    if kind == "open_clip":
+        from promptclimb.evaluators.classify.open_clip_backend import load_open_clip
+
+        return load_open_clip(target, device=device, precision=precision)
     plugins = scorer_plugins()
     if kind not in plugins:
         known = ", ".join([*BUILT_IN, *sorted(plugins)])
@@ -66,15 +91,29 @@ def load_any_dataset(
     seed: int,
     layout: str = "auto",
     coop_name: str | None = None,
+    class_names: str = "coop",
+    sampler: str = "promptclimb",
     text_column: str | None = None,
     label_column: str | None = None,
 ) -> FewShotDataset | TextDataset:
     """A CSV text dataset (a folder with train.csv) or an image dataset (every other layout)."""
     if layout == "csv" or (layout == "auto" and is_text_dataset(path)):
+        if class_names != "coop" or sampler != "promptclimb":
+            raise DataError(
+                "class names 'clip' and sampler 'coop' are for the CoOp image benchmarks, not CSV text data"
+            )
         return load_text_dataset(
             path, shots=shots, seed=seed, text_column=text_column, label_column=label_column
         )
-    return load_dataset(path, shots=shots, seed=seed, layout=layout, coop_name=coop_name)
+    return load_dataset(
+        path,
+        shots=shots,
+        seed=seed,
+        layout=layout,
+        coop_name=coop_name,
+        class_names=class_names,
+        sampler=sampler,
+    )
 
 
 def check_modality(dataset: FewShotDataset | TextDataset, backbone: DualEncoder, spec: str) -> None:

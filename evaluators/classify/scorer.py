@@ -8,10 +8,12 @@ template, resuming a run or changing the seed costs no encoder call for anything
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +50,18 @@ class _ClassText:
     seconds: float  # this template's share of the encoding time
 
 
+def serialized(method: Callable) -> Callable:
+    """One call at a time per scorer: concurrent restarts share it, and its memo, feature cache connection
+    and model are not made for concurrent use (scoring is compute bound: nothing is lost by waiting)."""
+
+    @functools.wraps(method)
+    def locked(self: ClipScorer, *args: object, **kwargs: object) -> object:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 class ClipScorer:
     """Scores templates with one CLIP backbone on one dataset; features cached in cache_dir."""
 
@@ -67,6 +81,7 @@ class ClipScorer:
         self._splits: dict[str, _SplitImages] = {}
         # A score is a pure function of (template, split) for one scorer: repeats are answered from here.
         self._scores: dict[tuple[str, str], TemplateScore] = {}
+        self._lock = threading.RLock()
 
     def has_split(self, split: Split) -> bool:
         return self.dataset.has_split(split)
@@ -75,10 +90,12 @@ class ClipScorer:
         """Close the feature cache (also done when the process ends)."""
         self.store.close()
 
+    @serialized
     def prepare(self, split: Split) -> int:
         """Encode (or read from the cache) the split's image features now; returns how many are usable."""
         return len(self._images(split).labels)
 
+    @serialized
     def score(self, templates: Sequence[str], split: Split) -> list[TemplateScore]:
         start = time.perf_counter()
         images = self._images(split)
@@ -101,6 +118,7 @@ class ClipScorer:
             update["seconds"] = seconds
         return score.model_copy(update=update)
 
+    @serialized
     def score_ensemble(self, templates: Sequence[str], split: Split) -> TemplateScore:
         """Per class, the mean of the templates' normalised text features, renormalised."""
         if not templates:
