@@ -23,13 +23,18 @@ DeltaChannel, so no kept checkpoint needs a deleted ancestor to rebuild its valu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+import logging
+import threading
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 KEEP_NEWEST = 3
+PRUNE_EVERY_S = 0.5  # while concurrent lanes climb (see pruning_in_background); ~20 ms a time
+log = logging.getLogger(__name__)
 Boundary = Callable[[dict[str, Any]], Hashable]
 
 
@@ -165,3 +170,35 @@ def branch(saver: BaseCheckpointSaver, thread: dict[str, Any]) -> Iterable[Check
     """The root namespace's current branch, oldest first (what rewinding chooses from)."""
     root = {"configurable": {**thread["configurable"], "checkpoint_ns": ""}}
     return reversed(lineage(list(saver.list(root))))
+
+
+@contextmanager
+def pruning_in_background(
+    saver: BaseCheckpointSaver,
+    thread: dict[str, Any],
+    boundary: Boundary | None,
+    every_s: float = PRUNE_EVERY_S,
+) -> Iterator[None]:
+    """Prune every ``every_s`` seconds while the block runs.
+
+    Concurrent lanes run inside one superstep of the run, and LangGraph hands their updates to the driving
+    loop in bursts (often only when a lane ends): pruning there alone would let each lane's namespace grow
+    for its whole climb. Safe beside the writers: the newest checkpoint of each namespace is never deleted,
+    and a checkpoint being written has it as its parent.
+    """
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every_s):
+            try:
+                prune_history(saver, thread, boundary)
+            except Exception:  # best effort: the driving loop prunes too, and reports its failures
+                log.debug("background pruning failed", exc_info=True)
+
+    worker = threading.Thread(target=loop, name="prune-checkpoints", daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        worker.join()

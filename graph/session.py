@@ -6,7 +6,7 @@ import functools
 import logging
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from promptclimb.graph.checkpoint import (
 )
 from promptclimb.graph.config import RunConfig
 from promptclimb.graph.context import Context
-from promptclimb.graph.history import branch, classify_boundary, prune_history
+from promptclimb.graph.history import branch, classify_boundary, prune_history, pruning_in_background
 from promptclimb.graph.runs import (
     CONFIG_FILE,
     append_call,
@@ -200,23 +200,28 @@ def drive(
         run_config: dict[str, Any] = dict(thread)
         if config.concurrent():  # (only then: a limit of 1 stalls LangGraph's durable checkpoint writes)
             run_config["max_concurrency"] = config.parallel_restarts
+        lanes_pruned = (
+            pruning_in_background(saver, thread, classify_boundary) if config.concurrent() else nullcontext()
+        )
         try:
-            for namespace, chunk in graph.stream(
-                inputs,
-                run_config,
-                context=context,
-                stream_mode="updates",
-                durability="sync",
-                subgraphs=True,
-            ):
-                prune_history(saver, thread, classify_boundary)
-                for node, update in chunk.items():
-                    if node == "__interrupt__":
-                        continue
-                    if namespace and progress is not None:
-                        progress(namespace[0], node, update or {})
-                    elif not namespace:
-                        on_update(node, update or {})
+            with lanes_pruned:
+                stream = graph.stream(
+                    inputs,
+                    run_config,
+                    context=context,
+                    stream_mode="updates",
+                    durability="sync",
+                    subgraphs=True,
+                )
+                for namespace, chunk in stream:
+                    prune_history(saver, thread, classify_boundary)
+                    for node, update in chunk.items():
+                        if node == "__interrupt__":
+                            continue
+                        if namespace and progress is not None:
+                            progress(namespace[0], node, update or {})
+                        elif not namespace:
+                            on_update(node, update or {})
             prune_history(saver, thread, classify_boundary)  # the last step's too
             paused = graph.get_state(thread).interrupts
             if paused:

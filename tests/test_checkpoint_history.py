@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
@@ -172,3 +173,47 @@ def test_the_plan_keeps_the_current_branch_only():
     branch = lineage(list(saver.list(thread)))
     assert [t.checkpoint["channel_values"].get("restart") for t in branch][:2] == [3, 2]
     assert len(branch) < len(items) + 1  # the copy's parent is the fork point's: restarts 4..8 are off it
+
+
+def test_lanes_are_pruned_while_they_climb_inside_one_step(tmp_path):
+    """Concurrent lanes climb inside one step of the run, whose updates can reach the driving loop only
+    at its end: the background pruner bounds their namespaces meanwhile (each lane counts its own)."""
+    import sqlite3
+    import threading
+    import time
+
+    from langgraph.types import Send
+
+    from promptclimb.graph.history import pruning_in_background
+
+    conn = sqlite3.connect(tmp_path / "c.sqlite", check_same_thread=False)
+    saver, seen, lock = SqliteSaver(conn), [], threading.Lock()
+
+    def count(state: Inner) -> Inner:
+        time.sleep(0.02)
+        with lock, saver.lock:
+            rows = conn.execute(
+                "SELECT count(*) FROM checkpoints WHERE checkpoint_ns <> '' GROUP BY checkpoint_ns"
+            )
+            seen.extend(n for (n,) in rows.fetchall())
+        return {"n": state["n"] + 1}
+
+    lane = StateGraph(Inner)
+    lane.add_node("count", count)
+    lane.add_edge(START, "count")
+    lane.add_conditional_edges("count", lambda s: END if s["n"] >= 60 else "count", ["count", END])
+    lane_graph = lane.compile()
+    builder = StateGraph(Outer)
+
+    def climb(state: Outer, config: RunnableConfig) -> dict[str, Any]:
+        lane_graph.invoke({"n": 0}, config)  # checkpoints in this task's namespace
+        return {}
+
+    builder.add_node("climb", climb)
+    builder.add_conditional_edges(START, lambda s: [Send("climb", s), Send("climb", s)], ["climb"])
+    builder.add_edge("climb", END)
+    graph, thread = builder.compile(checkpointer=saver), {"configurable": {"thread_id": "t"}}
+    with pruning_in_background(saver, thread, lambda v: v.get("restart"), every_s=0.1):
+        graph.invoke({"n": 0, "restart": 0}, {**thread, "max_concurrency": 2}, durability="sync")
+    # Unpruned, each lane would reach 60 checkpoints; between prunings (0.1 s) a lane writes about 5.
+    assert max(seen) >= 4 and max(seen) <= 3 + 15, max(seen)

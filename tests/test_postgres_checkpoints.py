@@ -38,10 +38,10 @@ def test_kill_9_then_another_process_resumes_to_the_uninterrupted_result(pg_stor
     straight = summarize(only_run(tmp_path / "straight"))
 
     runs = tmp_path / "runs"
-    env = {"PROMPTCLIMB_SCRIPTED_DELAY": "0.1"}
-    proc = start_cli("promptclimb.cli.main", run_args(runs, tiny_clip, *ARGS), env)
+    proc = start_cli("promptclimb.cli.main", run_args(runs, tiny_clip, *ARGS))
     run_dir = wait_for_checkpoint_in_store(runs, proc)
-    time.sleep(0.8)
+    while proc.poll() is None and len(read_calls(run_dir)) < 4:  # kill in the middle of the climb
+        time.sleep(0.01)
     assert proc.poll() is None, "the run finished before it could be killed: make it longer"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -50,7 +50,7 @@ def test_kill_9_then_another_process_resumes_to_the_uninterrupted_result(pg_stor
     assert not (run_dir / "checkpoints.sqlite").exists()
 
     # Another process (another worker): it shares the runs directory and the database, nothing else.
-    resumed = start_cli("promptclimb.cli.main", ["--runs-dir", str(runs), "resume", run_dir.name], env)
+    resumed = start_cli("promptclimb.cli.main", ["--runs-dir", str(runs), "resume", run_dir.name])
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
     done = summarize(run_dir)
     assert done["status"] == "finished" and done["iterations_done"] == 16 and done["llm_calls"] == 16
@@ -141,3 +141,40 @@ def test_a_store_that_is_not_postgres_or_sqlite_is_refused_in_one_line(tmp_path,
     assert cli("--checkpoints", "mysql://root:secret@db/x", "--runs-dir", str(tmp_path), "list") == 2
     err = capsys.readouterr().err
     assert "postgresql://" in err and "secret" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_concurrent_restarts_on_postgres_survive_kill_9_and_rewind(pg_store, tmp_path, tiny_clip):
+    """Lanes checkpoint in their own namespaces of the shared store: resumed by another process after
+    kill -9, pruned to their newest checkpoints; rewinding to restart 1 climbs them all again."""
+    runs = tmp_path / "runs"
+    argv = run_args(runs, tiny_clip, "--iterations", "10", "--restarts", "2", "--parallel-restarts", "2")
+    proc = start_cli("promptclimb.cli.main", argv)
+    run_dir = wait_for_checkpoint_in_store(runs, proc)
+    while proc.poll() is None and len(read_calls(run_dir)) < 6:  # the lanes are climbing
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run finished before it could be killed: make it longer"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with psycopg.connect(pg_store) as conn:
+        (lanes,) = conn.execute(
+            "SELECT count(DISTINCT checkpoint_ns) FROM checkpoints WHERE checkpoint_ns <> ''"
+        ).fetchone()
+    assert lanes == 2
+    assert summarize(run_dir)["iterations_done"] >= 4  # show merges the lanes in flight, from the store
+
+    resumed = start_cli("promptclimb.cli.main", ["--runs-dir", str(runs), "resume", run_dir.name])
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
+    done = summarize(run_dir)
+    assert done["status"] == "finished" and done["iterations_done"] == 20 and done["llm_calls"] == 20
+
+    assert cli("--runs-dir", str(runs), "rewind", run_dir.name, "--restart", "2") == 2  # no start of its own
+    assert cli("--runs-dir", str(runs), "rewind", run_dir.name, "--restart", "1") == 0
+    assert summarize(run_dir)["llm_calls"] == 0 and read_calls(run_dir) == []
+    assert cli("--runs-dir", str(runs), "resume", run_dir.name) == 0
+    again = summarize(run_dir)
+    assert again["status"] == "finished" and again["iterations_done"] == 20
+    assert len(read_calls(run_dir)) == again["llm_calls"] == 20
+    with psycopg.connect(pg_store) as conn:
+        counts = conn.execute("SELECT checkpoint_ns, count(*) FROM checkpoints GROUP BY 1").fetchall()
+    assert all(count <= 3 for ns, count in counts if ns), counts
