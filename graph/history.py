@@ -35,6 +35,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 KEEP_NEWEST = 3
 PRUNE_EVERY_S = 0.5  # while concurrent lanes climb (see pruning_in_background); ~20 ms a time
 log = logging.getLogger(__name__)
+_PRUNING = threading.Lock()  # one plan-and-delete at a time (the driving loop and the background pruner)
 Boundary = Callable[[dict[str, Any]], Hashable]
 
 
@@ -97,15 +98,16 @@ def prune_history(
 ) -> int:
     """Bound the thread's history (module docstring); returns how many checkpoints were deleted."""
     thread_id = thread["configurable"]["thread_id"]
-    by_ns: dict[str, list[CheckpointTuple]] = {}
-    for item in saver.list({"configurable": {"thread_id": thread_id}}):
-        by_ns.setdefault(item.config["configurable"].get("checkpoint_ns", ""), []).append(item)
-    deleted = 0
-    for ns, items in by_ns.items():
-        drop, relinks = plan_history(items, boundary if ns == "" else None, keep)
-        if drop or relinks:
-            forget(saver, thread_id, ns, drop, relinks)
-            deleted += len(drop)
+    with _PRUNING:
+        by_ns: dict[str, list[CheckpointTuple]] = {}
+        for item in saver.list({"configurable": {"thread_id": thread_id}}):
+            by_ns.setdefault(item.config["configurable"].get("checkpoint_ns", ""), []).append(item)
+        deleted = 0
+        for ns, items in by_ns.items():
+            drop, relinks = plan_history(items, boundary if ns == "" else None, keep)
+            if drop or relinks:
+                forget(saver, thread_id, ns, drop, relinks)
+                deleted += len(drop)
     return deleted
 
 
