@@ -177,6 +177,12 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument(
         "--debug", action="store_true", help="also print failures' tracebacks (run.log has them)"
     )
+    root.add_argument(
+        "--checkpoints",
+        help="where new runs keep their checkpoints: sqlite (in the run directory) or a postgresql:// URL "
+        "shared by workers; also how a run on PostgreSQL is reached "
+        "(default: $PROMPTCLIMB_CHECKPOINTS, else sqlite)",
+    )
     sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="start an optimization run")
     add_run_options(run)
@@ -194,6 +200,11 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="the documented JSON (README: the contract)")
     runs = sub.add_parser("list", help="all runs with status and best score")
     runs.add_argument("--json", action="store_true", help="one JSON object per run, in a list")
+    rewind = sub.add_parser("rewind", help="go back to the start of a restart (then resume)")
+    rewind.add_argument("run", help="run id (under --runs-dir) or run directory")
+    rewind.add_argument(
+        "--restart", type=int, required=True, help="restart to start again, numbered from 1 as shown"
+    )
     add_score_command(sub)
     models = sub.add_parser(
         "models",
@@ -205,6 +216,7 @@ def parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():  # `promptclimb run --runs-dir X` works as well as before `run`
         command.formatter_class = HelpFormatter
         command.add_argument("--runs-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        command.add_argument("--checkpoints", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         command.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
         )
@@ -481,6 +493,33 @@ def cmd_resume(args: argparse.Namespace) -> int:
         return run_to_end(run_dir, context, pool, resumed=True, prepare=save)
 
 
+def cmd_rewind(args: argparse.Namespace) -> int:
+    from promptclimb.graph.runs import CALLS_FILE, REWOUND_CALLS_FILE, find_run, load_config
+    from promptclimb.graph.session import rewind
+    from promptclimb.graph.t2i.session import is_t2i_run
+
+    run_dir = find_run(args.run, Path(args.runs_dir))
+    if is_t2i_run(run_dir):
+        error("rewind works on classification runs only")
+        return 2
+    config = load_config(run_dir)
+    if not 1 <= args.restart <= config.restarts:
+        error(f"--restart takes 1 to {config.restarts}: run {run_dir.name} has {config.restarts} restarts")
+        return 2
+    if config.concurrent() and args.restart != 1:  # its restarts have no start of their own in the run
+        error(f"the restarts of run {run_dir.name} climb concurrently: rewind takes --restart 1 (all again)")
+        return 2
+    moved = rewind(run_dir, args.restart)
+    say(f"run {run_dir.name} rewound to the start of restart {args.restart}", to_err=True)
+    if moved:
+        say(
+            f"{moved} LLM calls made after that point moved from {CALLS_FILE} to {REWOUND_CALLS_FILE}",
+            to_err=True,
+        )
+    say(f"resume with: promptclimb resume {run_dir}", to_err=True)
+    return 0
+
+
 def step(restart: int, iteration: int) -> str:
     """Where a template came from, numbered as the progress shows it: restart 1 is the first."""
     return f"r{restart + 1}.i{iteration}"
@@ -698,15 +737,26 @@ COMMANDS = {
     "resume": cmd_resume,
     "show": cmd_show,
     "list": cmd_list,
+    "rewind": cmd_rewind,
     "score": cmd_score,
     "models": cmd_models,
 }
+
+
+def choose_store(url: str | None) -> None:
+    """--checkpoints for this command (each call of main starts from the environment's choice again)."""
+    if url is None and "promptclimb.graph.checkpoint" not in sys.modules:
+        return  # nothing chosen before, nothing to undo: LangGraph stays unloaded for light commands
+    from promptclimb.graph.checkpoint import use_store
+
+    use_store(url)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     setup_logging(debug=args.debug)
     try:
+        choose_store(getattr(args, "checkpoints", None))
         return COMMANDS[args.command](args)
     except user_errors() as exc:
         if args.debug:

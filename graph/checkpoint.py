@@ -1,8 +1,16 @@
-"""Checkpoints in a SQLite file per run, and a lock so only one process works on a run at a time."""
+"""Where a run's checkpoints live, and a lock so only one process works on a run at a time.
+
+SQLite is the embedded default: ``checkpoints.sqlite`` in the run directory, thread "run". A run created while
+``--checkpoints postgresql://...`` (or ``$PROMPTCLIMB_CHECKPOINTS``) is set keeps them in PostgreSQL instead,
+thread = the run id, so any worker that shares the runs directory and the database resumes or shows it. The
+run directory then records only *that* it uses PostgreSQL (``checkpoints.json``); the connection string always
+comes from the user, never from a run directory's files.
+"""
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -11,6 +19,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from filelock import Timeout, UnixFileLock, WindowsFileLock
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from pydantic import TypeAdapter
@@ -18,7 +27,11 @@ from pydantic import TypeAdapter
 from promptclimb.graph.state import STATE_MODELS
 
 CHECKPOINT_FILE = "checkpoints.sqlite"
+STORE_FILE = "checkpoints.json"  # {"backend": "postgres"} for a run on PostgreSQL; never a connection string
+STORE_ENV = "PROMPTCLIMB_CHECKPOINTS"
+SQLITE_THREAD = "run"  # one thread per file: every SQLite run uses the same name
 LOCK_FILE = "lock"
+_store_url: str | None = None  # the CLI's --checkpoints; None: $PROMPTCLIMB_CHECKPOINTS, else SQLite
 # The OS lock of the platform, never filelock's soft (file exists) fallback: a kill -9 would leave it held.
 OSFileLock = WindowsFileLock if os.name == "nt" else UnixFileLock
 
@@ -27,11 +40,12 @@ class CheckpointError(RuntimeError):
     """A checkpoint file that cannot be read; the message names the file."""
 
 
-def read_state(graph: Any, thread: dict, state_type: Any, path: Path) -> Any:
+def read_state(graph: Any, thread: dict, state_type: Any, path: Path | str) -> Any:
     """The latest checkpointed values, checked against the graph's state type.
 
     A checkpoint is a file someone else may have written: bytes that do not decode, or values of the wrong
-    shape, are a CheckpointError naming the file, never a traceback later in whoever reads the state.
+    shape, are a CheckpointError naming the file (or the store, ``where``), never a traceback later in whoever
+    reads the state.
     """
     try:
         values = graph.get_state(thread).values
@@ -61,19 +75,121 @@ def serializer() -> JsonPlusSerializer:
     return JsonPlusSerializer(allowed_msgpack_modules=list(STATE_MODELS))
 
 
+def use_store(url: str | None) -> None:
+    """The store new runs use, from the CLI's --checkpoints (None: $PROMPTCLIMB_CHECKPOINTS, else SQLite)."""
+    global _store_url
+    _store_url = check_store_url(url) if url else None
+
+
+def store_url() -> str | None:
+    """The PostgreSQL URL the user gave (flag, then environment), or None for SQLite."""
+    url = check_store_url(_store_url or os.environ.get(STORE_ENV, "").strip() or "sqlite")
+    return None if url == "sqlite" else url
+
+
+def check_store_url(url: str) -> str:
+    if url == "sqlite" or url.startswith(("postgresql://", "postgres://")):
+        return url
+    shown = url.split("://")[0][:20]  # never echo a URL that may hold a password
+    raise CheckpointError(f"--checkpoints (${STORE_ENV}) takes sqlite or a postgresql:// URL, not {shown!r}")
+
+
+def uses_postgres(run_dir: Path) -> bool:
+    """Whether the run keeps its checkpoints in PostgreSQL, as its checkpoints.json says (untrusted data: it
+    can only say yes or no, never where)."""
+    path = run_dir / STORE_FILE
+    if not path.is_file():
+        return False
+    try:
+        backend = json.loads(path.read_text()).get("backend")
+    except (OSError, ValueError, AttributeError):
+        backend = None
+    if backend not in ("postgres", "sqlite"):
+        raise CheckpointError(f"unreadable run file {path}: backend must be postgres or sqlite")
+    return backend == "postgres"
+
+
+def thread_of(run_dir: Path) -> dict[str, Any]:
+    """The run's LangGraph thread: "run" in its own SQLite file, the run id in a shared PostgreSQL store."""
+    thread_id = run_dir.resolve().name if uses_postgres(run_dir) else SQLITE_THREAD
+    return {"configurable": {"thread_id": thread_id}}
+
+
+def where(run_dir: Path) -> str:
+    """The run's checkpoints, named for a message (the PostgreSQL URL without its password)."""
+    if not uses_postgres(run_dir):
+        return str(run_dir / CHECKPOINT_FILE)
+    url = store_url()
+    return f"PostgreSQL {redacted(url) if url else '(no URL given)'}, thread {run_dir.resolve().name}"
+
+
+def redacted(url: str) -> str:
+    """host:port/dbname of a connection string, never its password."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        parts = conninfo_to_dict(url)
+    except Exception:  # no psycopg, or a malformed URL: say nothing of it
+        return "postgresql://(address not shown)"
+    host = parts.get("host") or "localhost"
+    return f"postgresql://{host}:{parts.get('port') or 5432}/{parts.get('dbname') or ''}"
+
+
+def mark_new_run(run_dir: Path) -> None:
+    """Record the store of a new run: nothing for SQLite; checkpoints.json and the tables for PostgreSQL."""
+    if store_url() is None:
+        return
+    with open_checkpointer(run_dir, postgres=True):  # creates the tables, checks the URL before any work
+        pass
+    (run_dir / STORE_FILE).write_text(json.dumps({"backend": "postgres"}) + "\n")
+
+
+def thread_taken(run_id: str) -> bool:
+    """Whether the PostgreSQL store already holds a thread named ``run_id`` (False on SQLite)."""
+    url = store_url()
+    if url is None:
+        return False
+    with _postgres_saver(url, serializer(), readonly=False, thread_id=None) as saver:  # tables made once
+        return (
+            saver.conn.execute("SELECT 1 FROM checkpoints WHERE thread_id = %s LIMIT 1", (run_id,)).fetchone()
+            is not None
+        )
+
+
 @contextmanager
 def open_checkpointer(
-    run_dir: Path, serde: JsonPlusSerializer | None = None, readonly: bool = False
-) -> Iterator[SqliteSaver]:
-    """The run's SQLite checkpointer; ``serde`` allow-lists the state models of another graph.
+    run_dir: Path,
+    serde: JsonPlusSerializer | None = None,
+    readonly: bool = False,
+    postgres: bool | None = None,
+) -> Iterator[BaseCheckpointSaver]:
+    """The run's checkpointer, SQLite or PostgreSQL (the one place that picks); ``serde`` allow-lists the
+    state models of another graph.
 
     ``readonly`` (show, list, report) creates and changes nothing, so it works in a read-only runs directory;
-    a file without checkpoints then reads as an empty run.
+    a file without checkpoints then reads as an empty run. A writable PostgreSQL checkpointer also holds an
+    advisory lock on the run's thread: two workers on two machines never drive one run.
     """
-    path = run_dir / CHECKPOINT_FILE
+    serde = serde or serializer()
+    if postgres if postgres is not None else uses_postgres(run_dir):
+        url = store_url()
+        if url is None:
+            raise CheckpointError(
+                f"run {run_dir.resolve().name} keeps its checkpoints in PostgreSQL: give --checkpoints "
+                f"postgresql://... or set ${STORE_ENV}"
+            )
+        with _postgres_saver(url, serde, readonly, run_dir.resolve().name) as saver:
+            yield saver
+        return
+    with _sqlite_saver(run_dir / CHECKPOINT_FILE, serde, readonly) as saver:
+        yield saver
+
+
+@contextmanager
+def _sqlite_saver(path: Path, serde: JsonPlusSerializer, readonly: bool) -> Iterator[SqliteSaver]:
     conn = _connect_readonly(path) if readonly else sqlite3.connect(path, check_same_thread=False)
     try:
-        saver = SqliteSaver(conn, serde=serde or serializer())
+        saver = SqliteSaver(conn, serde=serde)
         try:
             if readonly:
                 saver.is_setup = True  # setup() writes (journal mode, tables): the tables are checked below
@@ -86,6 +202,47 @@ def open_checkpointer(
         yield saver
     finally:
         conn.close()
+
+
+@contextmanager
+def _postgres_saver(
+    url: str, serde: JsonPlusSerializer, readonly: bool, thread_id: str | None
+) -> Iterator[BaseCheckpointSaver]:
+    """A PostgresSaver on its own connection (autocommit, as LangGraph's from_conn_string opens it)."""
+    try:
+        import psycopg
+        from langgraph.checkpoint.postgres import PostgresSaver
+        from psycopg.rows import dict_row
+    except ImportError:
+        raise CheckpointError(
+            "PostgreSQL checkpoints need the postgres extra: pip install 'promptclimb[postgres]'"
+        ) from None
+    try:
+        conn = psycopg.Connection.connect(
+            url, autocommit=True, prepare_threshold=0, row_factory=dict_row, connect_timeout=10
+        )
+    except psycopg.Error as error:
+        detail = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"cannot open the checkpoint store {redacted(url)}: {detail}") from None
+    with conn:
+        saver = PostgresSaver(conn, serde=serde)
+        if readonly:
+            if conn.execute("SELECT to_regclass('checkpoints') AS t").fetchone()["t"] is None:
+                raise CheckpointError(f"the checkpoint store {redacted(url)} has no checkpoint tables")
+        else:
+            saver.setup()
+            if thread_id is not None:
+                _advisory_lock(conn, thread_id)
+        yield saver
+
+
+def _advisory_lock(conn: Any, thread_id: str) -> None:
+    """Held by the connection until it closes; the server drops it when the process dies (even kill -9)."""
+    row = conn.execute(
+        "SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS ok", (f"promptclimb:{thread_id}",)
+    ).fetchone()
+    if not row["ok"]:
+        raise RunLocked(f"run {thread_id} is in use by another process (PostgreSQL lock)")
 
 
 def _connect_readonly(path: Path) -> sqlite3.Connection:
@@ -121,34 +278,13 @@ def _checked_connection(path: Path, mode: str) -> sqlite3.Connection:
 
 
 def has_checkpoint(run_dir: Path) -> bool:
-    """Whether the run's checkpoint file holds any checkpoint (read-only; False when there is no file)."""
+    """Whether the run's store holds any checkpoint of it (read-only; False when there is no file)."""
     with open_checkpointer(run_dir, readonly=True) as saver:
-        return saver.conn.execute("SELECT 1 FROM checkpoints LIMIT 1").fetchone() is not None
-
-
-def prune_checkpoints(saver: SqliteSaver, thread_id: str, keep: int = 3) -> None:
-    """Drop all but the newest ``keep`` checkpoints of each namespace of a thread.
-
-    The SQLite saver stores the whole state in every checkpoint, so keeping them all would grow the file
-    quadratically with the run; a resume only needs the latest one (the run's history is in the state).
-    Per namespace: concurrent restarts checkpoint in their own (subgraph) namespaces, and the run's own
-    checkpoint from before the fan-out must stay while they climb.
-    """
-    with saver.lock, saver.conn:
-        saver.conn.execute(
-            """DELETE FROM checkpoints WHERE thread_id = ? AND checkpoint_id NOT IN (
-                   SELECT checkpoint_id FROM checkpoints AS newest WHERE newest.thread_id = ?
-                   AND newest.checkpoint_ns = checkpoints.checkpoint_ns
-                   ORDER BY checkpoint_id DESC LIMIT ?)""",
-            (thread_id, thread_id, keep),
-        )
-        saver.conn.execute(
-            """DELETE FROM writes WHERE thread_id = ? AND NOT EXISTS (
-                   SELECT 1 FROM checkpoints AS kept WHERE kept.thread_id = ?
-                   AND kept.checkpoint_ns = writes.checkpoint_ns
-                   AND kept.checkpoint_id = writes.checkpoint_id)""",
-            (thread_id, thread_id),
-        )
+        try:
+            return next(iter(saver.list(thread_of(run_dir), limit=1)), None) is not None
+        except Exception as error:  # crafted bytes that do not decode
+            detail = type(error).__name__
+            raise CheckpointError(f"unreadable checkpoint in {where(run_dir)}: {detail}") from None
 
 
 @contextmanager

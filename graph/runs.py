@@ -2,7 +2,8 @@
 
 config.json         the RunConfig (all a resume needs)
 run.json            status: running | paused | finished | failed, and the one-line reason
-checkpoints.sqlite  LangGraph checkpoints, written synchronously after every step
+checkpoints.sqlite  LangGraph checkpoints, written synchronously after every step (SQLite, the default)
+checkpoints.json    {"backend": "postgres"} when the checkpoints live in PostgreSQL (thread = the run id)
 llm_calls.jsonl     every LLM request and reply (audit and replay)
 run.log             notable events (random CLIP weights, skipped images, test-split access)
 """
@@ -15,18 +16,27 @@ import os
 import re
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from promptclimb.graph.checkpoint import CHECKPOINT_FILE, CheckpointError, has_checkpoint, is_locked
+from promptclimb.graph.checkpoint import (
+    CheckpointError,
+    has_checkpoint,
+    is_locked,
+    mark_new_run,
+    thread_taken,
+    where,
+)
 from promptclimb.graph.config import RunConfig
 from promptclimb.llm.records import LLMCall
 
 CONFIG_FILE = "config.json"
 STATUS_FILE = "run.json"
 CALLS_FILE = "llm_calls.jsonl"
+REWOUND_CALLS_FILE = "llm_calls.rewound.jsonl"  # calls made after a rewind's fork point (paid for, kept)
 LOG_FILE = "run.log"
 DATA_FILE = "data.json"
 STATUSES = ("running", "paused", "finished", "failed")
@@ -70,13 +80,15 @@ def new_run_id(config: RunConfig) -> str:
 
 
 def new_run_dir(runs_dir: Path, run_id: str) -> Path:
-    """A fresh directory named by the run id (suffixed -2, -3, ... if taken)."""
+    """A fresh directory named by the run id (suffixed -2, -3, ... if taken, here or as a thread of the
+    PostgreSQL store, which other runs directories may share), its checkpoint store recorded."""
     runs_dir.mkdir(parents=True, exist_ok=True)
     run_dir, n = runs_dir / run_id, 1
-    while run_dir.exists():
+    while run_dir.exists() or thread_taken(run_dir.name):
         n += 1
         run_dir = runs_dir / f"{run_id}-{n}"
     run_dir.mkdir()
+    mark_new_run(run_dir)
     return run_dir
 
 
@@ -229,6 +241,37 @@ def read_calls_checked(run_dir: Path) -> tuple[list[LLMCall], list[str]]:
     return calls, [f"{path}: skipped {len(bad)} unreadable line(s) (line {bad[0]}: cut by a kill?)"]
 
 
+def set_aside_calls(run_dir: Path, since: datetime) -> int:
+    """Move the calls started at or after ``since`` from the call log to llm_calls.rewound.jsonl; their count.
+
+    After a rewind the log holds the calls of the current branch only (what replay and the state's usage
+    count); the set-aside ones were paid for and stay in the run. Unreadable lines stay where they are.
+    Appended there first, durably, then the log is replaced atomically: a kill in between leaves them in both.
+    """
+    path = run_dir / CALLS_FILE
+    if not path.exists():
+        return 0
+    kept, moved = [], []
+    for line in path.read_text(errors="replace").splitlines():
+        (moved if _started_at(line) >= since else kept).append(line)
+    if not moved:
+        return 0
+    with open_append(run_dir / REWOUND_CALLS_FILE) as handle:
+        handle.writelines(line + "\n" for line in moved)
+        handle.flush()
+        os.fsync(handle.fileno())
+    write_file(path, "".join(line + "\n" for line in kept))
+    return len(moved)
+
+
+def _started_at(line: str) -> datetime:
+    """When a logged call started; the oldest time for a line that does not parse (it is kept)."""
+    try:
+        return datetime.fromisoformat(LLMCall.model_validate_json(line).started_at)
+    except ValueError:
+        return datetime.min.replace(tzinfo=timezone.utc)
+
+
 def append_log(run_dir: Path, lines: list[str]) -> None:
     if not lines:
         return
@@ -247,7 +290,7 @@ def check_progress_kept(run_dir: Path) -> None:
     calls = read_calls(run_dir)
     if calls:
         raise CheckpointError(
-            f"{run_dir / CHECKPOINT_FILE} holds no checkpoint, but {CALLS_FILE} records {len(calls)} LLM "
+            f"{where(run_dir)} holds no checkpoint, but {CALLS_FILE} records {len(calls)} LLM "
             "calls: resuming would start the run over and pay for them again (restore the file, or start a "
             "new run)"
         )

@@ -6,7 +6,7 @@ import functools
 import logging
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +18,25 @@ from promptclimb.evaluators.classify.registry import check_modality, load_any_da
 from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir
 from promptclimb.evaluators.classify.texts import TextDataset
 from promptclimb.graph.checkpoint import (
-    CHECKPOINT_FILE,
+    SQLITE_THREAD,
     CheckpointError,
+    RunLocked,
     open_checkpointer,
-    prune_checkpoints,
     read_state,
     run_lock,
+    thread_of,
+    where,
 )
 from promptclimb.graph.config import RunConfig
 from promptclimb.graph.context import Context
+from promptclimb.graph.history import branch, classify_boundary, prune_history, pruning_in_background
 from promptclimb.graph.runs import (
     CONFIG_FILE,
     append_call,
     append_log,
     first_error,
     load_config,
+    set_aside_calls,
     write_status,
 )
 from promptclimb.graph.state import Candidate, LaneOutcome, OptimState
@@ -46,7 +50,7 @@ from promptclimb.nodes.rank import ranked
 from promptclimb.prompts import meta
 from promptclimb.prompts.pools import load_pool
 
-THREAD = {"configurable": {"thread_id": "run"}}
+THREAD = {"configurable": {"thread_id": SQLITE_THREAD}}  # a SQLite run's thread; thread_of(run_dir) for any
 log = logging.getLogger(__name__)
 
 
@@ -148,31 +152,31 @@ def current_state(run_dir: Path) -> OptimState | None:
     """
     config = load_config(run_dir) if (run_dir / CONFIG_FILE).is_file() else None
     concurrent = config is not None and config.concurrent()
-    path = run_dir / CHECKPOINT_FILE
+    thread, place = thread_of(run_dir), where(run_dir)
     with open_checkpointer(run_dir, readonly=True) as saver:
         graph = build_graph(saver, concurrent)
-        values = read_state(graph, THREAD, OptimState, path) or None
+        values = read_state(graph, thread, OptimState, place) or None
         if not values or not concurrent or values.get("restarts_done"):
             return values
         try:
-            lanes = lanes_so_far(graph, saver)
+            lanes = lanes_so_far(graph, saver, thread)
             return {**values, **merge_lanes(values, lanes, config)}  # type: ignore[arg-type]
         except Exception as error:  # crafted or damaged lane checkpoints
-            raise CheckpointError(f"unreadable checkpoint file {path}: {first_error(error)}") from None
+            raise CheckpointError(f"unreadable checkpoint file {place}: {first_error(error)}") from None
 
 
-def lanes_so_far(graph: Any, saver: Any) -> list[LaneOutcome]:
+def lanes_so_far(graph: Any, saver: Any, thread: dict[str, Any]) -> list[LaneOutcome]:
     """Each concurrent restart's work: the outcome of a finished lane, the latest state of one in flight."""
     lane_graph = build_lane_graph(saver)
     found: list[LaneOutcome] = []
-    for task in graph.get_state(THREAD).tasks:
+    for task in graph.get_state(thread).tasks:
         if task.name != "climb":
             continue
         if task.result and task.result.get("lanes"):  # finished before the run stopped
             found += [LaneOutcome.model_validate(lane) for lane in task.result["lanes"]]
             continue
         namespace = {"checkpoint_ns": f"climb:{task.id}"}
-        lane = lane_graph.get_state({"configurable": {**THREAD["configurable"], **namespace}}).values
+        lane = lane_graph.get_state({"configurable": {**thread["configurable"], **namespace}}).values
         if lane:
             found.append(outcome(lane))  # type: ignore[arg-type]
     return found
@@ -186,36 +190,42 @@ def drive(
 ) -> None:
     """Run the graph to its end, or until an error; checkpoints are synchronous after every step."""
     config = context.config
+    thread = thread_of(run_dir)
     with open_checkpointer(run_dir) as saver:
         graph = build_graph(saver, config.concurrent())
-        snapshot = graph.get_state(THREAD)
+        snapshot = graph.get_state(thread)
         inputs: Any = None if snapshot.values else initial_state(pool)
         if snapshot.interrupts:  # paused by the graph itself (nothing usable from the LLM): go on
             # One answer per pending interrupt: concurrent restarts may each have paused.
             inputs = Command(resume={pause.id: "resume" for pause in snapshot.interrupts})
         progress = LaneProgress(on_update, config) if config.concurrent() else None
-        run_config: dict[str, Any] = dict(THREAD)
+        run_config: dict[str, Any] = dict(thread)
         if config.concurrent():  # (only then: a limit of 1 stalls LangGraph's durable checkpoint writes)
             run_config["max_concurrency"] = config.parallel_restarts
+        lanes_pruned = (
+            pruning_in_background(saver, thread, classify_boundary) if config.concurrent() else nullcontext()
+        )
         try:
-            for namespace, chunk in graph.stream(
-                inputs,
-                run_config,
-                context=context,
-                stream_mode="updates",
-                durability="sync",
-                subgraphs=True,
-            ):
-                prune_checkpoints(saver, THREAD["configurable"]["thread_id"])
-                for node, update in chunk.items():
-                    if node == "__interrupt__":
-                        continue
-                    if namespace and progress is not None:
-                        progress(namespace[0], node, update or {})
-                    elif not namespace:
-                        on_update(node, update or {})
-            prune_checkpoints(saver, THREAD["configurable"]["thread_id"])  # the last step's too
-            paused = graph.get_state(THREAD).interrupts
+            with lanes_pruned:
+                stream = graph.stream(
+                    inputs,
+                    run_config,
+                    context=context,
+                    stream_mode="updates",
+                    durability="sync",
+                    subgraphs=True,
+                )
+                for namespace, chunk in stream:
+                    prune_history(saver, thread, classify_boundary)
+                    for node, update in chunk.items():
+                        if node == "__interrupt__":
+                            continue
+                        if namespace and progress is not None:
+                            progress(namespace[0], node, update or {})
+                        elif not namespace:
+                            on_update(node, update or {})
+            prune_history(saver, thread, classify_boundary)  # the last step's too
+            paused = graph.get_state(thread).interrupts
             if paused:
                 raise NoUsableTemplates(str(paused[0].value))
         finally:
@@ -223,6 +233,53 @@ def drive(
             context.log += [f"skipped {n} unreadable images in split {k}" for k, n in skipped.items() if n]
             append_log(run_dir, context.log)
             context.log.clear()
+
+
+class NoSuchRestart(CheckpointError):
+    """A rewind to a restart whose start the run's history does not hold; the message lists those it does."""
+
+
+def restart_start(saver: Any, thread: dict[str, Any], restart: int) -> Any:
+    """The kept checkpoint at the start of ``restart`` (1-based, as printed) on the run's current branch.
+
+    Restart 1 starts once the pool is scored (nothing is re-scored); restart K > 1 at its first checkpoint,
+    which the previous restart's feedback step wrote.
+    """
+    starts: dict[int, Any] = {}
+    pool_scored: dict[int, Any] = {}
+    for item in branch(saver, thread):  # oldest first
+        values = item.checkpoint.get("channel_values") or {}
+        if values.get("restart") is None:
+            continue  # the input checkpoint: no state yet
+        starts.setdefault(values["restart"] + 1, item)
+        if values["restart"] == 0 and values.get("candidates"):
+            pool_scored.setdefault(1, item)
+    starts.update(pool_scored)
+    if restart not in starts:
+        kept = ", ".join(map(str, sorted(starts))) or "none"
+        raise NoSuchRestart(f"no checkpoint at the start of restart {restart} (kept: {kept})")
+    return starts[restart]
+
+
+def rewind(run_dir: Path, restart: int) -> int:
+    """Fork the run at the start of ``restart`` (1-based); returns the LLM calls set aside.
+
+    The fork is LangGraph's checkpoint copy (``update_state(..., as_node="__copy__")``): a new latest
+    checkpoint with the values of the restart's start, so the next resume continues from there with no
+    pending writes of the old branch. Calls logged after that point move to llm_calls.rewound.jsonl, the old
+    branch's checkpoints are pruned, and the run is paused (resumable).
+    """
+    from datetime import datetime
+
+    thread, concurrent = thread_of(run_dir), load_config(run_dir).concurrent()
+    with run_lock(run_dir), open_checkpointer(run_dir) as saver:
+        graph = build_graph(saver, concurrent)
+        start = restart_start(saver, thread, restart)
+        graph.update_state(start.config, None, as_node="__copy__")
+        moved = set_aside_calls(run_dir, datetime.fromisoformat(start.checkpoint["ts"]))
+        prune_history(saver, thread, classify_boundary)
+        write_status(run_dir, "paused", f"rewound to the start of restart {restart}")
+    return moved
 
 
 class LaneProgress:
@@ -273,6 +330,8 @@ def supervise(
         write_status(run_dir, "running")
         try:
             work()
+        except RunLocked:  # a worker on another machine drives it (the store's lock): it is running
+            raise
         except KeyboardInterrupt:
             result = ("paused", "interrupted by the user")
         except resumable as error:

