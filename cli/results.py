@@ -222,11 +222,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 say(f"{label}finished", to_err=True)
     except KeyboardInterrupt:
         interrupted = True
+    return bench_ended(suite, runs_dir, interrupted, problems, f"promptclimb bench {args.suite}")
+
+
+def bench_ended(suite: Any, runs_dir: Path, interrupted: bool, problems: int, again: str) -> int:
+    """The tables of whatever finished, and the exit status of a bench invocation."""
+    from promptclimb.results.suite import write_results
+
     results = write_results(suite, runs_dir)
     print_suite_tables(suite, results.rows)
     say(f"wrote {results.markdown} and {results.csv}")
     if interrupted:
-        say(f"interrupted: run `promptclimb bench {args.suite}` again to resume", to_err=True)
+        say(f"interrupted: run `{again}` again to resume", to_err=True)
         return 130
     return 3 if problems else 0
 
@@ -234,7 +241,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def bench_on_ray(args: argparse.Namespace, suite: Any, runs_dir: Path, total: int) -> int:
     """The cells as Ray tasks (results/distributed.py): one progress line per cell as it finishes."""
     from promptclimb.results.distributed import RayOptions, run_suite_on_ray
-    from promptclimb.results.suite import write_results
 
     options = RayOptions(address=args.ray or None, gpus_per_cell=args.ray_gpus, retries=args.ray_retries)
     say(f"on Ray: {args.ray or 'a new local cluster'}", to_err=True)
@@ -248,13 +254,7 @@ def bench_on_ray(args: argparse.Namespace, suite: Any, runs_dir: Path, total: in
             say(f"[{done}/{total}] {outcome.cell.id}: {what}{reason}", to_err=True)
     except KeyboardInterrupt:
         interrupted = True
-    results = write_results(suite, runs_dir)
-    print_suite_tables(suite, results.rows)
-    say(f"wrote {results.markdown} and {results.csv}")
-    if interrupted:
-        say(f"interrupted: run `promptclimb bench {args.suite} --ray` again to resume", to_err=True)
-        return 130
-    return 3 if problems else 0
+    return bench_ended(suite, runs_dir, interrupted, problems, f"promptclimb bench {args.suite} --ray")
 
 
 # ------------------------------------------------------------------------------------------ wiring

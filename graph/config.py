@@ -99,6 +99,29 @@ class RunConfig(BaseModel):
         """Whether restarts climb concurrently (the fan-out graph) rather than one after another."""
         return self.parallel_restarts > 1 and self.restarts > 1 and self.iterations > 0
 
+    def draw(self) -> dict[str, object]:
+        """How the run's images (or texts) and class names are drawn from ``data``: the data loaders' keyword
+        arguments, so every command that reloads a run's data (resume, report, export, transfer) gets the
+        same draw."""
+        return {
+            "shots": self.shots,
+            "seed": self.seed,
+            "layout": self.layout,
+            "coop_name": self.coop_name,
+            "class_names": self.class_names,
+            "sampler": self.sampler,
+        }
+
+    def backend_options(self) -> dict[str, object]:
+        """``open_backend``'s keyword arguments for the run's LLM (everything but the "provider:model")."""
+        return {
+            "base_url": self.llm_base_url,
+            "api_key_env": self.llm_api_key_env,
+            "temperature": self.temperature,
+            "rpm": self.llm_rpm,
+            "tpm": self.llm_tpm,
+        }
+
     def scorer_spec(self) -> str:
         return self.scorer or f"hf:{self.clip}"
 

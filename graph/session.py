@@ -67,12 +67,7 @@ Dataset = FewShotDataset | TextDataset
 def load_data(config: RunConfig) -> Dataset:
     return load_any_dataset(
         config.data,
-        shots=config.shots,
-        seed=config.seed,
-        layout=config.layout,
-        coop_name=config.coop_name,
-        class_names=config.class_names,
-        sampler=config.sampler,
+        **config.draw(),  # type: ignore[arg-type]
         text_column=config.text_column,
         label_column=config.label_column,
     )
@@ -133,14 +128,7 @@ def open_models(
 ) -> Iterator[tuple[DualEncoder, ChatBackend]]:
     """Load the scorer's model and open the LLM backend (an embedded server is stopped on exit)."""
     backbone = open_scorer_model(config, dataset)
-    with open_backend(
-        config.llm,
-        base_url=config.llm_base_url,
-        api_key_env=config.llm_api_key_env,
-        temperature=config.temperature,
-        rpm=config.llm_rpm,
-        tpm=config.llm_tpm,
-    ) as backend:
+    with open_backend(config.llm, **config.backend_options()) as backend:  # type: ignore[arg-type]
         yield backbone, backend
 
 

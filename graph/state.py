@@ -100,3 +100,23 @@ class OptimState(TypedDict, total=False):
 
 
 STATE_MODELS = (Candidate, Rejection, Message, Final, Usage, LaneOutcome)
+
+
+def initial_state(pool: list[str]) -> OptimState:
+    return OptimState(
+        pending=pool,
+        pending_source="pool",
+        candidates=[],
+        rejections=[],
+        conversation=[],
+        restart=0,
+        iteration=0,
+        iterations_done=0,
+        restarts_done=0,
+        stale=0,
+        unusable_streak=0,
+        last_repeats=0,
+        best_in_restart=0.0,
+        usage=Usage(),
+        final=None,
+    )

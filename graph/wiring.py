@@ -16,8 +16,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from promptclimb.graph.context import Context
-from promptclimb.graph.state import OptimState
-from promptclimb.llm.records import Usage
+from promptclimb.graph.state import OptimState, initial_state
 from promptclimb.nodes.evaluate import evaluate
 from promptclimb.nodes.feedback import feedback
 from promptclimb.nodes.finalize import finalize
@@ -102,21 +101,4 @@ def build_graph(
     return builder.compile(checkpointer=checkpointer)
 
 
-def initial_state(pool: list[str]) -> OptimState:
-    return OptimState(
-        pending=pool,
-        pending_source="pool",
-        candidates=[],
-        rejections=[],
-        conversation=[],
-        restart=0,
-        iteration=0,
-        iterations_done=0,
-        restarts_done=0,
-        stale=0,
-        unusable_streak=0,
-        last_repeats=0,
-        best_in_restart=0.0,
-        usage=Usage(),
-        final=None,
-    )
+__all__ = ["build_graph", "build_lane_graph", "initial_state"]

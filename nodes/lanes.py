@@ -22,7 +22,7 @@ from langgraph.runtime import Runtime
 
 from promptclimb.graph.config import RunConfig
 from promptclimb.graph.context import Context
-from promptclimb.graph.state import Candidate, LaneOutcome, OptimState, Rejection
+from promptclimb.graph.state import Candidate, LaneOutcome, OptimState, Rejection, initial_state
 from promptclimb.llm.records import Usage
 from promptclimb.nodes.feedback import feedback, restart_finished
 from promptclimb.nodes.rank import ranked, restart_pool, selection_acc
@@ -44,23 +44,9 @@ def lane_config(config: RunConfig, restart: int) -> RunConfig:
 def lane_start(restart: int, pool: list[Candidate], config: RunConfig) -> OptimState:
     """A lane's first state: the scored pool, nothing asked yet."""
     start = restart_pool(pool, restart, config)
-    return OptimState(
-        pending=[],
-        pending_source="llm",
-        candidates=pool,
-        rejections=[],
-        conversation=[],
-        restart=restart,
-        iteration=0,
-        iterations_done=0,
-        restarts_done=0,
-        stale=0,
-        unusable_streak=0,
-        last_repeats=0,
-        best_in_restart=max((selection_acc(c, config.selection()) for c in start), default=0.0),
-        usage=Usage(),
-        final=None,
-    )
+    best = max((selection_acc(c, config.selection()) for c in start), default=0.0)
+    return {**initial_state([]), "pending_source": "llm", "candidates": pool, "restart": restart,
+            "best_in_restart": best}  # fmt: skip
 
 
 def lane_feedback(state: OptimState, runtime: Runtime[Context]) -> dict:

@@ -90,15 +90,7 @@ def export(
     ensemble = (
         final["ensemble_templates"] if final else [r["template"] for r in board[: config.ensemble_size]]
     )
-    dataset = load_dataset(
-        config.data,
-        shots=config.shots,
-        seed=config.seed,
-        layout=config.layout,
-        coop_name=config.coop_name,
-        class_names=config.class_names,
-        sampler=config.sampler,
-    )
+    dataset = load_dataset(config.data, **config.draw())
     model = clip or config.clip
     backbone = load_clip(model, device=device or config.device, precision=precision or config.precision)
     scorer = ClipScorer(backbone, dataset, config.cache_dir or default_cache_dir())

@@ -69,15 +69,7 @@ def split_sizes(run_dir: Path, config: RunConfig, final: dict[str, Any] | None) 
     from promptclimb.evaluators.classify.data import DataError, load_dataset
 
     try:
-        dataset = load_dataset(
-            config.data,
-            shots=config.shots,
-            seed=config.seed,
-            layout=config.layout,
-            coop_name=config.coop_name,
-            class_names=config.class_names,
-            sampler=config.sampler,
-        )
+        dataset = load_dataset(config.data, **config.draw())
     except DataError as error:  # the data moved: report without intervals rather than not at all
         log.warning("cannot load the run's dataset to count images: %s", error)
         return sizes

@@ -456,16 +456,8 @@ class Models(ExitStack):
         key = (config.llm, config.llm_base_url, config.llm_api_key_env, config.temperature)
         with self._loading:
             if key not in self._llms:
-                self._llms[key] = self.enter_context(
-                    open_backend(
-                        config.llm,
-                        base_url=config.llm_base_url,
-                        api_key_env=config.llm_api_key_env,
-                        temperature=config.temperature,
-                        rpm=config.llm_rpm,
-                        tpm=config.llm_tpm,
-                    )
-                )
+                options = config.backend_options()
+                self._llms[key] = self.enter_context(open_backend(config.llm, **options))  # type: ignore[arg-type]
             return self._llms[key]
 
 

@@ -77,15 +77,7 @@ def transfer(
     if not summary["leaderboard"]:
         raise TransferError(f"run {run_dir.name} has no scored template yet: nothing to transfer")
     config = load_config(run_dir)
-    dataset = load_dataset(
-        config.data,
-        shots=config.shots,
-        seed=config.seed,
-        layout=config.layout,
-        coop_name=config.coop_name,
-        class_names=config.class_names,
-        sampler=config.sampler,
-    )
+    dataset = load_dataset(config.data, **config.draw())
     templates = top_templates(summary, top)
     rows = transfer_rows(templates, handmade_templates(dataset.name))
     splits = ["train", *(["test"] if dataset.has_split("test") else [])]

@@ -684,6 +684,18 @@ def _heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     return x.view(batch, length, num_heads, width // num_heads).transpose(1, 2)
 
 
+def regroup(
+    groups: Sequence[Sequence[str]], features: np.ndarray, truncated: list[bool]
+) -> list[tuple[np.ndarray, list[bool]]]:
+    """Per group, its rows of features encoded for all groups' prompts at once (in order)."""
+    out, start = [], 0
+    for group in groups:
+        end = start + len(group)
+        out.append((features[start:end], truncated[start:end]))
+        start = end
+    return out
+
+
 def token_batches(order: list[int], lengths: list[int]) -> Iterator[list[int]]:
     """Consecutive runs of `order` (sorted by length) to encode together, each padded to its longest.
 

@@ -25,6 +25,7 @@ from transformers import AutoModel, AutoTokenizer
 from promptclimb.evaluators.classify.clip import (
     ModelLoadError,
     first_line,
+    regroup,
     resolve_device,
     sha16,
     token_batches,
@@ -109,14 +110,8 @@ class SentenceEncoder:
         return features, list(range(len(items)))
 
     def encode_text_groups(self, groups: Sequence[Sequence[str]]) -> list[tuple[np.ndarray, list[bool]]]:
-        flat = [p for group in groups for p in group]
-        features, truncated = self.encode_texts(flat)
-        out, start = [], 0
-        for group in groups:
-            end = start + len(group)
-            out.append((features[start:end], truncated[start:end]))
-            start = end
-        return out
+        features, truncated = self.encode_texts([p for group in groups for p in group])
+        return regroup(groups, features, truncated)
 
     def encode_texts(self, texts: Sequence[str]) -> tuple[np.ndarray, list[bool]]:
         """Features [n, d] and, per text, whether it was cut to max_tokens."""

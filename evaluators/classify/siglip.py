@@ -87,6 +87,7 @@ from promptclimb.evaluators.classify.clip import (
     _normalized,
     first_line,
     precision_label,
+    regroup,
     resolve_device,
     resolve_precision,
     sha16,
@@ -369,12 +370,7 @@ class SiglipBackbone(ClipBackbone):
     def encode_text_groups(self, groups: Sequence[Sequence[str]]) -> list[tuple[np.ndarray, list[bool]]]:
         """Every prompt is encoded alone at a fixed length, so groups only share batches."""
         features, truncated = self.encode_texts([p for group in groups for p in group])
-        out, start = [], 0
-        for group in groups:
-            end = start + len(group)
-            out.append((features[start:end], truncated[start:end]))
-            start = end
-        return out
+        return regroup(groups, features, truncated)
 
     @torch.inference_mode()
     def _text_forward(self, ids: list[list[int]]) -> np.ndarray:
