@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# Started in the background of a non-interactive shell (`cmd &`, nohup), this process inherits SIGINT
+# ignored, and so would every child (a CLI under test, Ray's workers): the Ctrl-C tests could never
+# interrupt anything. A handler, unlike "ignored", is reset to the default in an exec'd child.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT / ".." / "shared"

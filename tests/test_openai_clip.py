@@ -454,7 +454,7 @@ def test_bench_clips_name_any_scorer(tmp_path: Path) -> None:
     assert [c.id.split("-s1-")[1] for c in grid] == ["openai-rn.pt-baselines", "openai-rn50-baselines"]
     with Models() as models:
         backbone = models.clip(grid[0].config.model_copy(update={"precision": "fp32"}))
-        assert isinstance(backbone, OpenAIClipBackbone)
+        assert isinstance(getattr(backbone, "inner", backbone), OpenAIClipBackbone)  # (shared: serialized)
         assert models.clip(grid[0].config.model_copy(update={"precision": "fp32"})) is backbone
 
 
