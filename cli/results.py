@@ -240,8 +240,18 @@ def bench_ended(suite: Any, runs_dir: Path, interrupted: bool, problems: int, ag
 
 def bench_on_ray(args: argparse.Namespace, suite: Any, runs_dir: Path, total: int) -> int:
     """The cells as Ray tasks (results/distributed.py): one progress line per cell as it finishes."""
-    from promptclimb.results.distributed import RayOptions, run_suite_on_ray
+    import os
 
+    from promptclimb.graph.checkpoint import STORE_ENV, store_url
+    from promptclimb.results.distributed import RayOptions, run_suite_on_ray
+    from promptclimb.results.suite import SuiteError
+
+    if store_url() is not None and not os.environ.get(STORE_ENV):
+        # The URL may hold a password: it is never sent to the workers; they read it where keys are read.
+        raise SuiteError(
+            f"with --ray, give the PostgreSQL store as ${STORE_ENV} in the environment of this command and "
+            "of every Ray node, not as --checkpoints"
+        )
     options = RayOptions(address=args.ray or None, gpus_per_cell=args.ray_gpus, retries=args.ray_retries)
     say(f"on Ray: {args.ray or 'a new local cluster'}", to_err=True)
     interrupted, problems, done = False, 0, 0

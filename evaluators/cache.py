@@ -111,7 +111,7 @@ class FeatureStore:
         # Concurrent restarts score from LangGraph's worker threads; the scorer serializes its calls.
         db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
+            _use_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
         except sqlite3.DatabaseError:
@@ -179,6 +179,21 @@ class FeatureStore:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+def _use_wal(db: sqlite3.Connection, wait_s: float = 60.0) -> None:
+    """WAL journal mode, waiting out a concurrent opener: switching modes answers "database is locked"
+    at once, without the busy timeout, while another connection (a concurrent bench cell) opens the file."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 class _Transaction:

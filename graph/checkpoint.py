@@ -13,6 +13,7 @@ import functools
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,7 @@ from promptclimb.graph.state import STATE_MODELS
 CHECKPOINT_FILE = "checkpoints.sqlite"
 STORE_FILE = "checkpoints.json"  # {"backend": "postgres"} for a run on PostgreSQL; never a connection string
 STORE_ENV = "PROMPTCLIMB_CHECKPOINTS"
+_SETUP_LOCK = "hashtext('promptclimb checkpoint tables')"  # serializes creating the tables (SQL expression)
 SQLITE_THREAD = "run"  # one thread per file: every SQLite run uses the same name
 LOCK_FILE = "lock"
 _store_url: str | None = None  # the CLI's --checkpoints; None: $PROMPTCLIMB_CHECKPOINTS, else SQLite
@@ -97,22 +99,39 @@ def check_store_url(url: str) -> str:
 def uses_postgres(run_dir: Path) -> bool:
     """Whether the run keeps its checkpoints in PostgreSQL, as its checkpoints.json says (untrusted data: it
     can only say yes or no, never where)."""
+    return _store_record(run_dir).get("backend") == "postgres"
+
+
+def _store_record(run_dir: Path) -> dict[str, Any]:
+    """checkpoints.json, checked: {"backend": "postgres" | "sqlite", "cell": bool (optional)}; {} if none."""
     path = run_dir / STORE_FILE
     if not path.is_file():
-        return False
+        return {}
     try:
-        backend = json.loads(path.read_text()).get("backend")
-    except (OSError, ValueError, AttributeError):
-        backend = None
-    if backend not in ("postgres", "sqlite"):
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        record = None
+    if not isinstance(record, dict) or record.get("backend") not in ("postgres", "sqlite"):
         raise CheckpointError(f"unreadable run file {path}: backend must be postgres or sqlite")
-    return backend == "postgres"
+    if not isinstance(record.get("cell", False), bool):
+        raise CheckpointError(f"unreadable run file {path}: cell must be true or false")
+    return record
+
+
+def thread_id_of(run_dir: Path, cell: bool = False) -> str:
+    """The run id; for a bench cell, "<suite>/<cell id>" (cell ids repeat across suites). Derived from the
+    run's own path only: a run's files never name another run's thread."""
+    here = run_dir.resolve()
+    return f"{here.parent.name}/{here.name}" if cell else here.name
 
 
 def thread_of(run_dir: Path) -> dict[str, Any]:
-    """The run's LangGraph thread: "run" in its own SQLite file, the run id in a shared PostgreSQL store."""
-    thread_id = run_dir.resolve().name if uses_postgres(run_dir) else SQLITE_THREAD
-    return {"configurable": {"thread_id": thread_id}}
+    """The run's LangGraph thread: "run" in its own SQLite file, its thread id in a shared PostgreSQL
+    store."""
+    record = _store_record(run_dir)
+    if record.get("backend") != "postgres":
+        return {"configurable": {"thread_id": SQLITE_THREAD}}
+    return {"configurable": {"thread_id": thread_id_of(run_dir, record.get("cell", False))}}
 
 
 def where(run_dir: Path) -> str:
@@ -120,7 +139,8 @@ def where(run_dir: Path) -> str:
     if not uses_postgres(run_dir):
         return str(run_dir / CHECKPOINT_FILE)
     url = store_url()
-    return f"PostgreSQL {redacted(url) if url else '(no URL given)'}, thread {run_dir.resolve().name}"
+    thread = thread_of(run_dir)["configurable"]["thread_id"]
+    return f"PostgreSQL {redacted(url) if url else '(no URL given)'}, thread {thread}"
 
 
 def redacted(url: str) -> str:
@@ -135,13 +155,15 @@ def redacted(url: str) -> str:
     return f"postgresql://{host}:{parts.get('port') or 5432}/{parts.get('dbname') or ''}"
 
 
-def mark_new_run(run_dir: Path) -> None:
-    """Record the store of a new run: nothing for SQLite; checkpoints.json and the tables for PostgreSQL."""
+def mark_new_run(run_dir: Path, cell: bool = False) -> None:
+    """Record the store of a new run: nothing for SQLite; checkpoints.json and the tables for PostgreSQL.
+    A bench ``cell`` keeps its checkpoints under the thread "<suite>/<cell id>"."""
     if store_url() is None:
         return
     with open_checkpointer(run_dir, postgres=True):  # creates the tables, checks the URL before any work
         pass
-    (run_dir / STORE_FILE).write_text(json.dumps({"backend": "postgres"}) + "\n")
+    record = {"backend": "postgres", **({"cell": True} if cell else {})}
+    (run_dir / STORE_FILE).write_text(json.dumps(record) + "\n")
 
 
 def thread_taken(run_id: str) -> bool:
@@ -178,7 +200,8 @@ def open_checkpointer(
                 f"run {run_dir.resolve().name} keeps its checkpoints in PostgreSQL: give --checkpoints "
                 f"postgresql://... or set ${STORE_ENV}"
             )
-        with _postgres_saver(url, serde, readonly, run_dir.resolve().name) as saver:
+        thread_id = thread_id_of(run_dir, _store_record(run_dir).get("cell", False))
+        with _postgres_saver(url, serde, readonly, thread_id) as saver:
             yield saver
         return
     with _sqlite_saver(run_dir / CHECKPOINT_FILE, serde, readonly) as saver:
@@ -230,7 +253,16 @@ def _postgres_saver(
             if conn.execute("SELECT to_regclass('checkpoints') AS t").fetchone()["t"] is None:
                 raise CheckpointError(f"the checkpoint store {redacted(url)} has no checkpoint tables")
         else:
-            saver.setup()
+            # One setup at a time, across processes and machines: concurrent migrations collide (two bench
+            # cells created at once raised a unique violation on checkpoint_migrations).
+            # (A waiting pg_advisory_lock would itself be a transaction that the migrations' CREATE INDEX
+            # CONCURRENTLY waits for: a deadlock. Short tries end their transactions.)
+            while not conn.execute(f"SELECT pg_try_advisory_lock({_SETUP_LOCK}) AS ok").fetchone()["ok"]:
+                time.sleep(0.05)
+            try:
+                saver.setup()
+            finally:
+                conn.execute(f"SELECT pg_advisory_unlock({_SETUP_LOCK})")
             if thread_id is not None:
                 _advisory_lock(conn, thread_id)
         yield saver

@@ -52,7 +52,8 @@ log = logging.getLogger(__name__)
 # Environment forwarded to the workers of a cluster this process starts or joins; API keys are not among
 # them on purpose: they belong in the worker nodes' own environment (README, "Many machines").
 FORWARDED_ENV_PREFIXES = ("PROMPTCLIMB_", "HF_", "TRANSFORMERS_")
-FORWARDED_ENV_EXCLUDED = {"PROMPTCLIMB_PARENT_PID"}
+# $PROMPTCLIMB_CHECKPOINTS may hold a database password: like API keys, it belongs in each node's environment.
+FORWARDED_ENV_EXCLUDED = {"PROMPTCLIMB_PARENT_PID", "PROMPTCLIMB_CHECKPOINTS"}
 CANCEL_GRACE_S = 30.0  # how long Ctrl-C waits for cancelled cells to write "paused"
 PROBE_TIMEOUT_S = 120.0
 CONNECT_TIMEOUT_S = 5.0

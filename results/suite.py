@@ -60,6 +60,7 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # Python 3.10: the same parser, from PyPI (a dependency there)
     import tomli as tomllib
+from promptclimb.graph.checkpoint import STORE_FILE, mark_new_run, thread_id_of, thread_taken
 from promptclimb.graph.runs import CONFIG_FILE, load_config, read_status, write_status
 from promptclimb.prompts.handmade import COOP_DATASETS, dataset_key
 from promptclimb.results.published import AVERAGE, matching
@@ -479,6 +480,13 @@ def prepare_cell_dir(suite_dir: Path, cell: Cell) -> Path:
             )
         return run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / STORE_FILE).is_file():  # (a directory an interrupted first attempt left is reused)
+        if thread_taken(thread_id_of(run_dir, cell=True)):
+            raise SuiteError(
+                f"cell {cell.id} of suite {suite_dir.name} already has checkpoints in the PostgreSQL store "
+                "(a suite of that name in another runs directory?); give the suite another name"
+            )
+        mark_new_run(run_dir, cell=True)  # with --checkpoints postgresql://...: the cell's thread there
     write_status(run_dir, "paused", "not started yet")
     cell.config.save(run_dir / CONFIG_FILE)  # last: a directory with a config is a resumable run
     return run_dir

@@ -15,6 +15,7 @@ from promptclimb.graph.runs import read_calls
 from promptclimb.results.summary import summarize
 from tests.graph_helpers import cli, only_run, run_args, start_cli
 from tests.pg_fixtures import fresh_database
+from tests.test_results_suite import tiny_suite  # noqa: F401 (the fixture)
 
 psycopg = pytest.importorskip("psycopg", reason="needs the postgres extra (scripts/setup.sh)")
 ARGS = ("--iterations", "8", "--restarts", "2")
@@ -178,3 +179,32 @@ def test_concurrent_restarts_on_postgres_survive_kill_9_and_rewind(pg_store, tmp
     with psycopg.connect(pg_store) as conn:
         counts = conn.execute("SELECT checkpoint_ns, count(*) FROM checkpoints GROUP BY 1").fetchall()
     assert all(count <= 3 for ns, count in counts if ns), counts
+
+
+def test_bench_cells_keep_their_checkpoints_in_postgres_one_thread_per_suite_cell(
+    pg_store, tmp_path, tiny_suite  # noqa: F811
+):
+    from promptclimb.graph.checkpoint import uses_postgres
+    from promptclimb.results.suite import cells, load_suite
+
+    runs = tmp_path / "runs"
+    assert cli("--runs-dir", str(runs), "bench", str(tiny_suite), "--jobs", "2") == 0
+    grid = cells(load_suite(tiny_suite), runs / "tiny")
+    assert all(uses_postgres(runs / "tiny" / c.id) for c in grid)
+    assert not list((runs / "tiny").glob("*/checkpoints.sqlite"))
+    with psycopg.connect(pg_store) as conn:
+        threads = {row[0] for row in conn.execute("SELECT DISTINCT thread_id FROM checkpoints")}
+    assert threads == {f"tiny/{c.id}" for c in grid}  # cell ids repeat across suites: the suite names them
+    assert all(summarize(runs / "tiny" / c.id)["status"] == "finished" for c in grid)
+    reference = tmp_path / "sqlite-runs"
+    sqlite_only = {"PROMPTCLIMB_CHECKPOINTS": "sqlite"}
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(*next(iter(sqlite_only.items())))
+        assert cli("--runs-dir", str(reference), "bench", str(tiny_suite)) == 0
+    assert (runs / "tiny" / "suite.csv").read_text() == (reference / "tiny" / "suite.csv").read_text()
+
+    # The same suite from another runs directory sharing the store: refused, nothing overwritten.
+    other = tmp_path / "other-runs"
+    assert cli("--runs-dir", str(other), "bench", str(tiny_suite)) == 2
+    # Finished cells are skipped from the store (nothing loaded, nothing asked).
+    assert cli("--runs-dir", str(runs), "bench", str(tiny_suite)) == 0

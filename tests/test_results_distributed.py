@@ -206,3 +206,13 @@ def test_ctrl_c_cancels_the_tasks_and_every_cell_stays_resumable(tiny_suite, tmp
 def test_bad_ray_options_are_one_line_errors(tiny_suite, tmp_path, capsys, option, value):
     code = cli("--runs-dir", str(tmp_path / "runs"), "bench", str(tiny_suite), "--ray", option, value)
     assert code == 2 and "GPUs" in capsys.readouterr().err
+
+
+def test_a_postgres_store_given_only_as_a_flag_is_refused_with_ray(tiny_suite, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("PROMPTCLIMB_CHECKPOINTS", raising=False)
+    url = "postgresql://someone:secret@db.example/runs"
+    code = cli("--checkpoints", url, "--runs-dir", str(tmp_path / "runs"), "bench", str(tiny_suite), "--ray")
+    err = capsys.readouterr().err
+    assert code == 2 and "$PROMPTCLIMB_CHECKPOINTS in the environment" in err
+    assert "secret" not in err  # the URL's password is never printed
+    assert not (tmp_path / "runs" / "tiny").exists() or not list((tmp_path / "runs" / "tiny").iterdir())
