@@ -39,8 +39,8 @@ from promptclimb.graph.runs import (
     set_aside_calls,
     write_status,
 )
-from promptclimb.graph.state import Candidate, LaneOutcome, OptimState
-from promptclimb.graph.wiring import build_graph, build_lane_graph, initial_state
+from promptclimb.graph.state import Candidate, LaneOutcome, OptimState, initial_state
+from promptclimb.graph.wiring import build_graph, build_lane_graph
 from promptclimb.llm.backends import ChatBackend, open_backend
 from promptclimb.llm.proposer import LLMUnavailable, Proposer
 from promptclimb.llm.records import Usage

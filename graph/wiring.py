@@ -16,7 +16,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from promptclimb.graph.context import Context
-from promptclimb.graph.state import OptimState, initial_state
+from promptclimb.graph.state import OptimState
 from promptclimb.nodes.evaluate import evaluate
 from promptclimb.nodes.feedback import feedback
 from promptclimb.nodes.finalize import finalize
@@ -99,6 +99,3 @@ def build_graph(
     builder.add_conditional_edges("feedback", after_feedback, ["propose", "finalize"])
     builder.add_edge("finalize", END)
     return builder.compile(checkpointer=checkpointer)
-
-
-__all__ = ["build_graph", "build_lane_graph", "initial_state"]

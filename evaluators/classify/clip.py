@@ -172,14 +172,8 @@ def _load_local(directory: Path) -> tuple[CLIPModel, CLIPTokenizerFast, _ImagePr
     if not (directory / "config.json").is_file():
         raise ModelLoadError(f"no config.json in CLIP model directory {source}")
     tokenizer, processor = _load_processing(source)
-    try:
-        if _has_weights(directory):
-            clip = CLIPModel.from_pretrained(source, dtype=torch.float32, attn_implementation="sdpa")
-            return clip.eval(), tokenizer, processor, source, weights_fingerprint(clip)
-        config = CLIPConfig.from_pretrained(source)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise ModelLoadError(f"cannot load CLIP from {source}: {first_line(exc)}") from exc
-    return _random_clip(config), tokenizer, processor, source, f"random-init-seed{RANDOM_INIT_SEED}"
+    clip, fingerprint = weights_or_random(directory, CLIPModel, CLIPConfig, "CLIP")
+    return clip, tokenizer, processor, source, fingerprint
 
 
 def _load_hub(model_id: str) -> tuple[CLIPModel, CLIPTokenizerFast, _ImageProcessor, str, str]:
@@ -230,13 +224,27 @@ def _has_weights(directory: Path) -> bool:
     return any((directory / name).is_file() for name in WEIGHT_FILES) or any(directory.glob("*.safetensors"))
 
 
-def _random_clip(config: CLIPConfig) -> CLIPModel:
+def weights_or_random(directory: Path, model_class: type, config_class: type, what: str) -> tuple[Any, str]:
+    """(model, weights fingerprint) from a transformers model directory: its weights, or, in a directory
+    with a config only, seeded random weights (fingerprint "random-init-seedN")."""
+    source = str(directory.resolve())
+    try:
+        if _has_weights(directory):
+            model = model_class.from_pretrained(source, dtype=torch.float32, attn_implementation="sdpa")
+            return model.eval(), weights_fingerprint(model)
+        config = config_class.from_pretrained(source)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ModelLoadError(f"cannot load {what} from {source}: {first_line(exc)}") from exc
+    return random_model(model_class, config), f"random-init-seed{RANDOM_INIT_SEED}"
+
+
+def random_model(model_class: type, config: Any) -> Any:
     """Seeded initialisation without disturbing the caller's global RNG state."""
     config._attn_implementation = "sdpa"
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(RANDOM_INIT_SEED)
-        clip = CLIPModel(config)
-    return clip.eval()
+        model = model_class(config)
+    return model.eval()
 
 
 def _match_image_size(processor: _ImageProcessor, config: CLIPConfig) -> _ImageProcessor:

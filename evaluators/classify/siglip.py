@@ -82,7 +82,6 @@ from promptclimb.evaluators.classify.clip import (
     ClipBackbone,
     ModelLoadError,
     _config_hash,
-    _has_weights,
     _hub_offline,
     _normalized,
     first_line,
@@ -92,6 +91,7 @@ from promptclimb.evaluators.classify.clip import (
     resolve_precision,
     sha16,
     weights_fingerprint,
+    weights_or_random,
 )
 
 logger = logging.getLogger(__name__)
@@ -185,15 +185,8 @@ def _load_local(directory: Path) -> tuple[Any, Any, Any, str, str]:
         raise ModelLoadError(
             f"cannot load the SigLIP tokenizer / preprocessor from {source}: {first_line(exc)}{hint}"
         ) from exc
-    try:
-        if _has_weights(directory):
-            siglip = model_class.from_pretrained(source, dtype=torch.float32, attn_implementation="sdpa")
-            return siglip.eval(), tokenizer, processor, source, weights_fingerprint(siglip)
-        config = config_class.from_pretrained(source)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise ModelLoadError(f"cannot load SigLIP from {source}: {first_line(exc)}") from exc
-    siglip = _random_siglip(config, model_class)
-    return siglip, tokenizer, processor, source, f"random-init-seed{RANDOM_INIT_SEED}"
+    siglip, fingerprint = weights_or_random(directory, model_class, config_class, "SigLIP")
+    return siglip, tokenizer, processor, source, fingerprint
 
 
 def _processing(source: str, processor_class: type, **hub: Any) -> tuple[Any, Any]:
@@ -227,15 +220,6 @@ def _load_hub(model_id: str) -> tuple[Any, Any, Any, str, str]:
     raise ModelLoadError(
         f"cannot load SigLIP '{model_id}' from the Hugging Face hub ({reason}); {hint}{tokenizer_hint}"
     )
-
-
-def _random_siglip(config: Any, model_class: type) -> Any:
-    """Seeded initialisation without disturbing the caller's global RNG state."""
-    config._attn_implementation = "sdpa"
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(RANDOM_INIT_SEED)
-        siglip = model_class(config)
-    return siglip.eval()
 
 
 def _match_processor(processor: Any, config: Any, source: str) -> Any:
