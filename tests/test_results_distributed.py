@@ -19,14 +19,14 @@ import pytest
 from promptclimb.graph.runs import read_status
 from promptclimb.results.distributed import RayError, RayOptions, connect, run_suite_on_ray
 from promptclimb.results.suite import cells, load_suite
-from tests.conftest import DEMO_DATA, ROOT
+from tests.conftest import ROOT
 from tests.graph_helpers import cli
-from tests.test_results_suite import TINY, write_suite
+from tests.test_results_suite import tiny_suite  # noqa: F401 (the fixture)
 
 if sys.version_info >= (3, 11):
-    import tomllib
+    pass
 else:  # Python 3.10
-    import tomli as tomllib
+    pass
 
 ray = pytest.importorskip("ray")
 
@@ -63,17 +63,6 @@ def worker_hooks() -> None:
 
 
 @pytest.fixture
-def tiny_suite(tmp_path: Path, tiny_clip: Path) -> Path:
-    """suites/tiny.toml on the demo data with the tiny CLIP, one iteration: 10 cells."""
-    raw = tomllib.loads(TINY.read_text())
-    raw["datasets"] = [{"name": "clothing-mini", "path": str(DEMO_DATA)}]
-    raw["clips"] = [str(tiny_clip)]
-    raw["run"]["iterations"] = 1
-    raw["run"]["cache_dir"] = str(tmp_path / "cache")
-    return write_suite(tmp_path / "tiny.toml", raw)
-
-
-@pytest.fixture
 def local_ray(tmp_path: Path):
     """A light local Ray cluster whose workers carry the crash hook; shut down after the test."""
     started = time.monotonic()
@@ -102,7 +91,7 @@ def llm_requests(run_dir: Path) -> list:
 
 
 @pytest.mark.slow
-def test_tiny_suite_on_a_local_ray_cluster(tiny_suite, tmp_path, local_ray, capsys):
+def test_tiny_suite_on_a_local_ray_cluster(tiny_suite, tmp_path, local_ray, capsys):  # noqa: F811
     suite = load_suite(tiny_suite)
     sequential, distributed = tmp_path / "seq", tmp_path / "ray"
     assert cli("--runs-dir", str(sequential), "bench", str(tiny_suite)) == 0
@@ -145,7 +134,7 @@ def test_tiny_suite_on_a_local_ray_cluster(tiny_suite, tmp_path, local_ray, caps
         assert ours == (sequential / "tiny" / name).read_text().replace(str(sequential), "RUNS")
 
 
-def test_an_unreachable_cluster_is_a_one_line_error(tiny_suite, tmp_path, capsys):
+def test_an_unreachable_cluster_is_a_one_line_error(tiny_suite, tmp_path, capsys):  # noqa: F811
     with socket.socket() as free:  # a port nobody listens on
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
@@ -157,14 +146,14 @@ def test_an_unreachable_cluster_is_a_one_line_error(tiny_suite, tmp_path, capsys
         connect("no-port-here")
 
 
-def test_without_ray_installed_the_error_says_what_to_install(tiny_suite, tmp_path, capsys, monkeypatch):
+def test_without_ray_installed_the_error_says_what_to_install(tiny_suite, tmp_path, capsys, monkeypatch):  # noqa: F811
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails as if it were not installed
     code = cli("--runs-dir", str(tmp_path / "runs"), "bench", str(tiny_suite), "--ray")
     assert code == 2 and "pip install 'promptclimb[ray]'" in capsys.readouterr().err
 
 
 @pytest.mark.slow
-def test_ctrl_c_cancels_the_tasks_and_every_cell_stays_resumable(tiny_suite, tmp_path, local_ray):
+def test_ctrl_c_cancels_the_tasks_and_every_cell_stays_resumable(tiny_suite, tmp_path, local_ray):  # noqa: F811
     suite = load_suite(tiny_suite)
     runs = tmp_path / "runs"
     grid = cells(suite, runs / "tiny")
@@ -203,12 +192,12 @@ def test_ctrl_c_cancels_the_tasks_and_every_cell_stays_resumable(tiny_suite, tmp
 @pytest.mark.parametrize(
     ("option", "value"), [("--ray-gpus", "1.5"), ("--ray-gpus", "0"), ("--ray-retries", "-1")]
 )
-def test_bad_ray_options_are_one_line_errors(tiny_suite, tmp_path, capsys, option, value):
+def test_bad_ray_options_are_one_line_errors(tiny_suite, tmp_path, capsys, option, value):  # noqa: F811
     code = cli("--runs-dir", str(tmp_path / "runs"), "bench", str(tiny_suite), "--ray", option, value)
     assert code == 2 and "GPUs" in capsys.readouterr().err
 
 
-def test_a_postgres_store_given_only_as_a_flag_is_refused_with_ray(tiny_suite, tmp_path, capsys, monkeypatch):
+def test_a_postgres_store_given_only_as_a_flag_is_refused_with_ray(tiny_suite, tmp_path, capsys, monkeypatch):  # noqa: F811
     monkeypatch.delenv("PROMPTCLIMB_CHECKPOINTS", raising=False)
     url = "postgresql://someone:secret@db.example/runs"
     code = cli("--checkpoints", url, "--runs-dir", str(tmp_path / "runs"), "bench", str(tiny_suite), "--ray")
