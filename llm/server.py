@@ -190,7 +190,7 @@ class EmbeddedServer:
             "--n_ctx", str(self.n_ctx),
             "--n_threads", str(self.n_threads),
             "--n_threads_batch", str(self.n_threads),
-            "--api_key", self.api_key,
+            f"--api_key={self.api_key}",  # one token: a key starting with "-" is no flag to argparse
             "--use_mlock", "False",  # pinning a GB fails under container memlock limits
             "--verbose", "False",
         ]  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import textwrap
 from pathlib import Path
@@ -54,10 +55,22 @@ def test_the_child_gets_a_clean_environment_a_random_key_and_leaves_no_log(fake_
     launches = [json.loads(line) for line in (fake_child / "launches.jsonl").read_text().splitlines()]
     env, argv = launches[0]["env"], launches[0]["argv"]
     assert not {"PORT", "HOST", "API_KEY", "OPENAI_API_KEY"} & set(env) and "PATH" in env
-    key = argv[argv.index("--api_key") + 1]
+    (key,) = [arg.removeprefix("--api_key=") for arg in argv if arg.startswith("--api_key=")]
     assert len(key) >= 24 and key != "embedded"
     assert launches[0]["tmp"] == [], "the log must not be a file a killed parent leaves behind"
     assert list((fake_child / "tmp").iterdir()) == []
     # The real error is shown, and a lost port race is retried.
     assert "address already in use" in str(raised.value)
     assert len(launches) == server._PORT_ATTEMPTS
+
+
+def test_a_key_that_starts_with_a_dash_reaches_the_real_server_parser(tmp_path: Path) -> None:
+    """secrets.token_urlsafe starts with "-" once in 64 keys: "--api_key -x" made the server exit."""
+    cli = pytest.importorskip("llama_cpp.server.cli", reason="needs llama-cpp-python's server extras")
+    settings = pytest.importorskip("llama_cpp.server.settings")
+    embedded = server.EmbeddedServer(tmp_path / "model.gguf", alias="m", n_threads=1)
+    embedded.api_key, embedded.port = "-leading-dash-key", 8000
+    parser = argparse.ArgumentParser()
+    cli.add_args_from_model(parser, settings.Settings)  # as llama_cpp.server's __main__ builds it
+    parsed = parser.parse_args(embedded._server_args())
+    assert parsed.api_key == "-leading-dash-key"
