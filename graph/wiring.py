@@ -1,5 +1,8 @@
 """The graph: propose -> evaluate -> rank -> feedback -> (propose | finalize). Routing lives here only.
 
+With class-specific prompts (``--space classes``) the scored pool goes to class_feedback instead, and the
+loop is class_feedback -> class_propose -> class_evaluate -> class_feedback -> (... | finalize).
+
 The first step scores the initial pool (the input's ``pending``), so a run starts at ``evaluate``.
 
 With concurrent restarts (``parallel_restarts`` > 1) the scored pool fans out instead: one ``climb`` task per
@@ -17,6 +20,9 @@ from langgraph.types import Send
 
 from promptclimb.graph.context import Context
 from promptclimb.graph.state import OptimState
+from promptclimb.nodes.class_evaluate import class_evaluate
+from promptclimb.nodes.class_feedback import class_feedback
+from promptclimb.nodes.class_propose import class_propose
 from promptclimb.nodes.evaluate import evaluate
 from promptclimb.nodes.feedback import feedback
 from promptclimb.nodes.finalize import finalize
@@ -31,6 +37,15 @@ def after_feedback(state: OptimState, runtime: Runtime[Context]) -> str:
     if state["restarts_done"] >= config.restarts or config.iterations == 0:
         return "finalize"
     return "propose"
+
+
+def after_class_feedback(state: OptimState, runtime: Runtime[Context]) -> str:
+    return "finalize" if after_feedback(state, runtime) == "finalize" else "class_propose"
+
+
+def after_rank(state: OptimState, runtime: Runtime[Context]) -> str:
+    """Templates climb through feedback; class-specific prompts (--space classes) through their own loop."""
+    return "class_feedback" if runtime.context.config.space == "classes" else "feedback"
 
 
 def fan_out(state: OptimState, runtime: Runtime[Context]) -> list[Send] | str:
@@ -92,10 +107,16 @@ def build_graph(
     builder.add_node("rank", rank)
     builder.add_node("feedback", feedback)
     builder.add_node("finalize", finalize)
+    builder.add_node("class_feedback", class_feedback)
+    builder.add_node("class_propose", class_propose)
+    builder.add_node("class_evaluate", class_evaluate)
     builder.add_edge(START, "evaluate")
     builder.add_edge("propose", "evaluate")
     builder.add_edge("evaluate", "rank")
-    builder.add_edge("rank", "feedback")
+    builder.add_conditional_edges("rank", after_rank, ["feedback", "class_feedback"])
     builder.add_conditional_edges("feedback", after_feedback, ["propose", "finalize"])
+    builder.add_conditional_edges("class_feedback", after_class_feedback, ["class_propose", "finalize"])
+    builder.add_edge("class_propose", "class_evaluate")
+    builder.add_edge("class_evaluate", "class_feedback")
     builder.add_edge("finalize", END)
     return builder.compile(checkpointer=checkpointer)

@@ -73,6 +73,16 @@ class Proposal(BaseModel):
     calls: list[LLMCall]  # every request made for this proposal, failed attempts included
 
 
+@dataclass
+class Asked:
+    """The outcome of one structured request (re-asks included): the parsed value, or None and why."""
+
+    value: object
+    reply: str
+    calls: list[LLMCall]
+    error: str | None = None
+
+
 @dataclass(frozen=True)
 class _Failure:
     retryable: bool
@@ -153,6 +163,51 @@ class Proposer:
         return Proposal(
             templates=[], rejections=rejections, reply=compact_reply(reply, []), calls=calls, error=error
         )
+
+    def ask(
+        self,
+        messages: list[dict[str, str]],
+        parse: Callable[[str], tuple[object, str | None]],
+        reask: Callable[[str], str],
+        *,
+        schema: dict | None = None,
+        max_tokens: int | None = None,
+        seed: int | None = None,
+        step: str | None = None,
+        max_calls: int | None = None,
+    ) -> Asked:
+        """One structured request other than templates (class-specific texts, ...): ``parse`` turns a reply
+        into (value, None) or (None, why); an unusable reply is re-asked with ``reask(why)``, as templates
+        are. ``schema`` constrains servers that can (llama.cpp grammars, OpenAI's json_schema)."""
+        self._serving.step = step
+        conversation = [dict(m) for m in messages]
+        calls: list[LLMCall] = []
+        reply, error = "", None
+        options: dict[str, object] = {}
+        body: dict[str, object] = {}
+        if schema is not None and self.backend.structured == "json_object_schema":
+            body["response_format"] = {"type": "json_object", "schema": schema}
+        elif schema is not None and self.backend.structured == "json_schema":
+            body["response_format"] = {"type": "json_object"}
+        if max_tokens is not None and self.backend.max_tokens_per_template:
+            body["max_tokens"] = max_tokens
+        if body:
+            options["extra_body"] = body
+        for round_number in range(self.max_reasks + 1):
+            if max_calls is not None and round_number > 0 and len(calls) >= max_calls:
+                break
+            if seed is not None and self.backend.supports_seed:
+                options["seed"] = seed + round_number
+            request = [dict(m) for m in conversation]
+            reply = self.invoke(to_langchain(conversation), request, dict(options), calls)
+            value, error = parse(reply)
+            if error is None:
+                return Asked(value=value, reply=compact_reply(reply, []), calls=calls)
+            conversation += [
+                {"role": "assistant", "content": compact_reply(reply, []) or EMPTY_REPLY_STAND_IN},
+                {"role": "user", "content": reask(error)},
+            ]
+        return Asked(value=None, reply=compact_reply(reply, []), calls=calls, error=error)
 
     # -- one request, with retries ------------------------------------------------------------------
 

@@ -189,8 +189,12 @@ def _stored_request_key(request: object) -> str | None:
 
 
 def invent_reply(messages: list[BaseMessage], seed: int | None = None, **kwargs: Any) -> str:
-    """Deterministic new templates for this conversation, as a JSON object."""
+    """Deterministic new templates for this conversation, as a JSON object (or, when the message asks for
+    class-specific texts, an object of texts per asked class)."""
     conversation = "\n".join(f"{m.type}: {_content(m)}" for m in messages)
+    names = _asked_classes(messages)
+    if names:
+        return _invent_class_texts(names, _count_texts(messages), seed, conversation)
     count = _count_asked(messages, kwargs.get("response_format"))
     digest = hashlib.sha256(f"{seed}\n{conversation}".encode()).digest()
     rng = random.Random(int.from_bytes(digest[:8], "big"))
@@ -205,6 +209,43 @@ def invent_reply(messages: list[BaseMessage], seed: int | None = None, **kwargs:
         if len(templates) == count:
             break
     return json.dumps({"templates": [t.replace("{}", placeholder) for t in templates]})
+
+
+_CLASS_LINE = re.compile(r'^- ("(?:[^"\\]|\\.)*")', re.MULTILINE)
+_TEXTS_ASKED = re.compile(r"\bwrite (\d{1,2}) new (?:texts|sentences)\b")
+_TEXT_SHAPES = (
+    "how do I sort out {}", "I have a question about {}", "can you help me with {}",
+    "something is wrong with {}", "please tell me more about {}", "what should I do about {}",
+    "I need help with {} today", "{} again, why", "is there a way to handle {}",
+    "a problem with {} on my account", "looking for info on {}", "{} please",
+)  # fmt: skip
+
+
+def _asked_classes(messages: list[BaseMessage]) -> list[str]:
+    """The class names a class-texts message lists ("- \"name\"..." lines), in order."""
+    for message in reversed(messages):
+        if message.type == "human":
+            text = _content(message)
+            if "Classes (quoted data, not instructions):" not in text:
+                return []
+            listed = text.split("Classes (quoted data, not instructions):", 1)[1]
+            return [json.loads(m.group(1)) for m in _CLASS_LINE.finditer(listed)]
+    return []
+
+
+def _count_texts(messages: list[BaseMessage]) -> int:
+    for message in reversed(messages):
+        if message.type == "human":
+            found = _TEXTS_ASKED.search(_content(message))
+            return min(int(found.group(1)), MAX_COUNT) if found else 3
+    return 3
+
+
+def _invent_class_texts(names: list[str], count: int, seed: int | None, conversation: str) -> str:
+    digest = hashlib.sha256(f"{seed}\n{conversation}".encode()).digest()
+    rng = random.Random(int.from_bytes(digest[:8], "big"))
+    return json.dumps({name: [rng.choice(_TEXT_SHAPES).format(name) + f" ({rng.randrange(1000)})"
+                              for _ in range(count)] for name in names})  # fmt: skip
 
 
 def _count_asked(messages: list[BaseMessage], response_format: object) -> int:

@@ -6,6 +6,7 @@ from langgraph.runtime import Runtime
 
 from promptclimb.graph.context import Context
 from promptclimb.graph.state import Candidate, OptimState
+from promptclimb.prompts.handmade import baseline_templates
 from promptclimb.prompts.template import normalize
 
 
@@ -22,11 +23,16 @@ def unscored(pending: list[str], candidates: list[Candidate]) -> list[str]:
 
 
 def evaluate(state: OptimState, runtime: Runtime[Context]) -> dict:
-    scorer = runtime.context.scorer
-    templates = unscored(state["pending"], state["candidates"])
+    context = runtime.context
+    scorer = context.scorer
+    pending = state["pending"]
+    source = state.get("pending_source", "pool")
+    if source == "pool" and not state["candidates"] and context.config.with_baselines():
+        # What a user would type first is always a candidate: a run never selects less on its data.
+        pending = [*baseline_templates(context.dataset_name, context.modality), *pending]
+    templates = unscored(pending, state["candidates"])
     train = scorer.score(templates, "train") if templates else []
     val = scorer.score(templates, "val") if templates and scorer.has_split("val") else [None] * len(train)
-    source = state.get("pending_source", "pool")
     new = [
         Candidate(
             template=t.template,

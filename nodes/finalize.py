@@ -7,6 +7,7 @@ from langgraph.runtime import Runtime
 from promptclimb.evaluators.base import Scorer
 from promptclimb.graph.context import Context
 from promptclimb.graph.state import Candidate, Final, OptimState
+from promptclimb.nodes.class_feedback import kept_by_class, selection_splits
 from promptclimb.prompts.pools import handmade_templates
 
 PHOTO_BASELINE = "a photo of a {}."
@@ -34,7 +35,7 @@ def finalize(state: OptimState, runtime: Runtime[Context]) -> dict:
             llm_templates_scored=llm_scored,
             **sizes,
         )
-        return {"final": final}
+        return {"final": with_classes(final, state, context, None)}
     context.log.append("test split read by finalize")
     selected = scorer.score([best.template], "test")[0]
     ensemble_score = scorer.score_ensemble(ensemble, "test")
@@ -54,7 +55,36 @@ def finalize(state: OptimState, runtime: Runtime[Context]) -> dict:
         llm_templates_scored=llm_scored,
         **sizes,
     )
-    return {"final": final}
+    return {"final": with_classes(final, state, context, "test")}
+
+
+def with_classes(final: Final, state: OptimState, context: Context, test: str | None) -> Final:
+    """--space classes: the class-specific classifier, reported when it classifies at least as many of the
+    selection inputs right as the selected template or ensemble (it starts from the template ensemble)."""
+    shared = state.get("shared") or []
+    if context.config.space != "classes" or not shared:
+        return final
+    scorer, names = context.scorer, context.scorer.classnames
+    kept = kept_by_class(state.get("class_prompts", []))
+    splits = selection_splits(context.config)
+    classes_correct = sum(scorer.score_classes(shared, kept, s).n_correct for s in splits)  # type: ignore[attr-defined]
+    total = sum(scorer.score([final.template], s)[0].n_images for s in splits)  # type: ignore[arg-type]
+    update: dict = {
+        "class_templates": shared,
+        "class_prompts": {names[c]: texts for c, texts in sorted(kept.items())},
+        "classes_selection_acc": classes_correct / total if total else None,
+    }
+    chosen = [final.template] if final.selected == "template" else final.ensemble_templates
+    chosen_correct = sum(
+        (scorer.score([chosen[0]], s)[0] if len(chosen) == 1 else scorer.score_ensemble(chosen, s)).n_correct
+        for s in splits  # type: ignore[arg-type]
+    )
+    if test is not None:
+        update["classes_test_acc"] = scorer.score_classes(shared, kept, test).accuracy  # type: ignore[attr-defined]
+    if classes_correct >= chosen_correct:
+        update["selected"] = "classes"
+        update["selected_test_acc"] = update.get("classes_test_acc")
+    return final.model_copy(update=update)
 
 
 def choose_classifier(scorer: Scorer, best: Candidate, ensemble: list[str], on: str) -> str:

@@ -230,3 +230,13 @@ def handmade_templates(dataset_name: str) -> list[str]:
 def coop_template(dataset_name: str) -> str:
     """CoOp's single hand-made template for a dataset; "a photo of a {}." for unknown datasets."""
     return COOP_TEMPLATES.get(dataset_key(dataset_name) or "", "a photo of a {}.")
+
+
+# The hypothesis template of NLI zero-shot text classifiers: what a user types for texts.
+TEXT_HANDMADE = "This example is {}."
+
+
+def baseline_templates(dataset_name: str, modality: str) -> list[str]:
+    """What a user would try first: the bare class name and the single hand-made template."""
+    handmade = TEXT_HANDMADE if modality == "text" else coop_template(dataset_name)
+    return ["{}", handmade]

@@ -50,6 +50,14 @@ def history(candidates: list[Candidate]) -> list[dict[str, Any]]:
     return rows
 
 
+def class_prompt_counts(state: OptimState) -> dict[str, int] | None:
+    """--space classes: class-specific texts the LLM wrote and the classifier keeps (None otherwise)."""
+    prompts = state.get("class_prompts") or []
+    if not prompts and not state.get("shared"):
+        return None
+    return {"written": len(prompts), "kept": sum(1 for p in prompts if p.kept)}
+
+
 def summarize(run_dir: Path) -> dict[str, Any]:
     config = load_config(run_dir)
     status, reason = read_status(run_dir)
@@ -72,6 +80,7 @@ def summarize(run_dir: Path) -> dict[str, Any]:
         "leaderboard": leaderboard_rows(ranked(candidates, config), config.selection()),
         "history": history(candidates),
         "rejections": [r.model_dump() for r in state.get("rejections", [])],
+        "class_prompts": class_prompt_counts(state),
         "final": final.model_dump() if final else None,
         "config": config.model_dump(),
     }

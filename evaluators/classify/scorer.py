@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from promptclimb.evaluators.base import DualEncoder, Split, TemplateScore
 from promptclimb.evaluators.cache import FeatureStore, TextRows
 from promptclimb.evaluators.classify.clip import cosine_matrix, load_clip
 from promptclimb.evaluators.classify.data import DataError, FewShotDataset, load_dataset
+from promptclimb.evaluators.classify.prototypes import ClassSearch, Fit, Selection, greedy_ensemble, unit
 from promptclimb.prompts.template import fill, validate
 
 logger = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class ClipScorer:
         # A score is a pure function of (template, split) for one scorer: repeats are answered from here.
         self._scores: dict[tuple[str, str], TemplateScore] = {}
         self._lock = threading.RLock()
+        self._usable: dict[str, list[int]] = {}  # per split: the dataset items behind its feature rows
 
     def has_split(self, split: Split) -> bool:
         return self.dataset.has_split(split)
@@ -134,6 +136,116 @@ class ClipScorer:
         result.seconds = time.perf_counter() - start
         return result
 
+    # ------------------------------------------------------------------------ class-specific prompts
+
+    @serialized
+    def select_templates(self, templates: Sequence[str], on: Sequence[Split], max_size: int) -> list[str]:
+        """A template ensemble by greedy forward selection on the selection splits (no LLM call)."""
+        unique = list(dict.fromkeys(templates))
+        if not unique:
+            return []
+        texts = self._class_texts(unique)
+        chosen, _ = greedy_ensemble([texts[t].matrix for t in unique], self._selection(on), max_size)
+        return [unique[i] for i in chosen]
+
+    @serialized
+    def climb_classes(
+        self,
+        shared: Sequence[str],
+        kept: dict[int, list[str]],
+        new: dict[int, list[str]],
+        on: Sequence[Split],
+    ) -> ClassReport:
+        """Offer each class its new texts (kept where they beat the classifier, class by class, in class
+        order), then drop kept texts whose removal raises the number right. Deterministic."""
+        search = ClassSearch(self._selection(on), self._class_sums(shared, kept))
+        report = ClassReport(before=search.fit)
+        for cls in sorted(new):
+            if new[cls]:
+                taken = search.offer(cls, self._texts(new[cls]))
+                report.accepted[cls] = [new[cls][i] for i in taken]
+        for cls in sorted(kept):
+            current = [*kept[cls], *report.accepted.get(cls, [])]
+            if len(current) > 1:
+                gone = search.prune(cls, self._texts(current))
+                report.dropped[cls] = [current[i] for i in gone]
+        report.after = search.fit
+        report.total = len(search.data.labels)
+        report.per_class = search.per_class(len(self.classnames))
+        report.confusions = search.confusions()
+        report.misclassified = search.misclassified()
+        return report
+
+    @serialized
+    def score_classes(
+        self, shared: Sequence[str], prompts: dict[int, list[str]], split: Split
+    ) -> TemplateScore:
+        """Zero-shot accuracy of a class-specific classifier (shared templates + per-class texts)."""
+        start = time.perf_counter()
+        classes = unit(self._class_sums(shared, prompts)).astype(np.float32)
+        n = sum(len(texts) for texts in prompts.values())
+        label = f"{len(shared)} template(s) + {n} class-specific prompt(s)"
+        result = _classify(self._images(split), classes, label, split, False)
+        result.seconds = time.perf_counter() - start
+        return result
+
+    def _class_sums(self, shared: Sequence[str], prompts: dict[int, list[str]]) -> np.ndarray:
+        unique = list(dict.fromkeys(shared))
+        if unique:
+            texts = self._class_texts(unique)
+            sums = np.sum([texts[t].matrix for t in unique], axis=0).astype(np.float32)
+        else:
+            sums = np.zeros((len(self.classnames), self.backbone.embed_dim), np.float32)
+        for cls, extra in prompts.items():
+            if extra:
+                sums[cls] += self._texts(extra).sum(axis=0)
+        return sums
+
+    def _selection(self, on: Sequence[Split]) -> Selection:
+        parts = [(split, self._images(split)) for split in on if self.has_split(split)]
+        features = np.concatenate([p.features for _, p in parts]) if parts else np.zeros((0, 1), np.float32)
+        labels = np.concatenate([p.labels for _, p in parts]) if parts else np.zeros(0, np.int64)
+        rows = [
+            self._train_rows() if split == "train" else np.full(len(p.labels), -1, np.int64)
+            for split, p in parts
+        ]
+        return Selection(features, labels, np.concatenate(rows) if rows else np.zeros(0, np.int64))
+
+    def _train_rows(self) -> np.ndarray:
+        """Each usable training feature's index among the dataset's training items."""
+        return np.array(self._usable.get("train", []), dtype=np.int64)
+
+    def input_text(self, index: int) -> str | None:
+        """A training input as text (text datasets only): what the LLM may be shown of a confusion."""
+        item = self.dataset.items("train")[index]
+        return getattr(item, "text", None)
+
+    def train_label(self, index: int) -> int:
+        return int(self.dataset.items("train")[index].label)
+
+    def class_inputs(self, cls: int) -> list[str]:
+        """The training inputs of a class as texts (text datasets only; images give none)."""
+        return [
+            text
+            for item in self.dataset.items("train")
+            if item.label == cls and isinstance(text := getattr(item, "text", None), str)
+        ]
+
+    def _texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit features of raw prompt texts (not templates), through the feature cache."""
+        unique = list(dict.fromkeys(texts))
+        identity = self.backbone.identity
+        rows = self.store.get_texts(identity, unique)
+        self.stats["text_cache_hits"] += int(rows.found.sum())
+        missing = [unique[i] for i in np.flatnonzero(~rows.found)]
+        if missing:
+            ((features, flags),) = self.backbone.encode_text_groups([missing])
+            self.store.put_texts(identity, zip(missing, features, flags, strict=True))
+            self.stats["texts_encoded"] += len(missing)
+            rows = self.store.get_texts(identity, unique)  # what a later cached run reads
+        position = {t: i for i, t in enumerate(unique)}
+        return rows.vectors[[position[t] for t in texts]]
+
     # ------------------------------------------------------------------------------------------ images
 
     def _images(self, split: Split) -> _SplitImages:
@@ -157,6 +269,7 @@ class ClipScorer:
             # Read back what the store holds: the exact vectors a later cached run will use.
             found.update(self.store.get_images(key for key, _ in fresh))
         usable = [i for i, k in enumerate(keys) if k is not None and k in found]
+        self._usable[split] = usable
         self.skipped_images[split] = len(items) - len(usable)
         if self.skipped_images[split]:
             logger.warning("%s split: skipped %d unreadable image(s)", split, self.skipped_images[split])
@@ -232,6 +345,21 @@ class ClipScorer:
         elapsed = time.perf_counter() - start
         for t, group in groups.items():
             seconds[t] = elapsed * len(group) / len(fresh)
+
+
+@dataclass
+class ClassReport:
+    """A class-by-class climb: what was kept and dropped, and the classifier on the selection data after it
+    (labels and predictions only: what the LLM may be told stays black-box)."""
+
+    accepted: dict[int, list[str]] = field(default_factory=dict)
+    dropped: dict[int, list[str]] = field(default_factory=dict)
+    before: Fit = Fit(0, 0.0)
+    after: Fit = Fit(0, 0.0)
+    total: int = 0
+    per_class: list[list[int]] = field(default_factory=list)
+    confusions: list[list[int]] = field(default_factory=list)
+    misclassified: list[list[int]] = field(default_factory=list)
 
 
 def _classify(

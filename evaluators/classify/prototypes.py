@@ -1,0 +1,164 @@
+"""Class-specific classifiers from prompt features, and the scorer-side search over them (no LLM call).
+
+A class is represented by the sum of the unit text features of its prompts (the shared templates filled with
+its name, plus the texts written for it), normalised: the mean of normalised embeddings that CLIP's prompt
+ensembles use. Everything here is pure numpy on features already encoded, so it costs microseconds per
+candidate and is deterministic: the LLM is asked only for what this search cannot find.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Selection:
+    """The selection data: unit input features, their labels, and which rows are training inputs."""
+
+    features: np.ndarray  # [n, d] float32
+    labels: np.ndarray  # [n] int64
+    train_rows: np.ndarray  # [n] int64: the row's index among the training inputs, -1 for val rows
+
+
+@dataclass(frozen=True)
+class Fit:
+    """How well a set of class vectors classifies the selection data; compared as (correct, margin)."""
+
+    correct: int
+    margin: float  # mean of (true-class cosine - best other cosine)
+
+    def better_than(self, other: Fit) -> bool:
+        """The stated tie rule: more inputs right, or as many and a larger mean margin."""
+        return (self.correct, self.margin) > (other.correct, other.margin)
+
+
+@dataclass
+class Climb:
+    """What one class-by-class climb kept, and the classifier's fit afterwards."""
+
+    accepted: dict[int, list[int]] = field(default_factory=dict)  # class -> indices into its new texts
+    dropped: dict[int, list[int]] = field(default_factory=dict)  # class -> indices into its kept texts
+    before: Fit = Fit(0, 0.0)
+    after: Fit = Fit(0, 0.0)
+
+
+def unit(matrix: np.ndarray) -> np.ndarray:
+    return matrix / np.maximum(np.linalg.norm(matrix, axis=-1, keepdims=True), 1e-12)
+
+
+def fit_of(similarity: np.ndarray, labels: np.ndarray) -> tuple[Fit, np.ndarray]:
+    """Fit and predictions of argmax-cosine classification ([n, classes] similarities)."""
+    if similarity.shape[0] == 0:
+        return Fit(0, 0.0), np.zeros(0, np.int64)
+    predicted = similarity.argmax(axis=1)
+    rows = np.arange(len(labels))
+    true = similarity[rows, labels]
+    others = similarity.copy()
+    others[rows, labels] = -np.inf
+    margin = float(np.mean(true - others.max(axis=1), dtype=np.float64)) if similarity.shape[1] > 1 else 0.0
+    return Fit(int((predicted == labels).sum()), margin), predicted
+
+
+def greedy_ensemble(
+    class_features: list[np.ndarray], data: Selection, max_size: int
+) -> tuple[list[int], Fit]:
+    """Forward selection of a template ensemble: start from the best single template, add the one that
+    raises the fit most, stop when none does or at ``max_size``. Ties keep the earlier template."""
+    best: list[int] = []
+    total = None
+    current = Fit(-1, -np.inf)
+    while len(best) < max_size:
+        choice, choice_fit = None, current
+        for index, features in enumerate(class_features):
+            if index in best:
+                continue
+            trial = features if total is None else total + features
+            trial_fit, _ = fit_of(data.features @ unit(trial).T, data.labels)
+            if trial_fit.better_than(choice_fit):
+                choice, choice_fit = index, trial_fit
+        if choice is None:
+            break
+        best.append(choice)
+        total = class_features[choice].copy() if total is None else total + class_features[choice]
+        current = choice_fit
+    return best, current
+
+
+class ClassSearch:
+    """Hill-climbs class vectors one class at a time on the selection data."""
+
+    def __init__(self, data: Selection, sums: np.ndarray) -> None:
+        self.data = data
+        self.sums = sums.astype(np.float32).copy()  # [classes, d]: unnormalised sums of unit prompt features
+        self.similarity = data.features @ unit(self.sums).T
+        self.fit, self.predicted = fit_of(self.similarity, data.labels)
+
+    def _trial(self, cls: int, column_sum: np.ndarray) -> tuple[Fit, np.ndarray]:
+        column = self.data.features @ unit(column_sum)
+        saved = self.similarity[:, cls].copy()
+        self.similarity[:, cls] = column
+        trial_fit, _ = fit_of(self.similarity, self.data.labels)
+        self.similarity[:, cls] = saved
+        return trial_fit, column
+
+    def _apply(self, cls: int, column_sum: np.ndarray, column: np.ndarray) -> None:
+        self.sums[cls] = column_sum
+        self.similarity[:, cls] = column
+        self.fit, self.predicted = fit_of(self.similarity, self.data.labels)
+
+    def offer(self, cls: int, texts: np.ndarray) -> list[int]:
+        """Add the subset of ``texts`` ([k, d] unit features) that fits best: all of them or one alone,
+        kept only when it beats the current classifier (tie rule of Fit). Returns the indices kept."""
+        options = [list(range(len(texts)))] + ([[i] for i in range(len(texts))] if len(texts) > 1 else [])
+        best, best_fit, best_column = None, self.fit, None
+        for option in options:
+            column_sum = self.sums[cls] + texts[option].sum(axis=0)
+            trial_fit, column = self._trial(cls, column_sum)
+            if trial_fit.better_than(best_fit):
+                best, best_fit, best_column = (option, column_sum), trial_fit, column
+        if best is None:
+            return []
+        self._apply(cls, best[1], best_column)  # type: ignore[arg-type]
+        return best[0]
+
+    def prune(self, cls: int, kept: np.ndarray) -> list[int]:
+        """Drop kept texts of a class one at a time while that strictly raises the number right (a local
+        operator: no LLM call). Returns the indices (into ``kept``) dropped."""
+        dropped: list[int] = []
+        improved = True
+        while improved:
+            improved = False
+            for i in range(len(kept)):
+                if i in dropped:
+                    continue
+                column_sum = self.sums[cls] - kept[i]
+                trial_fit, column = self._trial(cls, column_sum)
+                if trial_fit.correct > self.fit.correct:
+                    self._apply(cls, column_sum, column)
+                    dropped.append(i)
+                    improved = True
+                    break
+        return dropped
+
+    def per_class(self, n_classes: int) -> list[list[int]]:
+        labels = self.data.labels
+        totals = np.bincount(labels, minlength=n_classes)
+        hits = np.bincount(labels[self.predicted == labels], minlength=n_classes)
+        return [[int(h), int(t)] for h, t in zip(hits, totals, strict=True)]
+
+    def confusions(self) -> list[list[int]]:
+        """[true, predicted, count] of the errors, most frequent first (then by class order)."""
+        labels, wrong = self.data.labels, self.predicted != self.data.labels
+        pairs: dict[tuple[int, int], int] = {}
+        for true, predicted in zip(labels[wrong], self.predicted[wrong], strict=True):
+            key = (int(true), int(predicted))
+            pairs[key] = pairs.get(key, 0) + 1
+        return [[t, p, n] for (t, p), n in sorted(pairs.items(), key=lambda item: (-item[1], item[0]))]
+
+    def misclassified(self) -> list[list[int]]:
+        """[training input index, predicted class] of the misclassified training inputs (never val)."""
+        rows = self.data.train_rows
+        wrong = (self.predicted != self.data.labels) & (rows >= 0)
+        return [[int(r), int(p)] for r, p in zip(rows[wrong], self.predicted[wrong], strict=True)]

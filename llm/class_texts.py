@@ -1,0 +1,96 @@
+"""From a chat reply to class-specific texts: tolerant JSON extraction, class matching, validation, dedup.
+
+Replies are untrusted: a text is kept only when it is one printable line of bounded length with no control,
+escape or bidi characters, is new for its class, and its key names a class that was asked for. Texts are
+never formatted or filled: a brace in one is just a character.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+
+MAX_TEXT_CHARS = 200
+MIN_TEXT_CHARS = 3
+# One plain sentence for llama.cpp grammars (a positive class: grammars enforce only those).
+TEXT_PATTERN = r"^[A-Za-z0-9 ,.;:!?'()&/$%+#@-]{3,160}$"
+_FENCE = re.compile(r"```[\w+-]*[ \t]*\n?(.*?)(```|$)", re.DOTALL)
+_THINKING = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
+
+
+def key_of(text: str) -> str:
+    """How class names and texts are compared: case, spacing, quotes and underscores aside."""
+    text = unicodedata.normalize("NFKC", text).lower().replace("_", " ")
+    return " ".join(re.sub(r"[\"'`.:]", " ", text).split())
+
+
+def texts_schema(names: list[str], per_class: int) -> dict:
+    """JSON schema of the reply, for servers that constrain output: exactly the asked classes, in order."""
+    item = {"type": "string", "pattern": TEXT_PATTERN}
+    array = {"type": "array", "items": item, "minItems": per_class, "maxItems": per_class}
+    return {"type": "object", "properties": dict.fromkeys(names, array), "required": list(names)}
+
+
+def _objects(text: str) -> list[dict]:
+    decoder = json.JSONDecoder()
+    sources = [text, *(m.group(1).strip() for m in _FENCE.finditer(text))]
+    found: list[dict] = []
+    for source in sources:
+        for start in [i for i, ch in enumerate(source) if ch == "{"][:20]:
+            try:
+                value, _ = decoder.raw_decode(source, start)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                found.append(value)
+                break
+    return found
+
+
+def _flatten(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [x for x in value if isinstance(x, str)]
+    if isinstance(value, dict):  # {"texts": [...]} under the class key
+        return [x for v in value.values() for x in _flatten(v) if isinstance(v, list | str)]
+    return []
+
+
+def extract_class_texts(reply: str, names: list[str]) -> tuple[dict[int, list[str]], str | None]:
+    """Texts per asked class (index into ``names``), unvalidated, and why none were found."""
+    text = _THINKING.sub("", reply).strip()
+    if not text:
+        return {}, "the reply was empty"
+    wanted = {key_of(name): i for i, name in enumerate(names)}
+    for obj in _objects(text):
+        if len(obj) == 1 and isinstance(next(iter(obj.values())), dict):  # {"classes": {...}}
+            obj = next(iter(obj.values()))
+        found: dict[int, list[str]] = {}
+        for position, (key, value) in enumerate(obj.items()):
+            index = wanted.get(key_of(str(key)))
+            if index is None and str(key).strip().isdigit() and 1 <= int(key) <= len(names):
+                index = int(key) - 1  # numbered answers: the class list's order
+            if index is None and len(obj) == len(names):
+                index = position  # keys rewritten by the model, in the asked order
+            if index is not None:
+                found.setdefault(index, []).extend(_flatten(value))
+        if found:
+            return found, None
+    return {}, "no JSON object mapping the class names to lists of texts"
+
+
+def screen_text(text: str, name: str, seen: set[str]) -> tuple[str | None, str | None]:
+    """(cleaned text, None) when usable, else (None, why)."""
+    cleaned = " ".join(text.split())
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs") for ch in text):
+        return None, "control, format or escape characters"
+    if not MIN_TEXT_CHARS <= len(cleaned) <= MAX_TEXT_CHARS:
+        return None, f"length outside {MIN_TEXT_CHARS}-{MAX_TEXT_CHARS} characters"
+    key = key_of(cleaned)
+    if key == key_of(name):
+        return None, "the class name itself"
+    if key in seen:
+        return None, "duplicate"
+    return cleaned, None

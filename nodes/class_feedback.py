@@ -1,0 +1,117 @@
+"""Class feedback (``--space classes``): choose the classes the LLM writes for next, and tell it about them.
+
+The first time (the pool just scored) it also fixes the shared template ensemble, by greedy forward
+selection on the selection data: no LLM call. Then, per step, the weakest classes on the selection data
+that were asked for least often; with feedback the message says how many of their inputs are right and what
+they are mistaken for, and, where inputs are texts and examples are allowed, shows a few misread training
+inputs. Without feedback (resampling) the classes come in a seeded order and nothing is said about them.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from langgraph.runtime import Runtime
+
+from promptclimb.graph.config import RunConfig
+from promptclimb.graph.context import Context
+from promptclimb.graph.state import ClassifierScore, ClassPrompt, Message, OptimState
+from promptclimb.nodes.feedback import restart_finished
+from promptclimb.prompts.classes import Target, classes_message
+
+MISREAD_PER_CLASS = 2  # training inputs shown per asked class (texts, examples allowed)
+MISTAKEN_FOR = 3  # classes named per asked class
+
+
+def kept_by_class(prompts: list[ClassPrompt]) -> dict[int, list[str]]:
+    kept: dict[int, list[str]] = {}
+    for prompt in prompts:
+        if prompt.kept:
+            kept.setdefault(prompt.cls, []).append(prompt.text)
+    return kept
+
+
+def selection_splits(config: RunConfig) -> list[str]:
+    return ["train", "val"] if config.selection() == "train+val" else ["train"]
+
+
+def choose_targets(state: OptimState, config: RunConfig, n_classes: int) -> list[int]:
+    """The classes asked for next: least asked first; then, with feedback, the lowest share right, the
+    most errors and the fewest kept texts; without feedback a seeded order."""
+    asked = Counter(state.get("asked", []))
+    score = state.get("classifier") or ClassifierScore()
+    order = list(range(n_classes))
+    random.Random(f"promptclimb-classes:{config.seed}").shuffle(order)
+    rank = {cls: i for i, cls in enumerate(order)}
+    if config.feedback == "none" or not score.per_class:
+        return sorted(range(n_classes), key=lambda c: (asked[c], rank[c]))[: config.class_batch]
+    kept = Counter(p.cls for p in state.get("class_prompts", []) if p.kept)
+    errors = Counter()
+    for true, _, count in score.confusions:
+        errors[true] += count
+
+    def key(cls: int) -> tuple:
+        right, total = score.per_class[cls]
+        return (asked[cls], right / total if total else 1.0, -errors[cls], kept[cls], rank[cls])
+
+    return sorted(range(n_classes), key=key)[: config.class_batch]
+
+
+def targets_of(state: OptimState, context: Context, chosen: list[int]) -> list[Target]:
+    config, names = context.config, context.scorer.classnames
+    score = state.get("classifier") or ClassifierScore()
+    feedback = config.feedback != "none"
+    show_inputs = config.examples > 0 and context.modality == "text"
+    targets = []
+    for cls in chosen:
+        target = Target(name=names[cls])
+        if feedback and score.per_class:
+            target.correct, target.total = score.per_class[cls]
+            target.mistaken_for = [names[p] for t, p, _ in score.confusions if t == cls][:MISTAKEN_FOR]
+        if show_inputs and feedback:
+            misread = [(row, p) for row, p in score.misclassified if context.scorer.train_label(row) == cls]
+            target.misread = [(context.scorer.input_text(row) or "", names[p]) for row, p in misread]
+            target.misread = target.misread[:MISREAD_PER_CLASS]
+        if show_inputs and not target.misread:
+            target.examples = context.scorer.class_inputs(cls)[:MISREAD_PER_CLASS]
+        targets.append(target)
+    return targets
+
+
+def classifier_score(report: object) -> ClassifierScore:
+    return ClassifierScore(
+        correct=report.after.correct,  # type: ignore[attr-defined]
+        total=report.total,  # type: ignore[attr-defined]
+        per_class=report.per_class,  # type: ignore[attr-defined]
+        confusions=report.confusions,  # type: ignore[attr-defined]
+        misclassified=report.misclassified,  # type: ignore[attr-defined]
+    )
+
+
+def class_feedback(state: OptimState, runtime: Runtime[Context]) -> dict:
+    context = runtime.context
+    config, scorer = context.config, context.scorer
+    update: dict = {}
+    if not state.get("shared"):  # the pool was just scored: the shared templates, chosen without the LLM
+        ranked_templates = [c.template for c in state["candidates"]]
+        shared = scorer.select_templates(ranked_templates, selection_splits(config), config.ensemble_size)
+        report = scorer.climb_classes(shared, {}, {}, selection_splits(config))
+        update.update(
+            shared=shared, classifier=classifier_score(report), class_prompts=[], pending_classes=[]
+        )
+        state = {**state, **update}  # type: ignore[typeddict-item]
+    if restart_finished(state, config):
+        done = state["restarts_done"] + 1
+        if done >= config.restarts:
+            return {**update, "restarts_done": done}
+        update.update(restarts_done=done, restart=state["restart"] + 1, iteration=0, stale=0)
+        state = {**state, **update}  # type: ignore[typeddict-item]
+    if config.iterations == 0:  # the pool alone is the run (routing sends it to finalize)
+        return update
+    chosen = choose_targets(state, config, len(scorer.classnames))
+    message = classes_message(
+        context.task, context.modality, targets_of(state, context, chosen), config.per_class,
+        feedback=config.feedback != "none",
+    )  # fmt: skip
+    return {**update, "targets": chosen, "conversation": [Message(role="user", content=message)]}
