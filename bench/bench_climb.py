@@ -264,6 +264,9 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=f"of {', '.join(all_methods())}")
     parser.add_argument("--runs-dir", default=str(ROOT / "runs" / "bench-climb"))
     parser.add_argument("--cache-dir")
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds one LLM request may take (a busy machine is slow)"
+    )
     parser.add_argument("--write", action="store_true", help="append the table to bench/RESULTS.md")
     args = parser.parse_args()
     if args.task is None and Path(args.data).resolve() == DATA.resolve():
@@ -276,7 +279,7 @@ def main() -> None:
     probe = cell_config(args, "classes", seeds[0])
     encoder = open_scorer_model(probe)
     rows: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
-    with open_backend(probe.llm, temperature=probe.temperature) as backend:
+    with open_backend(probe.llm, temperature=probe.temperature, timeout_s=args.timeout) as backend:
         for seed in seeds:
             for method in methods:
                 if method in ("{}", "hand-made"):

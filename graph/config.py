@@ -95,7 +95,7 @@ class RunConfig(BaseModel):
     # The search space: one shared template, or class-specific prompts (see SEARCH_SPACES)
     space: SearchSpace = "templates"
     class_batch: int = Field(6, ge=1)  # classes: classes the LLM writes for per call
-    per_class: int = Field(3, ge=1)  # classes: texts asked per class per call
+    per_class: int = Field(2, ge=1)  # classes: texts asked per class per call
     # The bare class name and the hand-made template(s) join the initial pool, so a run never selects
     # less than what a user would type (None: on for compact and classes, off for chat, the paper's loop)
     seed_baselines: bool | None = None

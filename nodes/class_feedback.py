@@ -1,7 +1,8 @@
 """Class feedback (``--space classes``): choose the classes the LLM writes for next, and tell it about them.
 
-The first time (the pool just scored) it also fixes the shared template ensemble, by greedy forward
-selection on the selection data: no LLM call. Then, per step, the weakest classes on the selection data
+The first time (the pool just scored) it also fixes the shared template ensemble: edit and crossover
+variants of the best templates are scored, then a greedy forward selection on the selection data picks
+the ensemble; no LLM call. Then, per step, the weakest classes on the selection data
 that were asked for least often; with feedback the message says how many of their inputs are right and what
 they are mistaken for, and, where inputs are texts and examples are allowed, shows a few misread training
 inputs. Without feedback (resampling) the classes come in a seeded order and nothing is said about them.
@@ -17,11 +18,16 @@ from langgraph.runtime import Runtime
 from promptclimb.graph.config import RunConfig
 from promptclimb.graph.context import Context
 from promptclimb.graph.state import ClassifierScore, ClassPrompt, Message, OptimState
+from promptclimb.nodes.evaluate import scored, unscored
 from promptclimb.nodes.feedback import restart_finished
+from promptclimb.nodes.rank import ranked
 from promptclimb.prompts.classes import Target, classes_message
+from promptclimb.prompts.operators import local_variants
 
 MISREAD_PER_CLASS = 2  # training inputs shown per asked class (texts, examples allowed)
 MISTAKEN_FOR = 3  # classes named per asked class
+LOCAL_PARENTS = 6  # best scored templates the edit and crossover operators start from
+LOCAL_VARIANTS = 24  # templates they add, scored without an LLM call
 
 
 def kept_by_class(prompts: list[ClassPrompt]) -> dict[int, list[str]]:
@@ -94,12 +100,14 @@ def class_feedback(state: OptimState, runtime: Runtime[Context]) -> dict:
     config, scorer = context.config, context.scorer
     update: dict = {}
     if not state.get("shared"):  # the pool was just scored: the shared templates, chosen without the LLM
-        ranked_templates = [c.template for c in state["candidates"]]
-        shared = scorer.select_templates(ranked_templates, selection_splits(config), config.ensemble_size)
-        report = scorer.climb_classes(shared, {}, {}, selection_splits(config))
-        update.update(
-            shared=shared, classifier=classifier_score(report), class_prompts=[], pending_classes=[]
-        )
+        parents = [c.template for c in state["candidates"][:LOCAL_PARENTS]]
+        variants = unscored(local_variants(parents, config.seed, LOCAL_VARIANTS), state["candidates"])
+        local = scored(scorer, variants, state["restart"], 0, "local")
+        candidates = ranked([*state["candidates"], *local], config)
+        on = selection_splits(config)
+        shared = scorer.select_templates([c.template for c in candidates], on, config.ensemble_size)
+        report = scorer.climb_classes(shared, {}, {}, on)
+        update.update(shared=shared, classifier=classifier_score(report), candidates=candidates)
         state = {**state, **update}  # type: ignore[typeddict-item]
     if restart_finished(state, config):
         done = state["restarts_done"] + 1

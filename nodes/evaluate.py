@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
+from promptclimb.evaluators.base import Scorer
 from promptclimb.graph.context import Context
 from promptclimb.graph.state import Candidate, OptimState
 from promptclimb.prompts.handmade import baseline_templates
@@ -22,25 +23,20 @@ def unscored(pending: list[str], candidates: list[Candidate]) -> list[str]:
     return fresh
 
 
-def evaluate(state: OptimState, runtime: Runtime[Context]) -> dict:
-    context = runtime.context
-    scorer = context.scorer
-    pending = state["pending"]
-    source = state.get("pending_source", "pool")
-    if source == "pool" and not state["candidates"] and context.config.with_baselines():
-        # What a user would type first is always a candidate: a run never selects less on its data.
-        pending = [*baseline_templates(context.dataset_name, context.modality), *pending]
-    templates = unscored(pending, state["candidates"])
+def scored(
+    scorer: Scorer, templates: list[str], restart: int, iteration: int, source: str
+) -> list[Candidate]:
+    """New candidates: the templates scored on train (and val, when the dataset has one)."""
     train = scorer.score(templates, "train") if templates else []
     val = scorer.score(templates, "val") if templates and scorer.has_split("val") else [None] * len(train)
-    new = [
+    return [
         Candidate(
             template=t.template,
             train_acc=t.accuracy,
             val_acc=v.accuracy if v is not None else None,
             margin=t.margin,
-            restart=state["restart"],
-            iteration=state["iteration"],
+            restart=restart,
+            iteration=iteration,
             source=source,
             truncated=t.truncated,
             train_correct=t.n_correct,
@@ -50,4 +46,16 @@ def evaluate(state: OptimState, runtime: Runtime[Context]) -> dict:
         )
         for t, v in zip(train, val, strict=True)
     ]
+
+
+def evaluate(state: OptimState, runtime: Runtime[Context]) -> dict:
+    context = runtime.context
+    scorer = context.scorer
+    pending = state["pending"]
+    source = state.get("pending_source", "pool")
+    if source == "pool" and not state["candidates"] and context.config.with_baselines():
+        # What a user would type first is always a candidate: a run never selects less on its data.
+        pending = [*baseline_templates(context.dataset_name, context.modality), *pending]
+    templates = unscored(pending, state["candidates"])
+    new = scored(scorer, templates, state["restart"], state["iteration"], source)
     return {"candidates": [*state["candidates"], *new], "pending": []}

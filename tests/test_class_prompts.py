@@ -203,7 +203,7 @@ def test_an_image_run_with_class_descriptions_works_end_to_end(tiny_clip, tmp_pa
     s = show_json(runs, run_dir, capsys)
     assert s["status"] == "finished" and s["final"]["class_templates"]
     content = json.loads((run_dir / "llm_calls.jsonl").read_text().splitlines()[0])["request"][0]["content"]
-    assert "write 3 new sentences" in content and "names the class" in content
+    assert "write 2 new sentences" in content and "names the class" in content
 
 
 def test_a_class_prompt_run_replays_exactly(banking, tmp_path, capsys):
