@@ -31,6 +31,7 @@ from promptclimb.llm.parsing import shorten
 from promptclimb.llm.proposer import Proposer
 from promptclimb.llm.records import LLMCall
 from promptclimb.prompts import t2i_meta as meta
+from promptclimb.prompts.slots import fill_slots
 from promptclimb.prompts.template import normalize
 
 T = TypeVar("T")
@@ -183,7 +184,7 @@ class VisionChat:
                 return asked
             except UnusableReply as error:
                 asked.errors.append(str(error))
-                again = reask.replace("<<ERROR>>", one_line(error))
+                again = fill_slots(reask, ERROR=one_line(error))
                 messages = [*messages, AIMessage(content=reply), HumanMessage(content=again)]
                 record = [
                     *record,
@@ -260,8 +261,8 @@ class Critic:
             rejections.extend((extra, f"more than the {n} prompts asked for") for extra in usable[n:])
             return feedback, usable[:n]
 
-        system = system.replace("<<MAX_WORDS>>", str(self.max_words))
-        reask = meta.REASK.replace("<<N>>", str(n))
+        system = fill_slots(system, MAX_WORDS=str(self.max_words))
+        reask = fill_slots(meta.REASK, N=str(n))
         asked = self.chat.ask(system, turns, parse, reask, seed=seed)
         feedback, prompts = asked.value or ("", [])
         return Revision(feedback, prompts, asked.reply, asked.calls, rejections)

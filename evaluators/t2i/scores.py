@@ -29,6 +29,7 @@ from promptclimb.evaluators.t2i.critics import UnusableReply, VisionChat
 from promptclimb.graph.t2i.state import Question, T2IConfig, T2IMessage
 from promptclimb.llm.records import LLMCall
 from promptclimb.prompts import t2i_meta as meta
+from promptclimb.prompts.slots import fill_slots
 
 if TYPE_CHECKING:
     from promptclimb.evaluators.classify.clip import ClipBackbone
@@ -248,7 +249,7 @@ class Judge:
     # DSG --------------------------------------------------------------------------------------------------
 
     def decompose_text(self, text: str) -> Decomposition:
-        turn = T2IMessage(role="user", content=meta.DSG_DECOMPOSE_TEXT.replace("<<TEXT>>", text))
+        turn = T2IMessage(role="user", content=fill_slots(meta.DSG_DECOMPOSE_TEXT, TEXT=text))
         return self._decompose(turn)
 
     def decompose_image(self, path: Path) -> Decomposition:
@@ -266,7 +267,7 @@ class Judge:
     def answer(self, image: str, questions: Sequence[Question]) -> tuple[dict[int, bool], list[LLMCall]]:
         turn = T2IMessage(
             role="user",
-            content=meta.DSG_ANSWER_USER.replace("<<QUESTIONS>>", numbered(questions)),
+            content=fill_slots(meta.DSG_ANSWER_USER, QUESTIONS=numbered(questions)),
             images=[image],
         )
         asked = self._chat().ask(
@@ -294,7 +295,7 @@ class Judge:
         else:
             system = meta.RATING_TEXT_SYSTEM
             turn = T2IMessage(
-                role="user", content=meta.RATING_TEXT_USER.replace("<<TEXT>>", text), images=[image]
+                role="user", content=fill_slots(meta.RATING_TEXT_USER, TEXT=text), images=[image]
             )
         asked = self._chat().ask(system, [turn], parse_rating, meta.DSG_REASK, seed=0)
         if asked.value is None:
