@@ -141,11 +141,11 @@ def text_flops(backbone: ClipBackbone, prompts: list[str]) -> tuple[float, float
     plain = sum(layers * (len(p.ids) * dense + attention(len(p.ids), 0)) for p in tokenized)
     shared = backbone._shared_prefix(tokenized)
     executed = layers * (shared * dense + attention(shared, 0))
-    from promptclimb.evaluators.classify import clip as clip_module
+    from promptclimb.evaluators.classify.text_batches import token_batches
 
     order = sorted(range(len(tokenized)), key=lambda i: len(tokenized[i].ids))
     lengths = [len(p.ids) - shared for p in tokenized]
-    for batch in clip_module._token_batches(order, lengths):
+    for batch in token_batches(order, lengths):
         width = max(lengths[i] for i in batch)
         per_prompt = (layers - 1) * (width * dense + attention(width, shared))
         per_prompt += width * qkv + (dense - qkv) + 4 * d * (shared + width)  # last layer

@@ -21,8 +21,11 @@ import numpy as np
 
 from promptclimb.evaluators.base import DualEncoder, Split, TemplateScore
 from promptclimb.evaluators.cache import FeatureStore, TextRows
-from promptclimb.evaluators.classify.clip import cosine_matrix, load_clip
-from promptclimb.evaluators.classify.data import DataError, FewShotDataset, load_dataset
+from promptclimb.evaluators.classify.clip import load_clip
+from promptclimb.evaluators.classify.cpu_kernels import cosine_matrix
+from promptclimb.evaluators.classify.data import load_dataset
+from promptclimb.evaluators.classify.dataset import FewShotDataset
+from promptclimb.evaluators.classify.errors import DataError
 from promptclimb.prompts.template import apply_template, validate
 
 logger = logging.getLogger(__name__)
