@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,10 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parents[1]
+# `python -m pytest` puts the working directory first on sys.path, where ./llm (or ./graph) would shadow a
+# same-named PyPI project: the folders import only as promptclimb.* (pyproject: --import-mode=importlib,
+# which finds tests.* without the repository root on sys.path).
+sys.path[:] = [p for p in sys.path if p not in ("", ".") and Path(p).resolve() != ROOT]
 SHARED = ROOT / ".." / "shared"
 DEMO_DATA = ROOT / "examples" / "clothing-mini"
 
