@@ -265,7 +265,10 @@ def main() -> None:
     parser.add_argument("--runs-dir", default=str(ROOT / "runs" / "bench-climb"))
     parser.add_argument("--cache-dir")
     parser.add_argument(
-        "--timeout", type=float, default=600.0, help="seconds one LLM request may take (a busy machine is slow)"
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="seconds an LLM request may take (busy machines are slow)",
     )
     parser.add_argument("--write", action="store_true", help="append the table to bench/RESULTS.md")
     args = parser.parse_args()

@@ -38,7 +38,7 @@ from promptclimb.evaluators.cache import decode_vectors, encode_vector  # noqa: 
 from promptclimb.evaluators.classify.clip import ClipBackbone, load_clip  # noqa: E402
 from promptclimb.evaluators.classify.data import load_dataset  # noqa: E402
 from promptclimb.evaluators.classify.scorer import ClipScorer  # noqa: E402
-from promptclimb.prompts.template import fill  # noqa: E402
+from promptclimb.prompts.template import apply_template  # noqa: E402
 
 CLIP_DIR = ROOT / ".." / "shared" / "assets" / "clip-vit-base-patch32"
 DATA = ROOT / ".." / "shared" / "datasets" / "imagenet-samples"
@@ -80,7 +80,7 @@ def naive_template_seconds(backbone: ClipBackbone, classnames: list[str], templa
     with torch.inference_mode():
         for name in classnames:
             tokens = backbone.tokenizer(
-                [fill(template, name)],
+                [apply_template(template, name)],
                 padding="max_length",
                 max_length=77,
                 truncation=True,
@@ -94,7 +94,7 @@ def naive_template_seconds(backbone: ClipBackbone, classnames: list[str], templa
 def plain_batched_seconds(backbone: ClipBackbone, classnames: list[str], template: str) -> float:
     """Plain transformers, fp32: dynamic padding, batches of 250 prompts."""
     model = pristine_model()
-    prompts = [fill(template, name) for name in classnames]
+    prompts = [apply_template(template, name) for name in classnames]
     start = time.perf_counter()
     with torch.inference_mode():
         for i in range(0, len(prompts), 250):
@@ -141,11 +141,11 @@ def text_flops(backbone: ClipBackbone, prompts: list[str]) -> tuple[float, float
     plain = sum(layers * (len(p.ids) * dense + attention(len(p.ids), 0)) for p in tokenized)
     shared = backbone._shared_prefix(tokenized)
     executed = layers * (shared * dense + attention(shared, 0))
-    from promptclimb.evaluators.classify import clip as clip_module
+    from promptclimb.evaluators.classify.text_batches import token_batches
 
     order = sorted(range(len(tokenized)), key=lambda i: len(tokenized[i].ids))
     lengths = [len(p.ids) - shared for p in tokenized]
-    for batch in clip_module._token_batches(order, lengths):
+    for batch in token_batches(order, lengths):
         width = max(lengths[i] for i in batch)
         per_prompt = (layers - 1) * (width * dense + attention(width, shared))
         per_prompt += width * qkv + (dense - qkv) + 4 * d * (shared + width)  # last layer
@@ -198,7 +198,7 @@ def main() -> None:
         images_section(scorer, rss_loaded)
         ours = new_template_section(args, scorer)
         cache_hit_section(args, scorer, ours, cache)
-        prompts = [fill(NEW_TEMPLATES[1], name) for name in dataset.classnames]
+        prompts = [apply_template(NEW_TEMPLATES[1], name) for name in dataset.classnames]
         throughput_section(args, prompts)
         if not args.skip_fp32:
             precision_section(args, auto, dataset, prompts)
@@ -297,7 +297,7 @@ def precision_section(args: argparse.Namespace, auto: ClipBackbone, dataset, pro
     print("\n5. bf16 (mixed) vs fp32")
     paths = [item.path for item in dataset.items("train")]
     labels = np.array([item.label for item in dataset.items("train")])
-    class_prompts = [fill(AGREEMENT_TEMPLATE, name) for name in dataset.classnames]
+    class_prompts = [apply_template(AGREEMENT_TEMPLATE, name) for name in dataset.classnames]
     results = {}
     for precision in ("bf16", "fp32"):
         backbone = auto if auto.precision == precision else load_clip(str(CLIP_DIR), precision=precision)

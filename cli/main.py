@@ -48,8 +48,8 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from pydantic import ValidationError
 
     from promptclimb.evaluators.cache import CacheUnavailable
-    from promptclimb.evaluators.classify.clip import ModelLoadError
-    from promptclimb.evaluators.classify.data import DataError
+    from promptclimb.evaluators.classify.errors import DataError
+    from promptclimb.evaluators.classify.specs import ModelLoadError
     from promptclimb.graph.checkpoint import CheckpointError, RunLocked
     from promptclimb.graph.runs import DataChanged, RunNotFound
     from promptclimb.llm.credentials import ConsentNeeded
@@ -682,7 +682,7 @@ def score_rows(scorer: ClipScorer, templates: list[str], split: str, baselines: 
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from promptclimb.evaluators.classify.data import DataError
+    from promptclimb.evaluators.classify.errors import DataError
     from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir
     from promptclimb.graph.session import load_data, open_scorer_model
     from promptclimb.prompts.pools import load_pool

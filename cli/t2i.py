@@ -56,7 +56,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
         ConsentNeeded,
     ]  # fmt: skip
     try:
-        from promptclimb.evaluators.classify.clip import ModelLoadError
+        from promptclimb.evaluators.classify.specs import ModelLoadError
 
         errors.append(ModelLoadError)
     except ImportError:

@@ -13,7 +13,7 @@ from typing import Any
 from langgraph.types import Command
 
 from promptclimb.evaluators.base import DualEncoder
-from promptclimb.evaluators.classify.data import FewShotDataset
+from promptclimb.evaluators.classify.dataset import FewShotDataset
 from promptclimb.evaluators.classify.registry import check_modality, load_any_dataset, load_backbone
 from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir
 from promptclimb.evaluators.classify.texts import TextDataset

@@ -31,6 +31,7 @@ from promptclimb.llm.parsing import describe_failure, extract_candidates, screen
 from promptclimb.llm.ratelimit import estimate_tokens
 from promptclimb.llm.records import LLMCall, clip_reply, utc_now_iso
 from promptclimb.prompts import meta
+from promptclimb.prompts.slots import fill_slots
 from promptclimb.prompts.template import normalize
 
 # The lead owns the wording (prompts/meta.py); these names are the llm package's view of it.
@@ -93,7 +94,7 @@ class _Failure:
 
 
 def reask_message(error: str, n: int) -> str:
-    return REASK_MESSAGE.replace("<<ERROR>>", one_line(error)).replace("<<N>>", str(n))
+    return fill_slots(REASK_MESSAGE, ERROR=one_line(error), N=str(n))
 
 
 class Proposer:

@@ -1,16 +1,7 @@
 """Feedback: write the next user turn, or start the next restart.
 
-Two styles (``--meta``):
-
-- ``chat`` (the paper's method): one growing conversation per restart; each turn shows the scores of the
-  last proposals, the best and the worst templates of the restart, and asks for better ones.
-- ``compact`` (promptclimb's default): every turn is one self-contained message rebuilt from the
-  leaderboard (task first, example inputs, the best templates with correct/N from worst to best, the
-  worst ones), so the prompt stays short for small models and nothing anchors the LLM on its own earlier
-  replies.
-
-Each feedback mode shows exactly its kind of feedback: ``pos`` only the best templates, ``neg`` only the
-worst, ``none`` no scores at all (the LLM resamples), ``pos+neg`` both (and, in chat, the last scores).
+The turn's text is rendered by prompts/classify_messages.py (the ``chat`` and ``compact`` styles of
+``--meta``); this node picks the style and the templates each turn shows.
 """
 
 from __future__ import annotations
@@ -21,113 +12,13 @@ from promptclimb.graph.config import RunConfig
 from promptclimb.graph.context import Context
 from promptclimb.graph.state import Candidate, Message, OptimState
 from promptclimb.nodes.rank import correct_and_total, in_restart, restart_pool, selection_acc
-from promptclimb.prompts import meta
-from promptclimb.prompts.template import PLACEHOLDER
-
-MAX_EXAMPLE_CHARS = 160  # an example input shown to the LLM is cut to this
+from promptclimb.prompts.classify_messages import Counted, compact_message, feedback_message
 
 
-def shown(template: str) -> str:
-    """How the LLM sees a template: the placeholder word instead of ``{}``."""
-    return template.replace(PLACEHOLDER, meta.PLACEHOLDER_WORD)
-
-
-def quoted(text: str) -> str:
-    """A template or an example input in a meta-prompt (already bounded by validation or clip_text)."""
-    return meta.quoted(text, limit=None)
-
-
-def fill(text: str, **slots: str) -> str:
-    """Plain replacement of <<SLOT>> markers: LLM-written text is never formatted."""
-    for name, value in slots.items():
-        text = text.replace(f"<<{name}>>", value)
-    return text
-
-
-# -- chat style (the paper) -----------------------------------------------------------------------------
-
-
-def score_lines(candidates: list[Candidate]) -> str:
-    return "\n".join(f"- {quoted(shown(c.template))}: {100 * c.train_acc:.1f}%" for c in candidates)
-
-
-def feedback_message(ranking: list[Candidate], last: list[Candidate] | None, config: RunConfig) -> str:
-    """One chat turn. ``ranking`` is best first; ``last`` the templates scored in the previous iteration."""
-    n = str(config.asked())
-    good = ranking[: config.top_k]
-    # The worst templates, excluding any already shown as good (small leaderboards overlap).
-    bad = [c for c in ranking[::-1][: config.bottom_k] if c not in good][::-1]
-    parts: list[str] = []
-    if config.feedback == "pos+neg" and last is not None:  # last scores mix good and bad: both kinds
-        parts.append(fill(meta.LAST_SCORES, LAST=score_lines(last) or meta.NOTHING_USABLE))
-    if config.feedback in ("pos+neg", "pos"):
-        parts.append(fill(meta.GOOD_LIST, GOOD=score_lines(good)))
-    if config.feedback in ("pos+neg", "neg") and bad:
-        parts.append(fill(meta.BAD_LIST, BAD=score_lines(bad)))
-    ask = {
-        "pos+neg": meta.ASK_BETTER,
-        "pos": meta.ASK_BETTER_POSITIVE,
-        "neg": meta.ASK_BETTER_NEGATIVE,
-        "none": meta.ASK_RESAMPLE,
-    }[config.feedback]
-    parts.append(fill(ask, N=n))
-    return "\n\n".join(parts)
-
-
-# -- compact style (promptclimb's default) --------------------------------------------------------------
-
-
-def count_lines(candidates: list[Candidate], on: str) -> str:
-    lines = []
-    for c in candidates:
-        correct, total = correct_and_total(c, on)
-        score = f"{correct}/{total}" if total else f"{100 * c.train_acc:.1f}%"
-        lines.append(f"- {quoted(shown(c.template))}: {score}")
-    return "\n".join(lines)
-
-
-def compact_message(ranking: list[Candidate], context: Context, repeats: int, error: str | None) -> str:
-    """One self-contained turn: task, examples, scores as the feedback mode allows, the ask."""
-    config = context.config
-    inputs = meta.INPUTS.get(context.modality, "inputs")
-    on = config.selection()
-    total = correct_and_total(ranking[0], on)[1] if ranking else 0
-    parts = [fill(meta.COMPACT_TASK, TASK=context.task)]
-    if context.examples:
-        lines = "\n".join(
-            f"- {quoted(clip_text(text))} (class: {quoted(name)})" for text, name in context.examples
-        )
-        parts.append(fill(meta.COMPACT_EXAMPLES, INPUTS=inputs, LINES=lines))
-    parts.append(meta.COMPACT_HOW)
-    slots = {"TOTAL": str(total), "INPUTS": inputs}
-    bottom = [c for c in ranking[::-1][: config.bottom_k]]
-    if config.feedback == "pos+neg":
-        best = ranking[: max(1, config.shown - len(bottom))]
-        shown_set = best + [c for c in bottom if c not in best]
-        ordered = sorted(shown_set, key=lambda c: selection_acc(c, on))  # worst to best, best last (OPRO)
-        parts.append(fill(meta.COMPACT_SCORES, LINES=count_lines(ordered, on), **slots))
-    elif config.feedback == "pos":
-        best = ranking[: config.shown][::-1]
-        parts.append(fill(meta.COMPACT_SCORES_BEST, LINES=count_lines(best, on), **slots))
-    elif config.feedback == "neg" and bottom:
-        parts.append(fill(meta.COMPACT_SCORES_WORST, LINES=count_lines(bottom, on), **slots))
-    if config.feedback != "none":
-        parts.append(fill(meta.COMPACT_DEPART, INPUTS=inputs))
-        if error:
-            parts.append(fill(meta.NOTHING_USABLE_COMPACT, ERROR=error))
-        elif repeats:
-            parts.append(fill(meta.COMPACT_REPEATS, K=str(repeats)))
-    ask = meta.COMPACT_ASK_RESAMPLE if config.feedback == "none" else meta.COMPACT_ASK
-    parts.append(fill(ask, N=str(config.asked()), INPUTS=inputs))
-    return "\n\n".join(parts)
-
-
-def clip_text(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_EXAMPLE_CHARS else text[: MAX_EXAMPLE_CHARS - 3] + "..."
-
-
-# -- the node ---------------------------------------------------------------------------------------------
+def counted(candidate: Candidate, on: str) -> Counted:
+    """A candidate as the compact style shows it: its counts on the selection data ``on``."""
+    correct, total = correct_and_total(candidate, on)
+    return Counted(template=candidate.template, correct=correct, total=total, train_acc=candidate.train_acc)
 
 
 def restart_finished(state: OptimState, config: RunConfig) -> bool:
@@ -146,7 +37,17 @@ def next_turn(state: OptimState, context: Context, restart: int, fresh: bool) ->
         error = None
         if not fresh and state.get("unusable_streak", 0):
             error = "no valid new template in it"
-        return Message(role="user", content=compact_message(ranking, context, repeats, error))
+        on = config.selection()
+        text = compact_message(
+            [counted(c, on) for c in ranking],
+            config,
+            task=context.task,
+            modality=context.modality,
+            examples=context.examples,
+            repeats=repeats,
+            error=error,
+        )
+        return Message(role="user", content=text)
     if fresh:
         pool = restart_pool(candidates, restart, config)
         return Message(role="user", content=feedback_message(pool, None, config))

@@ -11,8 +11,7 @@ from promptclimb.graph.state import Message, OptimState, Rejection
 from promptclimb.llm.parsing import shorten
 from promptclimb.llm.proposer import EMPTY_REPLY_STAND_IN, LLMContextOverflow
 from promptclimb.llm.records import Usage
-from promptclimb.nodes.feedback import fill
-from promptclimb.prompts import meta
+from promptclimb.prompts.classify_messages import system_prompt
 from promptclimb.prompts.template import normalize
 
 
@@ -29,14 +28,6 @@ def check_budget(usage: Usage, config: RunConfig) -> None:
         raise BudgetReached(
             f"LLM cost budget reached (${usage.cost_usd:.4f} of --max-cost {config.max_cost})"
         )
-
-
-def system_prompt(context: Context) -> str:
-    examples = ", ".join(meta.quoted(name) for name in context.scorer.classnames[:8])
-    learn = "" if context.config.feedback == "none" else meta.SYSTEM_LEARN
-    model = meta.MODEL.get(context.modality, meta.MODEL["image"])
-    example = meta.EXAMPLE_TEMPLATE.get(context.modality, meta.EXAMPLE_TEMPLATE["image"])
-    return fill(meta.SYSTEM, MODEL=model, TASK=context.task, EXAMPLES=examples, LEARN=learn, EXAMPLE=example)
 
 
 def calls_left(usage: Usage, config: RunConfig) -> int | None:
@@ -63,7 +54,13 @@ def propose(state: OptimState, runtime: Runtime[Context]) -> dict:
         # answers the interrupt and this step asks again.
         interrupt(f"the LLM gave no usable template in {streak} steps in a row (see show's rejections)")
     iteration = state["iteration"] + 1
-    messages = [{"role": "system", "content": system_prompt(context)}]
+    system = system_prompt(
+        task=context.task,
+        modality=context.modality,
+        classnames=context.scorer.classnames,
+        feedback=config.feedback,
+    )
+    messages = [{"role": "system", "content": system}]
     messages += [{"role": m.role, "content": m.content} for m in state["conversation"]]
     seen = {normalize(c.template) for c in state["candidates"]}
     ask = {

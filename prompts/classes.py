@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 
 from promptclimb.prompts.meta import quoted
+from promptclimb.prompts.slots import fill_slots
 
 ITEMS = {"text": "texts", "image": "sentences"}
 
@@ -55,13 +56,6 @@ class Target:
     examples: list[str] = field(default_factory=list)  # training inputs of the class (no feedback shown)
 
 
-def fill(text: str, **slots: str) -> str:
-    """Plain replacement of <<SLOT>> markers: LLM-written and user data is never formatted."""
-    for name, value in slots.items():
-        text = text.replace(f"<<{name}>>", value)
-    return text
-
-
 def clip_input(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= MAX_INPUT_CHARS else text[: MAX_INPUT_CHARS - 3] + "..."
@@ -87,9 +81,9 @@ def classes_message(task: str, modality: str, targets: list[Target], per_class: 
     ask = ASK if feedback else ASK_RESAMPLE
     lines = [line for target in targets for line in target_lines(target, feedback)]
     parts = [
-        fill(TASK, TASK=task),
+        fill_slots(TASK, TASK=task),
         HOW.get(modality, HOW["image"]),
-        fill(ask, N=str(per_class), ITEMS=items),
+        fill_slots(ask, N=str(per_class), ITEMS=items),
         CLASSES + "\n" + "\n".join(lines),
     ]
     return "\n\n".join(parts)
@@ -97,4 +91,6 @@ def classes_message(task: str, modality: str, targets: list[Target], per_class: 
 
 def reask_message(error: str, names: list[str], per_class: int, modality: str) -> str:
     listed = ", ".join(json.dumps(name, ensure_ascii=False) for name in names)
-    return fill(REASK, ERROR=error, N=str(per_class), ITEMS=ITEMS.get(modality, "sentences"), NAMES=listed)
+    return fill_slots(
+        REASK, ERROR=error, N=str(per_class), ITEMS=ITEMS.get(modality, "sentences"), NAMES=listed
+    )

@@ -1,4 +1,5 @@
-"""Meta-prompts: the text the optimizer LLM reads. Constants only; filled by plain ``str.replace``.
+"""Meta-prompts: the text the optimizer LLM reads. Constants only; filled by prompts/slots.py, rendered by
+prompts/classify_messages.py.
 
 Templates are shown to the LLM with PLACEHOLDER_WORD where the class name goes: small local models copy a
 word more reliably than ``{}``, and the parser maps the word (and ``{}``) back to the placeholder.

@@ -1,5 +1,5 @@
-"""Meta-prompts of the text-to-image tasks: what the vision chat model reads. Constants only, filled by plain
-``str.replace`` of <<SLOT>> markers (user and LLM text is never formatted).
+"""Meta-prompts of the text-to-image tasks: what the vision chat model reads. Constants only, filled by
+prompts/slots.py (plain replacement of <<SLOT>> markers) and rendered by prompts/t2i_messages.py.
 
 The critic (Liu et al., CVPR 2024, section on text-to-image) sees the images made from its prompts, with a
 score and a critique of each, and writes better prompts in one conversation. The scorers decompose a text

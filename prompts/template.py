@@ -23,7 +23,7 @@ class TemplateError(ValueError):
     """A template that cannot be scored; the message says why in one line."""
 
 
-def fill(template: str, classname: str) -> str:
+def apply_template(template: str, classname: str) -> str:
     """Replace every ``{}`` with the class name (plain replacement, no formatting)."""
     return template.replace(PLACEHOLDER, classname)
 

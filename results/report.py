@@ -66,7 +66,8 @@ def split_sizes(run_dir: Path, config: RunConfig, final: dict[str, Any] | None) 
     need_test = bool(final and final.get("test_split") == "test" and "test" not in sizes)
     if "train" in sizes and not need_test:
         return sizes
-    from promptclimb.evaluators.classify.data import DataError, load_dataset
+    from promptclimb.evaluators.classify.data import load_dataset
+    from promptclimb.evaluators.classify.errors import DataError
 
     try:
         dataset = load_dataset(config.data, **config.draw())

@@ -17,7 +17,9 @@ python -m pip install -q --upgrade pip
 python -m pip install -q ${TORCH_SPEC:-torch==2.13.0}
 # ray: bench --ray and its test on a local Ray cluster (a 79 MB wheel); WITH_RAY=0 leaves it out.
 if [ "${WITH_RAY:-1}" = 1 ]; then extras="dev,postgres,ray"; else extras="dev,postgres"; fi
-python -m pip install -q -e ".[$extras]"
+# strict: a tree of links to the sources, which type checkers and IDEs follow (the default editable mode maps
+# promptclimb.* through an import hook they cannot run); re-run this line after adding a module.
+python -m pip install -q -e ".[$extras]" --config-settings editable_mode=strict
 # PostgreSQL's binaries (initdb, pg_ctl) for the tests of shared checkpoints: tests/pg_fixtures.py starts its
 # own server from them. Where they cannot be installed those tests skip, saying why.
 if [ "${WITH_POSTGRES:-1}" = 1 ] && ! command -v initdb >/dev/null \

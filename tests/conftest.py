@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +16,36 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parents[1]
+# `python -m pytest` puts the working directory first on sys.path, where ./llm (or ./graph) would shadow a
+# same-named PyPI project: the folders import only as promptclimb.* (pyproject: --import-mode=importlib,
+# which finds tests.* without the repository root on sys.path).
+sys.path[:] = [p for p in sys.path if p not in ("", ".") and Path(p).resolve() != ROOT]
 SHARED = ROOT / ".." / "shared"
 DEMO_DATA = ROOT / "examples" / "clothing-mini"
+
+
+# The unit tier (`pytest -m "not e2e"`, under 30 s): pure functions (message building, ranking, selection,
+# parsing, sampling, statistics) and static checks. Every other file runs models, runs or processes: e2e.
+UNIT_FILES = frozenset({
+    "test_import_names.py", "test_layers.py", "test_prompts_messages.py", "test_prompts_template.py",
+    "test_llm_parsing.py", "test_data_sampling.py", "test_data_classnames.py", "test_data_pools.py",
+    "test_results_stats.py", "test_t2i_scores.py", "test_t2i_critic_prompts.py", "test_rank_selection.py",
+})  # fmt: skip
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Under -m "not e2e", e2e files are not even imported: collecting them (torch, transformers) would cost
+    more than the whole unit tier."""
+    fast = config.getoption("markexpr", "").replace(" ", "") == "note2e"
+    if fast and collection_path.name.startswith("test_") and collection_path.name not in UNIT_FILES:
+        return True
+    return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name not in UNIT_FILES:
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")

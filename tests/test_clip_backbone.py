@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from promptclimb.evaluators.classify.clip import ModelLoadError, load_clip, resolve_precision
+from promptclimb.evaluators.classify.clip import load_clip
+from promptclimb.evaluators.classify.model_loading import resolve_precision
+from promptclimb.evaluators.classify.specs import ModelLoadError
 from tests.clip_fixtures import PROCESSING_FILES, imagenet_sample_paths, make_tiny_clip_dir, pristine_clip
 
 ROOT = Path(__file__).resolve().parents[1]

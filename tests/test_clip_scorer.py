@@ -12,7 +12,8 @@ import pytest
 from promptclimb.evaluators.base import TemplateScore
 from promptclimb.evaluators.cache import FeatureStore
 from promptclimb.evaluators.classify.clip import ClipBackbone, load_clip
-from promptclimb.evaluators.classify.data import DataError, load_dataset
+from promptclimb.evaluators.classify.data import load_dataset
+from promptclimb.evaluators.classify.errors import DataError
 from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir, score_templates
 from promptclimb.prompts.template import TemplateError
 from tests.clip_fixtures import IMAGENET_SAMPLES, make_jpeg_folders_dataset

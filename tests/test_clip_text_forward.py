@@ -93,12 +93,12 @@ def test_plain_torch_fallback_gives_the_same_features(
     tiny_clip: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Where torch.ops.mkldnn._linear_pointwise is missing or wrong, the CPU kernels fall back to F.linear."""
-    import promptclimb.evaluators.classify.clip as clip_module
+    import promptclimb.evaluators.classify.cpu_kernels as cpu_kernels
 
     prompts = [f"a photo of a {c}." for c in CLASSES]
     for precision, tolerance in (("fp32", 2e-6), ("bf16", 2e-2)):
         fused = load_clip(str(tiny_clip), precision=precision).encode_texts(prompts)[0]
         with monkeypatch.context() as patch:
-            patch.setattr(clip_module, "_ONEDNN_STATE", [False])
+            patch.setattr(cpu_kernels, "_ONEDNN_STATE", [False])
             plain = load_clip(str(tiny_clip), precision=precision).encode_texts(prompts)[0]
         assert np.allclose(fused, plain, atol=tolerance), np.abs(fused - plain).max()

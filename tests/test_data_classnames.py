@@ -11,7 +11,8 @@ from promptclimb.evaluators.classify.classnames import (
     clip_classnames,
     imagenet_clip_names_by_wnid,
 )
-from promptclimb.evaluators.classify.data import DataError, load_dataset
+from promptclimb.evaluators.classify.data import load_dataset
+from promptclimb.evaluators.classify.errors import DataError
 from promptclimb.prompts.handmade import COOP_DATASETS, imagenet_classnames, imagenet_wnids
 from tests.data_fixtures import (
     COOP_JSON_CASES,

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from promptclimb.evaluators.classify.data import COOP_SPECS, DataError, load_dataset
+from promptclimb.evaluators.classify.coop_specs import COOP_SPECS
+from promptclimb.evaluators.classify.data import load_dataset
+from promptclimb.evaluators.classify.errors import DataError
 from promptclimb.prompts.handmade import COOP_DATASETS, imagenet_classname_by_wnid
 from tests.data_fixtures import (
     AIRCRAFT_VARIANTS,

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from promptclimb.evaluators.classify.data import DataError, coop_fewshot, load_dataset
+from promptclimb.evaluators.classify.data import load_dataset
+from promptclimb.evaluators.classify.errors import DataError
+from promptclimb.evaluators.classify.fewshot import coop_fewshot
 from tests.data_fixtures import make_coop_aircraft, make_coop_json_dataset
 
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "coop_pets_fewshot.json").read_text())

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from promptclimb.evaluators.classify.data import DataError, load_dataset
+from promptclimb.evaluators.classify.data import load_dataset
+from promptclimb.evaluators.classify.errors import DataError
 from tests.data_fixtures import (
     make_class_folders,
     make_coop_aircraft,

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from promptclimb.evaluators.classify.data import DataError, load_dataset
+from promptclimb.evaluators.classify.data import load_dataset
+from promptclimb.evaluators.classify.errors import DataError
 from promptclimb.evaluators.images import MAX_DECODED_PIXELS, UnreadableImage, open_rgb
 from tests.data_fixtures import make_class_folders, make_coop_json_dataset, make_folders_dataset, write_image
 

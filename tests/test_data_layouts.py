@@ -9,13 +9,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from promptclimb.evaluators.classify.data import (
-    LAYOUTS,
-    FewShotDataset,
-    ImageItem,
-    clean_classnames,
-    load_dataset,
-)
+from promptclimb.evaluators.classify.data import LAYOUTS, load_dataset
+from promptclimb.evaluators.classify.dataset import FewShotDataset, ImageItem
+from promptclimb.evaluators.classify.names import clean_classnames
 from promptclimb.prompts.handmade import imagenet_classnames
 from tests.data_fixtures import (
     CLOTHING,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import promptclimb.evaluators.classify.data
+import promptclimb.evaluators.classify.dataset
 from promptclimb.graph.runs import read_calls
 from promptclimb.prompts.template import normalize
 from tests.graph_helpers import cli, only_run, run_args, show_json
@@ -104,7 +104,7 @@ def test_compact_turns_are_self_contained_and_restarts_differ(tmp_path, tiny_cli
 
 def test_test_split_is_read_only_by_finalize(tmp_path, tiny_clip, monkeypatch):
     readers: list[str] = []
-    original = promptclimb.evaluators.classify.data.FewShotDataset.items
+    original = promptclimb.evaluators.classify.dataset.FewShotDataset.items
 
     def spy(self, split):
         if split == "test":
@@ -113,7 +113,7 @@ def test_test_split_is_read_only_by_finalize(tmp_path, tiny_clip, monkeypatch):
             readers.append(" ".join(f.filename for f in inspect.stack()))
         return original(self, split)
 
-    monkeypatch.setattr(promptclimb.evaluators.classify.data.FewShotDataset, "items", spy)
+    monkeypatch.setattr(promptclimb.evaluators.classify.dataset.FewShotDataset, "items", spy)
     assert cli(*run_args(tmp_path / "runs", tiny_clip, "--iterations", "2", "--restarts", "2")) == 0
     assert readers, "the final evaluation never read the test split"
     assert all("nodes/finalize.py" in stack for stack in readers)

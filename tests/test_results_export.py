@@ -13,7 +13,7 @@ import numpy as np
 from promptclimb.evaluators.classify.clip import load_clip
 from promptclimb.evaluators.classify.data import load_dataset
 from promptclimb.evaluators.classify.scorer import ClipScorer
-from promptclimb.prompts.template import fill
+from promptclimb.prompts.template import apply_template
 from promptclimb.results.export import load_head
 from promptclimb.results.summary import summarize
 from tests.conftest import ROOT
@@ -53,7 +53,7 @@ def test_export_round_trip_reproduces_the_ensemble(results_run, capsys):  # noqa
     backbone = load_clip(str(results_run.clip))
     per_template = []
     for template in final["ensemble_templates"]:
-        features, _ = backbone.encode_texts([fill(template, c) for c in scorer.classnames])
+        features, _ = backbone.encode_texts([apply_template(template, c) for c in scorer.classnames])
         per_template.append(features / np.linalg.norm(features, axis=1, keepdims=True))
     mean = np.mean(per_template, axis=0)
     np.testing.assert_allclose(head, mean / np.linalg.norm(mean, axis=1, keepdims=True), atol=5e-3)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import promptclimb.evaluators.classify.data
+import promptclimb.evaluators.classify.dataset
 import promptclimb.evaluators.classify.scorer
 from tests.conftest import ROOT
 from tests.graph_helpers import cli
@@ -45,8 +45,8 @@ def test_reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 
         monkeypatch.setattr(cls, name, wrapper)
 
-    spy(promptclimb.evaluators.classify.data.FewShotDataset, "items")
-    spy(promptclimb.evaluators.classify.data.FewShotDataset, "fingerprint")
+    spy(promptclimb.evaluators.classify.dataset.FewShotDataset, "items")
+    spy(promptclimb.evaluators.classify.dataset.FewShotDataset, "fingerprint")
     spy(promptclimb.evaluators.classify.scorer.ClipScorer, "score")
     spy(promptclimb.evaluators.classify.scorer.ClipScorer, "score_ensemble")
     return reads

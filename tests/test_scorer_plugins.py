@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 import promptclimb.evaluators.classify.registry as registry
-from promptclimb.evaluators.classify.clip import ModelLoadError
 from promptclimb.evaluators.classify.sentence import bundled_model_dir, load_sentence_encoder
+from promptclimb.evaluators.classify.specs import ModelLoadError
 from tests.graph_helpers import cli, only_run, show_json
 from tests.test_text_scorer import write_slice
 

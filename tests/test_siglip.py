@@ -14,11 +14,11 @@ import torch
 from PIL import Image
 from transformers import SiglipModel
 
-from promptclimb.evaluators.classify.clip import ModelLoadError
 from promptclimb.evaluators.classify.data import load_dataset
 from promptclimb.evaluators.classify.registry import is_plugin_spec, load_backbone
 from promptclimb.evaluators.classify.scorer import ClipScorer
 from promptclimb.evaluators.classify.siglip import SiglipBackbone, load_siglip
+from promptclimb.evaluators.classify.specs import ModelLoadError
 from tests.data_fixtures import CLOTHING
 from tests.siglip_fixtures import make_tiny_siglip_dir, pristine_siglip, reference_pixels
 
@@ -78,8 +78,15 @@ def test_fixed_padding_is_load_bearing(tiny, flavor: str) -> None:
     fixed, _ = backbone.encode_texts(prompts)
     variants = {
         "dynamic padding": reference_text(backbone, model, prompts, padding="longest"),
-        "attention mask": reference_text(backbone, model, prompts, padding="max_length", max_length=64,
-                                         return_attention_mask=True, mask=True),  # fmt: skip
+        "attention mask": reference_text(
+            backbone,
+            model,
+            prompts,
+            padding="max_length",
+            max_length=64,
+            return_attention_mask=True,
+            mask=True,
+        ),  # fmt: skip
         "left padding": reference_text(backbone, model, prompts, padding_side="left"),
     }
     for name, other in variants.items():

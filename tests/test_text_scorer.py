@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from promptclimb.evaluators.classify.data import DataError
+from promptclimb.evaluators.classify.errors import DataError
 from promptclimb.evaluators.classify.registry import check_modality, load_any_dataset, load_backbone
 from promptclimb.evaluators.classify.scorer import ClipScorer
 from promptclimb.evaluators.classify.sentence import bundled_model_dir

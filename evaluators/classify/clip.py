@@ -1,4 +1,7 @@
-"""CLIP through transformers: loading (hub id, local weights, config-only random init) and fast encoders.
+"""CLIP through transformers: loading (hub id, local directory) and the backbone's fast encoders.
+
+Shared loading rules (device, precision, weights or seeded random init): model_loading.py; CPU kernels:
+cpu_kernels.py.
 
 Speed notes (numbers in bench/RESULTS.md, measured by bench/bench_clip.py):
 
@@ -28,8 +31,6 @@ only, never save it.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import logging
 import os
 from collections import deque
@@ -51,26 +52,29 @@ except ImportError:  # pragma: no cover - older transformers, where CLIPImagePro
     from transformers import CLIPImageProcessor as _ImageProcessor
 
 from promptclimb.evaluators.cache import image_key
+from promptclimb.evaluators.classify.cpu_kernels import CpuLinear, to_cpu_kernels
+from promptclimb.evaluators.classify.model_loading import (
+    RANDOM_INIT_SEED,
+    config_hash,
+    first_line,
+    hub_offline,
+    precision_label,
+    resolve_device,
+    resolve_precision,
+    sha16,
+    weights_fingerprint,
+    weights_or_random,
+)
 from promptclimb.evaluators.classify.specs import ModelLoadError
+from promptclimb.evaluators.classify.text_batches import token_batches
 from promptclimb.evaluators.images import UnreadableImage, open_rgb
 
 logger = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-RANDOM_INIT_SEED = 0
 EXAMPLE_LOCAL_CLIP = "../shared/assets/clip-vit-base-patch32"
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
-                "pytorch_model.bin.index.json")  # fmt: skip
-# Chosen by bench/bench_clip.py on this project's 2-core CPU (see bench/RESULTS.md, section 5).
-CPU_AUTO_PRECISION = "bf16"
 # Prompt groups smaller than this, or sharing fewer tokens, go through the pooled path instead.
 MIN_GROUP_FOR_PREFIX = 8
 MIN_SHARED_TOKENS = 2
-TEXT_TOKENS_PER_BATCH = 4096
-MIN_BATCH_PROMPTS = 32
-MAX_PADDING = 0.1
-CONFIG_KEYS_IGNORED = ("_name_or_path", "transformers_version", "_attn_implementation_autoset",
-                       "_commit_hash", "torch_dtype", "dtype", "architectures")  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------ loading
@@ -105,7 +109,7 @@ def load_clip(
     identity = "|".join(
         [
             source,
-            "config=" + _config_hash(clip.config),
+            "config=" + config_hash(clip.config),
             "tokenizer=" + sha16(tokenizer.backend_tokenizer.to_str()),
             "preprocess=" + sha16(processor.to_json_string()),
             "weights=" + fingerprint,
@@ -124,49 +128,6 @@ def load_clip(
     )
 
 
-def resolve_device(device: str | None) -> str:
-    """None or "auto": CUDA, then Apple MPS, then CPU."""
-    if device in (None, "", "auto"):
-        if torch.cuda.is_available():
-            return "cuda"
-        mps = getattr(torch.backends, "mps", None)
-        return "mps" if mps is not None and mps.is_available() else "cpu"
-    try:
-        torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ModelLoadError(f"unknown device '{device}' (use cpu, cuda, cuda:N or mps)") from exc
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelLoadError(f"device '{device}' requested but CUDA is not available to this torch build")
-    return device
-
-
-def resolve_precision(precision: str, device: str) -> str:
-    if precision not in PRECISIONS:
-        raise ModelLoadError(f"unknown precision '{precision}' (choose from {', '.join(PRECISIONS)})")
-    on_cpu = device.startswith("cpu")
-    if precision == "auto":
-        if device.startswith("cuda"):
-            return "fp16"
-        return CPU_AUTO_PRECISION if on_cpu and _cpu_has_fast_bf16() else "fp32"
-    if precision == "fp16" and on_cpu:
-        raise ModelLoadError("fp16 is not supported on CPU (use bf16 or fp32)")
-    return precision
-
-
-def precision_label(precision: str, device: str) -> str:
-    """The precision as it enters the model identity: CPU bf16 is the mixed recipe, not a bf16 model."""
-    return "bf16-mixed" if precision == "bf16" and device.startswith("cpu") else precision
-
-
-def _cpu_has_fast_bf16() -> bool:
-    """bf16 matmuls only pay off where oneDNN has native bf16 kernels (AVX512-BF16, AMX)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
-
-
 def _load_local(directory: Path) -> tuple[CLIPModel, CLIPTokenizerFast, _ImageProcessor, str, str]:
     source = str(directory.resolve())
     if not (directory / "config.json").is_file():
@@ -179,7 +140,7 @@ def _load_local(directory: Path) -> tuple[CLIPModel, CLIPTokenizerFast, _ImagePr
 def _load_hub(model_id: str) -> tuple[CLIPModel, CLIPTokenizerFast, _ImageProcessor, str, str]:
     """The path users run: ``from_pretrained("openai/clip-vit-base-patch32")`` (HF cache first)."""
     hint = f"pass a local directory, e.g. --clip {EXAMPLE_LOCAL_CLIP}"
-    attempts = [True] if _hub_offline() else [True, False]
+    attempts = [True] if hub_offline() else [True, False]
     last: Exception | None = None
     for local_only in attempts:
         try:
@@ -194,10 +155,6 @@ def _load_hub(model_id: str) -> tuple[CLIPModel, CLIPTokenizerFast, _ImageProces
         return clip.eval(), tokenizer, processor, f"hf:{model_id}", weights_fingerprint(clip)
     reason = first_line(last) if last is not None else "unknown error"
     raise ModelLoadError(f"cannot load CLIP '{model_id}' from the Hugging Face hub ({reason}); {hint}")
-
-
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _load_processing(source: str) -> tuple[CLIPTokenizerFast, _ImageProcessor]:
@@ -220,33 +177,6 @@ def _load_processing_cached(source: str, stamp: tuple) -> tuple[CLIPTokenizerFas
     return tokenizer, processor
 
 
-def _has_weights(directory: Path) -> bool:
-    return any((directory / name).is_file() for name in WEIGHT_FILES) or any(directory.glob("*.safetensors"))
-
-
-def weights_or_random(directory: Path, model_class: type, config_class: type, what: str) -> tuple[Any, str]:
-    """(model, weights fingerprint) from a transformers model directory: its weights, or, in a directory
-    with a config only, seeded random weights (fingerprint "random-init-seedN")."""
-    source = str(directory.resolve())
-    try:
-        if _has_weights(directory):
-            model = model_class.from_pretrained(source, dtype=torch.float32, attn_implementation="sdpa")
-            return model.eval(), weights_fingerprint(model)
-        config = config_class.from_pretrained(source)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise ModelLoadError(f"cannot load {what} from {source}: {first_line(exc)}") from exc
-    return random_model(model_class, config), f"random-init-seed{RANDOM_INIT_SEED}"
-
-
-def random_model(model_class: type, config: Any) -> Any:
-    """Seeded initialisation without disturbing the caller's global RNG state."""
-    config._attn_implementation = "sdpa"
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(RANDOM_INIT_SEED)
-        model = model_class(config)
-    return model.eval()
-
-
 def _match_image_size(processor: _ImageProcessor, config: CLIPConfig) -> _ImageProcessor:
     """Tiny test configs have image_size != the real preprocessor's 224 crop: resize to the model's size."""
     size = int(config.vision_config.image_size)
@@ -262,140 +192,7 @@ def _match_image_size(processor: _ImageProcessor, config: CLIPConfig) -> _ImageP
     return type(processor).from_dict(settings)
 
 
-def _config_hash(config: CLIPConfig) -> str:
-    def clean(value: object) -> object:
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items() if k not in CONFIG_KEYS_IGNORED}
-        return value
-
-    return sha16(json.dumps(clean(config.to_dict()), sort_keys=True, default=str))
-
-
-def weights_fingerprint(clip: nn.Module) -> str:
-    """sha256 of every parameter's name, shape and bytes: about 0.5 s for ViT-B/32, exact."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(clip.state_dict().items()):
-        data = tensor.detach().to("cpu", torch.float32).contiguous()
-        digest.update(f"{name}:{tuple(data.shape)}\n".encode())
-        digest.update(data.numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
-def sha16(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-
-
-def first_line(exc: BaseException | None) -> str:
-    text = str(exc).strip().splitlines() if exc is not None else []
-    return text[0] if text else type(exc).__name__
-
-
-# ------------------------------------------------------------------------------------- CPU kernels
-
-# Fused post-op of oneDNN and the input scale that turns the MLP activation into it:
-# quick_gelu(y) = y * sigmoid(1.702 y) = swish(1.702 y) / 1.702, so fc1 is scaled by 1.702 and fc2 by 1/1.702.
-_FUSED_ACTIVATIONS = {"quick_gelu": ("swish", 1.702, ""), "gelu": ("gelu", 1.0, "none")}
-
-
-class _CpuLinear(nn.Module):
-    """A Linear for CPU inference in fp32 or bf16, through oneDNN with the bias (and optionally the MLP
-    activation) fused into the matmul.
-
-    bf16 is the autocast recipe with weights cast once: inputs are rounded to bf16, products accumulate in
-    fp32, the output is bf16; adding it to the fp32 residual promotes back to fp32, so the residual stream,
-    LayerNorms and softmax stay fp32. On this project's CPUs oneDNN's fp32 matmul is also ~2x faster than
-    the MKL path that F.linear takes, and the fused bias saves a pass over the output.
-    """
-
-    def __init__(
-        self, weight: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype, post_op: str = "none",
-        algorithm: str = "",
-    ) -> None:  # fmt: skip
-        super().__init__()
-        self.out_features, self.in_features = weight.shape
-        self.weight = nn.Parameter(weight.detach().to(dtype).contiguous(), requires_grad=False)
-        self.bias = None if bias is None else nn.Parameter(bias.detach().to(dtype), requires_grad=False)
-        self.post_op, self.algorithm = post_op, algorithm
-
-    @classmethod
-    def of(cls, linear: nn.Linear, dtype: torch.dtype) -> _CpuLinear:
-        return cls(linear.weight, linear.bias, dtype)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.weight.dtype)
-        if _onednn_linear_works():
-            return torch.ops.mkldnn._linear_pointwise(
-                x, self.weight, self.bias, self.post_op, [], self.algorithm
-            )
-        y = F.linear(x, self.weight, self.bias)
-        if self.post_op == "swish":
-            return F.silu(y)
-        return F.gelu(y, approximate="none") if self.post_op == "gelu" else y
-
-
-class _FusedMlp(nn.Module):
-    """CLIPMLP as two oneDNN matmuls, the activation fused into the first (no pass over [tokens, 4d])."""
-
-    def __init__(self, fc1: nn.Linear, fc2: nn.Linear, activation: str, dtype: torch.dtype) -> None:
-        super().__init__()
-        post_op, scale, algorithm = _FUSED_ACTIVATIONS[activation]
-        bias1 = None if fc1.bias is None else fc1.bias * scale
-        self.fc1 = _CpuLinear(fc1.weight * scale, bias1, dtype, post_op, algorithm)
-        self.fc2 = _CpuLinear(fc2.weight / scale, fc2.bias, dtype)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.fc1(x))
-
-
-_ONEDNN_STATE: list[bool] = []
-
-
-def _onednn_linear_works() -> bool:
-    """Whether torch.ops.mkldnn._linear_pointwise (the op torch.compile uses on CPU) exists and agrees
-    with F.linear here; checked once per process, else every _CpuLinear falls back to F.linear."""
-    if not _ONEDNN_STATE:
-        _ONEDNN_STATE.append(_check_onednn_linear())
-    return _ONEDNN_STATE[0]
-
-
-def _check_onednn_linear() -> bool:
-    try:
-        generator = torch.Generator().manual_seed(0)
-        x, w, b = (torch.randn(shape, generator=generator) for shape in ((3, 5, 16), (8, 16), (8,)))
-        expected = F.silu(F.linear(x, w, b))
-        for dtype, tolerance in ((torch.float32, 1e-4), (torch.bfloat16, 0.1)):
-            got = torch.ops.mkldnn._linear_pointwise(x.to(dtype), w.to(dtype), b.to(dtype), "swish", [], "")
-            if got.shape != expected.shape or not torch.allclose(got.float(), expected, atol=tolerance):
-                return False
-        return True
-    except (AttributeError, RuntimeError, NotImplementedError):
-        return False
-
-
-def cosine_matrix(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    """rows @ columns.T in float32 (cosines of unit vectors), through oneDNN where it works: 2x faster than
-    numpy's BLAS here, which matters for a cache hit (1,000 x 1,000 x 512 is most of its time)."""
-    rows = np.ascontiguousarray(rows, dtype=np.float32)
-    columns = np.ascontiguousarray(columns, dtype=np.float32)
-    if rows.size == 0 or columns.size == 0 or not _onednn_linear_works():
-        return rows @ columns.T
-    with torch.inference_mode():
-        product = torch.ops.mkldnn._linear_pointwise(
-            torch.from_numpy(rows), torch.from_numpy(columns), None, "none", [], ""
-        )
-    return product.numpy()
-
-
-def _to_cpu_kernels(module: nn.Module, dtype: torch.dtype) -> None:
-    """Swap every Linear for a _CpuLinear and every CLIP MLP with a fusable activation for a _FusedMlp."""
-    for name, child in module.named_children():
-        activation = getattr(getattr(child, "config", None), "hidden_act", None)
-        if isinstance(child, nn.Linear):
-            setattr(module, name, _CpuLinear.of(child, dtype))
-        elif hasattr(child, "fc1") and hasattr(child, "fc2") and activation in _FUSED_ACTIVATIONS:
-            setattr(module, name, _FusedMlp(child.fc1, child.fc2, activation, dtype))
-        else:
-            _to_cpu_kernels(child, dtype)
+# ------------------------------------------------------------------------------------------ backbone
 
 
 class _PlainLinear(nn.Module):
@@ -420,17 +217,14 @@ def _prepare(clip: CLIPModel, device: str, precision: str) -> tuple[CLIPModel, l
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
     qkv = [_fused_qkv(layer.self_attn) for layer in clip.text_model.encoder.layers]
     if device.startswith("cpu"):
-        _to_cpu_kernels(clip, dtype)
-        fused: list[nn.Module] = [_CpuLinear(w, b, dtype) for w, b in qkv]
+        to_cpu_kernels(clip, dtype)
+        fused: list[nn.Module] = [CpuLinear(w, b, dtype) for w, b in qkv]
     else:
         clip = clip.to(dtype)
         fused = [_PlainLinear(w.to(dtype), b.to(dtype)) for w, b in qkv]
     for parameter in clip.parameters():
         parameter.requires_grad_(False)
     return clip, fused
-
-
-# ------------------------------------------------------------------------------------------ backbone
 
 
 @dataclass
@@ -690,41 +484,6 @@ def _heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     """[B, S, d] -> [B, heads, S, d / heads]."""
     batch, length, width = x.shape
     return x.view(batch, length, num_heads, width // num_heads).transpose(1, 2)
-
-
-def regroup(
-    groups: Sequence[Sequence[str]], features: np.ndarray, truncated: list[bool]
-) -> list[tuple[np.ndarray, list[bool]]]:
-    """Per group, its rows of features encoded for all groups' prompts at once (in order)."""
-    out, start = [], 0
-    for group in groups:
-        end = start + len(group)
-        out.append((features[start:end], truncated[start:end]))
-        start = end
-    return out
-
-
-def token_batches(order: list[int], lengths: list[int]) -> Iterator[list[int]]:
-    """Consecutive runs of `order` (sorted by length) to encode together, each padded to its longest.
-
-    A run ends before it would exceed TEXT_TOKENS_PER_BATCH padded tokens, or, once it holds
-    MIN_BATCH_PROMPTS prompts, before padding would exceed MAX_PADDING of its tokens: the long tail of
-    long class names gets its own small batches instead of padding a big one.
-    """
-    batch: list[int] = []
-    real = 0
-    for i in order:
-        width = max(lengths[i], 1)
-        padded = (len(batch) + 1) * width
-        too_big = padded > TEXT_TOKENS_PER_BATCH
-        too_padded = len(batch) >= MIN_BATCH_PROMPTS and padded > (1 + MAX_PADDING) * (real + width)
-        if batch and (too_big or too_padded):
-            yield batch
-            batch, real = [], 0
-        batch.append(i)
-        real += width
-    if batch:
-        yield batch
 
 
 def _normalized(features: torch.Tensor) -> np.ndarray:

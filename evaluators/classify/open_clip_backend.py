@@ -17,14 +17,14 @@ import torch
 import torch.nn.functional as F
 
 from promptclimb.evaluators.cache import image_key
-from promptclimb.evaluators.classify.clip import (
-    ModelLoadError,
+from promptclimb.evaluators.classify.model_loading import (
     first_line,
     precision_label,
     resolve_device,
     resolve_precision,
     weights_fingerprint,
 )
+from promptclimb.evaluators.classify.specs import ModelLoadError
 from promptclimb.evaluators.images import UnreadableImage, open_rgb
 
 logger = logging.getLogger(__name__)

@@ -44,13 +44,11 @@ from torch import nn
 from transformers import CLIPConfig, CLIPModel, CLIPTextConfig, CLIPTextModelWithProjection, CLIPTokenizerFast
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-from promptclimb.evaluators.classify.clip import (
+from promptclimb.evaluators.classify.clip import ClipBackbone, _Prompt
+from promptclimb.evaluators.classify.model_loading import (
     RANDOM_INIT_SEED,
-    ClipBackbone,
-    ModelLoadError,
-    _hub_offline,
-    _Prompt,
     first_line,
+    hub_offline,
     precision_label,
     resolve_device,
     resolve_precision,
@@ -65,6 +63,7 @@ from promptclimb.evaluators.classify.openai_arch import (
     OpenAIClipConfig,
     random_state_dict,
 )
+from promptclimb.evaluators.classify.specs import ModelLoadError
 from promptclimb.evaluators.images import UnreadableImage, open_rgb
 
 logger = logging.getLogger(__name__)
@@ -439,7 +438,7 @@ class OpenAIClipBackbone(ClipBackbone):
 
 @functools.lru_cache(maxsize=4)
 def _tokenizer_cached(source: str, stamp: tuple) -> CLIPTokenizerFast:
-    offline = Path(source).is_dir() or _hub_offline()
+    offline = Path(source).is_dir() or hub_offline()
     attempts = [True] if offline else [True, False]  # the hub's cache first, then the network
     last: Exception | None = None
     for local_only in attempts:

@@ -22,7 +22,9 @@ from importlib.metadata import entry_points
 
 from promptclimb.evaluators.base import DualEncoder
 from promptclimb.evaluators.classify.clip import load_clip
-from promptclimb.evaluators.classify.data import DataError, FewShotDataset, load_dataset
+from promptclimb.evaluators.classify.data import load_dataset
+from promptclimb.evaluators.classify.dataset import FewShotDataset
+from promptclimb.evaluators.classify.errors import DataError
 from promptclimb.evaluators.classify.specs import (
     BUILT_IN,
     HF_KINDS,

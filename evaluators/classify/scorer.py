@@ -21,10 +21,13 @@ import numpy as np
 
 from promptclimb.evaluators.base import DualEncoder, Split, TemplateScore
 from promptclimb.evaluators.cache import FeatureStore, TextRows
-from promptclimb.evaluators.classify.clip import cosine_matrix, load_clip
-from promptclimb.evaluators.classify.data import DataError, FewShotDataset, load_dataset
+from promptclimb.evaluators.classify.clip import load_clip
+from promptclimb.evaluators.classify.cpu_kernels import cosine_matrix
+from promptclimb.evaluators.classify.data import load_dataset
+from promptclimb.evaluators.classify.dataset import FewShotDataset
+from promptclimb.evaluators.classify.errors import DataError
 from promptclimb.evaluators.classify.prototypes import ClassSearch, Fit, Selection, greedy_ensemble, unit
-from promptclimb.prompts.template import fill, validate
+from promptclimb.prompts.template import apply_template, validate
 
 logger = logging.getLogger(__name__)
 
@@ -294,7 +297,7 @@ class ClipScorer:
     def _class_texts(self, templates: list[str]) -> dict[str, _ClassText]:
         """Per template, its class-prompt features: from the cache, else encoded (new prompts only)."""
         unique = list(dict.fromkeys(templates))
-        prompts = {t: [fill(t, name) for name in self.classnames] for t in unique}
+        prompts = {t: [apply_template(t, name) for name in self.classnames] for t in unique}
         every = list(dict.fromkeys(p for t in unique for p in prompts[t]))
         rows = self.store.get_texts(self.backbone.identity, every)
         self.stats["text_cache_hits"] += int(rows.found.sum())

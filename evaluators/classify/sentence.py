@@ -22,15 +22,14 @@ import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from promptclimb.evaluators.classify.clip import (
-    ModelLoadError,
+from promptclimb.evaluators.classify.model_loading import (
     first_line,
-    regroup,
     resolve_device,
     sha16,
-    token_batches,
     weights_fingerprint,
 )
+from promptclimb.evaluators.classify.specs import ModelLoadError
+from promptclimb.evaluators.classify.text_batches import regroup, token_batches
 
 logger = logging.getLogger(__name__)
 

@@ -77,26 +77,25 @@ except ImportError:  # pragma: no cover - older transformers, where the plain na
     from transformers import Siglip2ImageProcessor as _NaflexProcessor
     from transformers import SiglipImageProcessor as _ImageProcessor
 
-from promptclimb.evaluators.classify.clip import (
+from promptclimb.evaluators.classify.clip import ClipBackbone, _normalized
+from promptclimb.evaluators.classify.model_loading import (
     RANDOM_INIT_SEED,
-    ClipBackbone,
-    ModelLoadError,
-    _config_hash,
-    _hub_offline,
-    _normalized,
+    config_hash,
     first_line,
+    hub_offline,
     precision_label,
-    regroup,
     resolve_device,
     resolve_precision,
     sha16,
     weights_fingerprint,
     weights_or_random,
 )
+from promptclimb.evaluators.classify.specs import ModelLoadError
+from promptclimb.evaluators.classify.text_batches import regroup
 
 logger = logging.getLogger(__name__)
 
-# Prompts per text forward: on CPU 64 x 64 tokens, like clip.py's TEXT_TOKENS_PER_BATCH; larger on a GPU.
+# Prompts per text forward: on CPU 64 x 64 tokens, like text_batches.TEXT_TOKENS_PER_BATCH; larger on a GPU.
 TEXT_BATCH = {"cpu": 64, "gpu": 1024}
 TOKENIZER_HINT = "SigLIP's tokenizer needs sentencepiece and protobuf: pip install 'promptclimb[siglip]'"
 # model_type -> (config, model, image processor): FixRes SigLIP and SigLIP 2, and SigLIP 2 NaFlex.
@@ -137,7 +136,7 @@ def load_siglip(model: str, *, device: str | None = None, precision: str = "auto
     identity = "|".join(
         [
             source,
-            "config=" + _config_hash(siglip.config),
+            "config=" + config_hash(siglip.config),
             "tokenizer=" + tokenizer_fingerprint(tokenizer),
             "preprocess=" + sha16(processor.to_json_string()),
             "weights=" + fingerprint,
@@ -199,7 +198,7 @@ def _load_hub(model_id: str) -> tuple[Any, Any, Any, str, str]:
     """``from_pretrained(model_id)`` from the HF cache first, then the network (unless HF_HUB_OFFLINE)."""
     hint = "pass a local directory with config.json, tokenizer and preprocessor files"
     last: Exception | None = None
-    for local_only in [True] if _hub_offline() else [True, False]:
+    for local_only in [True] if hub_offline() else [True, False]:
         try:
             config_dict, _ = PretrainedConfig.get_config_dict(model_id, local_files_only=local_only)
         except Exception as exc:  # noqa: BLE001 - hub errors come in many types; all mean "cannot load"

@@ -6,7 +6,7 @@ class prompts ("card_arrival" -> "card arrival"). An optional ``val.csv`` (or ``
 ``dev.csv``) is the validation pool; otherwise validation draws from the training rows the k-shot sample
 did not take, so the two never overlap.
 
-The protocol is the image one (evaluators/classify/data.py): k texts per class for train, min(k, 4) per
+The protocol is the image one (evaluators/classify/fewshot.py): k texts per class for train, min(k, 4) per
 class for val, chosen by a generator seeded with (split, seed, class) from the text-sorted candidates, so
 the draw does not depend on row order. The test split is read only when asked for.
 """
@@ -22,7 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from promptclimb.evaluators.classify.data import VAL_SHOTS_CAP, DataError, clean_classnames, sample_per_class
+from promptclimb.evaluators.classify.errors import DataError
+from promptclimb.evaluators.classify.fewshot import VAL_SHOTS_CAP, sample_per_class
+from promptclimb.evaluators.classify.names import clean_classnames
 
 TEXT_COLUMNS = ("text", "sentence", "utterance", "query", "content", "message")
 LABEL_COLUMNS = ("label", "category", "intent", "class", "target")

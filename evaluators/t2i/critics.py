@@ -15,22 +15,22 @@ import base64
 import io
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from PIL import Image
 
 from promptclimb.evaluators.images import inside
-from promptclimb.graph.t2i.state import T2IMessage
 from promptclimb.llm.backends import ChatBackend
 from promptclimb.llm.errors import one_line
 from promptclimb.llm.parsing import shorten
 from promptclimb.llm.proposer import Proposer
 from promptclimb.llm.records import LLMCall
 from promptclimb.prompts import t2i_meta as meta
+from promptclimb.prompts.slots import fill_slots
 from promptclimb.prompts.template import normalize
 
 T = TypeVar("T")
@@ -80,7 +80,29 @@ def extract_json(reply: str) -> Any:
     raise UnusableReply("the reply is not a JSON object")
 
 
-def visible_turns(turns: list[T2IMessage], history_turns: int) -> list[T2IMessage]:
+class Turn(Protocol):
+    """A conversation turn the vision chat sends (the graph's T2IMessage, or a ChatTurn)."""
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def content(self) -> str: ...
+
+    @property
+    def images(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    """A turn an evaluator writes itself (a scorer's question to the vision chat); never checkpointed."""
+
+    role: str
+    content: str
+    images: list[str] = field(default_factory=list)
+
+
+def visible_turns(turns: Sequence[Turn], history_turns: int) -> list[Turn]:
     """The first exchange (it holds the reference or the first results) and the last ``history_turns``
     exchanges: long conversations with images grow expensive, and old images matter least."""
     keep = 2 * history_turns + 1  # the last user turn and the exchanges before it
@@ -136,9 +158,7 @@ class VisionChat:
         self.reasks = reasks
         self.history_turns = history_turns
 
-    def messages(
-        self, system: str, turns: list[T2IMessage]
-    ) -> tuple[list[BaseMessage], list[dict[str, str]]]:
+    def messages(self, system: str, turns: Sequence[Turn]) -> tuple[list[BaseMessage], list[dict[str, str]]]:
         """LangChain messages (images of the first and the last user turn attached) and their record."""
         shown = visible_turns(turns, self.history_turns)
         last_user = max((i for i, t in enumerate(shown) if t.role == "user"), default=-1)
@@ -165,7 +185,7 @@ class VisionChat:
     def ask(
         self,
         system: str,
-        turns: list[T2IMessage],
+        turns: Sequence[Turn],
         parse: Callable[[Any], T],
         reask: str,
         seed: int | None = None,
@@ -183,7 +203,7 @@ class VisionChat:
                 return asked
             except UnusableReply as error:
                 asked.errors.append(str(error))
-                again = reask.replace("<<ERROR>>", one_line(error))
+                again = fill_slots(reask, ERROR=one_line(error))
                 messages = [*messages, AIMessage(content=reply), HumanMessage(content=again)]
                 record = [
                     *record,
@@ -233,7 +253,7 @@ class Critic:
         self.max_words = max_words
 
     def write_prompts(
-        self, system: str, turns: list[T2IMessage], n: int, seen: set[str], seed: int | None = None
+        self, system: str, turns: Sequence[Turn], n: int, seen: set[str], seed: int | None = None
     ) -> Revision:
         """Up to ``n`` new prompts; re-asks when none is usable. Refused prompts are returned with reasons."""
         rejections: list[tuple[str, str]] = []
@@ -260,8 +280,8 @@ class Critic:
             rejections.extend((extra, f"more than the {n} prompts asked for") for extra in usable[n:])
             return feedback, usable[:n]
 
-        system = system.replace("<<MAX_WORDS>>", str(self.max_words))
-        reask = meta.REASK.replace("<<N>>", str(n))
+        system = fill_slots(system, MAX_WORDS=str(self.max_words))
+        reask = fill_slots(meta.REASK, N=str(n))
         asked = self.chat.ask(system, turns, parse, reask, seed=seed)
         feedback, prompts = asked.value or ("", [])
         return Revision(feedback, prompts, asked.reply, asked.calls, rejections)

@@ -25,13 +25,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from promptclimb.evaluators.images import inside
-from promptclimb.evaluators.t2i.critics import UnusableReply, VisionChat
-from promptclimb.graph.t2i.state import Question, T2IConfig, T2IMessage
+from promptclimb.evaluators.t2i.critics import ChatTurn, UnusableReply, VisionChat
+from promptclimb.graph.t2i.state import Question  # checkpointed: a declared exception (tests/test_layers.py)
 from promptclimb.llm.records import LLMCall
 from promptclimb.prompts import t2i_meta as meta
+from promptclimb.prompts.slots import fill_slots
 
 if TYPE_CHECKING:
     from promptclimb.evaluators.classify.clip import ClipBackbone
+    from promptclimb.graph.t2i.state import T2IConfig
 
 CATEGORIES = ("entity", "attribute", "count", "relation", "global")
 YES = {"yes", "y", "true", "1"}
@@ -248,14 +250,14 @@ class Judge:
     # DSG --------------------------------------------------------------------------------------------------
 
     def decompose_text(self, text: str) -> Decomposition:
-        turn = T2IMessage(role="user", content=meta.DSG_DECOMPOSE_TEXT.replace("<<TEXT>>", text))
+        turn = ChatTurn(role="user", content=fill_slots(meta.DSG_DECOMPOSE_TEXT, TEXT=text))
         return self._decompose(turn)
 
     def decompose_image(self, path: Path) -> Decomposition:
         relative = str(path.relative_to(self.run_dir)) if path.is_absolute() else str(path)
-        return self._decompose(T2IMessage(role="user", content=meta.DSG_DECOMPOSE_IMAGE, images=[relative]))
+        return self._decompose(ChatTurn(role="user", content=meta.DSG_DECOMPOSE_IMAGE, images=[relative]))
 
-    def _decompose(self, turn: T2IMessage) -> Decomposition:
+    def _decompose(self, turn: ChatTurn) -> Decomposition:
         asked = self._chat().ask(meta.DSG_DECOMPOSE_SYSTEM, [turn], parse_questions, meta.DSG_REASK, seed=0)
         if asked.value is None:
             raise ScoringError(
@@ -264,9 +266,9 @@ class Judge:
         return Decomposition(asked.value, asked.calls)
 
     def answer(self, image: str, questions: Sequence[Question]) -> tuple[dict[int, bool], list[LLMCall]]:
-        turn = T2IMessage(
+        turn = ChatTurn(
             role="user",
-            content=meta.DSG_ANSWER_USER.replace("<<QUESTIONS>>", numbered(questions)),
+            content=fill_slots(meta.DSG_ANSWER_USER, QUESTIONS=numbered(questions)),
             images=[image],
         )
         asked = self._chat().ask(
@@ -288,14 +290,10 @@ class Judge:
         """Faithfulness to ``text``, or similarity to the reference image when ``text`` is None."""
         if text is None:
             system = meta.RATING_IMAGE_SYSTEM
-            turn = T2IMessage(
-                role="user", content=meta.RATING_IMAGE_USER, images=[self.reference or "", image]
-            )
+            turn = ChatTurn(role="user", content=meta.RATING_IMAGE_USER, images=[self.reference or "", image])
         else:
             system = meta.RATING_TEXT_SYSTEM
-            turn = T2IMessage(
-                role="user", content=meta.RATING_TEXT_USER.replace("<<TEXT>>", text), images=[image]
-            )
+            turn = ChatTurn(role="user", content=fill_slots(meta.RATING_TEXT_USER, TEXT=text), images=[image])
         asked = self._chat().ask(system, [turn], parse_rating, meta.DSG_REASK, seed=0)
         if asked.value is None:
             raise ScoringError(

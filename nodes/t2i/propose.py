@@ -9,20 +9,8 @@ from promptclimb.graph.t2i.context import T2IContext
 from promptclimb.graph.t2i.state import T2IConfig, T2IMessage, T2IRejection, T2IState
 from promptclimb.nodes.t2i.budget import check_llm_budget
 from promptclimb.nodes.t2i.rank import in_phase
-from promptclimb.prompts import t2i_meta as meta
+from promptclimb.prompts.t2i_messages import reference_turn, system_prompt
 from promptclimb.prompts.template import normalize
-
-
-def fill(text: str, **slots: str) -> str:
-    """Plain replacement of <<SLOT>> markers: user and LLM text is never formatted."""
-    for name, value in slots.items():
-        text = text.replace(f"<<{name}>>", value)
-    return text
-
-
-def system_prompt(config: T2IConfig, phase: str, recovered: str | None) -> str:
-    text = {"t2i": meta.SYSTEM_T2I, "invert": meta.SYSTEM_INVERT, "edit": meta.SYSTEM_EDIT}[phase]
-    return fill(text, QUERY=config.query or "", EDIT=config.query or "", RECOVERED=recovered or "")
 
 
 def critic_seed(config: T2IConfig, phase: str, iteration: int) -> int:
@@ -54,14 +42,11 @@ def start_phase(state: T2IState, runtime: Runtime[T2IContext]) -> dict:
             "iteration": 0,
         }
     check_llm_budget(state, config)
-    ask = meta.DESCRIBE_REFERENCE if phase == "invert" else meta.START_EDIT
     turn = T2IMessage(
-        role="user",
-        content=meta.REFERENCE_TURN + "\n\n" + fill(ask, N=str(config.initial)),
-        images=[context.reference or ""],
+        role="user", content=reference_turn(phase, config.initial), images=[context.reference or ""]
     )
     revision = context.critic.write_prompts(
-        system_prompt(config, phase, state.get("recovered")),
+        system_prompt(phase, config.query, state.get("recovered")),
         [turn],
         config.initial,
         set(),
@@ -83,7 +68,7 @@ def propose(state: T2IState, runtime: Runtime[T2IContext]) -> dict:
     iteration = state["iteration"] + 1
     seen = {normalize(c.prompt) for c in in_phase(state["candidates"], phase)}
     revision = context.critic.write_prompts(
-        system_prompt(config, phase, state.get("recovered")),
+        system_prompt(phase, config.query, state.get("recovered")),
         state["conversation"],
         config.proposals,
         seen,
