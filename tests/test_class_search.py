@@ -1,0 +1,151 @@
+"""Class-specific prompts (--space classes), the pure parts: the scorer-side search, targets, the message,
+parsing and the template operators (the unit tier: no model, no run)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from promptclimb.evaluators.classify.prototypes import ClassSearch, Fit, Selection, greedy_ensemble, unit
+from promptclimb.graph.config import RunConfig
+from promptclimb.graph.state import ClassifierScore, OptimState
+from promptclimb.llm.class_texts import extract_class_texts, screen_text, texts_schema
+from promptclimb.nodes.class_feedback import choose_targets
+from promptclimb.prompts.classes import Target, classes_message
+
+
+def toy_selection(seed: int = 0, n_classes: int = 4, per_class: int = 6, dim: int = 16) -> Selection:
+    rng = np.random.default_rng(seed)
+    centers = unit(rng.normal(size=(n_classes, dim)))
+    labels = np.repeat(np.arange(n_classes), per_class)
+    features = unit(centers[labels] + 0.9 * rng.normal(size=(len(labels), dim))).astype(np.float32)
+    rows = np.where(np.arange(len(labels)) % 2 == 0, np.arange(len(labels)) // 2, -1)
+    return Selection(features, labels, rows.astype(np.int64))
+
+
+# -- the scorer-side search: pure and deterministic -------------------------------------------------------
+
+
+def test_greedy_ensemble_starts_from_the_best_template_and_only_adds_what_helps():
+    data = toy_selection()
+    rng = np.random.default_rng(1)
+    templates = [unit(rng.normal(size=(4, 16))).astype(np.float32) for _ in range(5)]
+    chosen, fit = greedy_ensemble(templates, data, max_size=3)
+    singles = [ClassSearch(data, t).fit for t in templates]
+    best = max(range(5), key=lambda i: (singles[i].correct, singles[i].margin))
+    assert chosen[0] == best and 1 <= len(chosen) <= 3
+    assert not singles[best].better_than(fit)  # never worse than the best single template
+    assert greedy_ensemble(templates, data, max_size=3) == (chosen, fit)  # deterministic
+
+
+def test_offer_keeps_texts_only_when_they_raise_the_fit_and_prune_drops_harmful_ones():
+    data = toy_selection()
+    wrong = unit(np.random.default_rng(2).normal(size=(4, 16))).astype(np.float32)
+    search = ClassSearch(data, wrong)
+    start = search.fit
+    good = unit(data.features[data.labels == 0].mean(axis=0, keepdims=True))  # the class's own centre
+    assert search.offer(0, good) == [0] and search.fit.better_than(start)
+    after_good = search.fit
+    bad = unit(data.features[data.labels == 1].mean(axis=0, keepdims=True))  # another class's centre
+    assert search.offer(0, bad) == [] and search.fit == after_good  # rejected: nothing changes
+    # A harmful text that is already kept is dropped by the local operator (no LLM call).
+    kept = np.concatenate([good, bad, bad])
+    search2 = ClassSearch(data, wrong + np.pad(kept.sum(0, keepdims=True), ((0, 3), (0, 0))))
+    dropped = search2.prune(0, kept)
+    assert 1 in dropped or 2 in dropped
+
+
+def test_tie_rule_is_accuracy_then_margin():
+    assert Fit(5, 0.1).better_than(Fit(4, 0.9))
+    assert Fit(5, 0.2).better_than(Fit(5, 0.1))
+    assert not Fit(5, 0.1).better_than(Fit(5, 0.1))
+
+
+def test_confusion_feedback_comes_from_predictions_only():
+    """Two classifiers that predict the same labels give the LLM the same feedback, whatever their cosines."""
+    data = toy_selection()
+    sums = unit(np.stack([data.features[data.labels == c].mean(0) for c in range(4)]))
+    a = ClassSearch(data, sums)
+    b = ClassSearch(data, sums * 3.0 + 1e-4 * np.random.default_rng(3).normal(size=sums.shape))
+    assert (a.predicted == b.predicted).all() and a.fit.margin != b.fit.margin
+    assert (a.per_class(4), a.confusions(), a.misclassified()) == (
+        b.per_class(4),
+        b.confusions(),
+        b.misclassified(),
+    )
+    for true, predicted, count in a.confusions():
+        assert true != predicted and count == int(((data.labels == true) & (a.predicted == predicted)).sum())
+    assert all(row >= 0 for row, _ in a.misclassified())  # training inputs only, never val rows
+    assert set(ClassifierScore.model_fields) == {
+        "correct",
+        "total",
+        "per_class",
+        "confusions",
+        "misclassified",
+    }
+
+
+# -- targets, message and parsing ---------------------------------------------------------------------------
+
+
+def test_targets_go_to_the_weakest_least_asked_classes_and_resampling_ignores_scores():
+    config = RunConfig(data="x", space="classes", class_batch=2)
+    score = ClassifierScore(correct=9, total=16, per_class=[[4, 4], [0, 4], [3, 4], [2, 4]],
+                            confusions=[[1, 0, 3], [3, 2, 2]])  # fmt: skip
+    state: OptimState = {"classifier": score, "asked": []}
+    assert choose_targets(state, config, 4) == [1, 3]
+    assert choose_targets({"classifier": score, "asked": [1, 3]}, config, 4) == [2, 0]
+    blind = RunConfig(data="x", space="classes", class_batch=2, feedback="none")
+    first = choose_targets(state, blind, 4)
+    assert first == choose_targets({"classifier": None, "asked": []}, blind, 4)  # no score is read
+    assert set(choose_targets({"classifier": None, "asked": first}, blind, 4)).isdisjoint(first)
+
+
+def test_the_message_says_what_feedback_allows_and_nothing_more():
+    target = Target(name="card arrival", correct=1, total=8, mistaken_for=["card delivery estimate"],
+                    misread=[("Where is my card?", "card delivery estimate")])  # fmt: skip
+    seen = classes_message("bank messages", "text", [target], 3, feedback=True)
+    assert seen.startswith("Task: zero-shot classification of bank messages.")
+    assert '"card arrival": 1 of 8' in seen and '"card delivery estimate"' in seen
+    assert '"Where is my card?"' in seen and "write 3 new texts" in seen
+    resample = classes_message("bank messages", "text", [Target(name="card arrival")], 3, feedback=False)
+    assert "of 8" not in resample and "mistaken" not in resample.split("Classes")[1]
+    image = classes_message("photos of pets", "image", [Target(name="beagle")], 2, feedback=True)
+    assert "names the class" in image and "write 2 new sentences" in image
+    # The static part comes first: two messages share their prefix up to the class list.
+    other = classes_message("bank messages", "text", [Target(name="top up")], 3, feedback=True)
+    assert seen.split("Classes")[0] == other.split("Classes")[0]
+
+
+def test_replies_are_matched_to_the_asked_classes_and_screened():
+    names = ["card arrival", "top up"]
+    found, error = extract_class_texts('```json\n{"Card Arrival": ["a", "b"], "top_up": "c"}\n```', names)
+    assert error is None and found == {0: ["a", "b"], 1: ["c"]}
+    assert extract_class_texts('{"1": ["x"], "2": ["y"]}', names)[0] == {0: ["x"], 1: ["y"]}
+    assert extract_class_texts("no json here", names)[1]
+    assert extract_class_texts('{"something else": ["x"], "more": ["y"], "and": ["z"]}', names)[0] == {}
+    seen: set[str] = set()
+    assert screen_text("  Where is   my card? ", "card arrival", seen) == ("Where is my card?", None)
+    assert screen_text("card arrival", "card arrival", seen)[1] == "the class name itself"
+    assert screen_text("evil \u202e text", "x", seen)[1].startswith("control")
+    assert screen_text("evil \x1b[31m text", "x", seen)[1].startswith("control")
+    seen.add("where is my card?")
+    assert screen_text("Where is my card?", "card arrival", seen)[1] == "duplicate"
+    schema = texts_schema(names, 3)
+    assert schema["required"] == names and schema["properties"]["top up"]["maxItems"] == 3
+    json.dumps(schema)
+
+
+def test_template_operators_are_deterministic_valid_and_new():
+    from promptclimb.prompts.operators import crossover, edits, local_variants
+    from promptclimb.prompts.template import validate
+
+    assert crossover("a photo of a {}.", "I love my {} so much") == "a photo of a {} so much"
+    assert "photo of a {}, a type of pet." in edits("a photo of a {}, a type of pet.")
+    assert "a photo of a {}." in edits("a photo of a {}, a type of pet.")
+    parents = ["a photo of a {}.", "{}", "This example is {}.", "a message about {} from a customer."]
+    variants = local_variants(parents, seed=1, limit=10)
+    assert variants == local_variants(parents, seed=1, limit=10) != local_variants(parents, seed=2, limit=10)
+    assert len(variants) == 10 and all(validate(v) == v for v in variants)
+    assert not {v.lower() for v in variants} & {p.lower() for p in parents}
