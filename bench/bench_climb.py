@@ -37,10 +37,10 @@ from typing import Any
 from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir
 from promptclimb.graph.config import RunConfig
 from promptclimb.graph.runs import CONFIG_FILE, new_run_dir, read_status, write_status
-from promptclimb.graph.session import execute, load_inputs, make_context, open_scorer_model
 from promptclimb.llm.backends import open_backend
 from promptclimb.prompts.handmade import TEXT_HANDMADE
 from promptclimb.results.summary import summarize
+from promptclimb.session.classify import execute, load_inputs, make_context, open_scorer_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "datasets" / "banking77"

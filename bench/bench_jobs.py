@@ -21,7 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from promptclimb.results.suite import Suite, load_suite, run_suite, write_results
+from promptclimb.results.suite import Suite, load_suite
+from promptclimb.results.suite_tables import write_results
+from promptclimb.session.cells import run_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -95,7 +97,8 @@ def restart_rows(base: Suite, llms: list[str]) -> list[tuple[str, float, float, 
 def time_run(config: Any, runs: Path) -> tuple[float, list[Any]]:
     """(wall seconds of the whole run, models loaded, its leaderboard)."""
     from promptclimb.graph.runs import create_run, data_record
-    from promptclimb.graph.session import current_state, execute, load_inputs, make_context, open_models
+    from promptclimb.graph.session import current_state
+    from promptclimb.session.classify import execute, load_inputs, make_context, open_models
 
     start = time.perf_counter()
     dataset, pool = load_inputs(config)

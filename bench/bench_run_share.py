@@ -18,7 +18,7 @@ from pathlib import Path
 
 from promptclimb.graph.config import RunConfig
 from promptclimb.graph.runs import create_run
-from promptclimb.graph.session import execute, load_inputs, make_context, open_models
+from promptclimb.session.classify import execute, load_inputs, make_context, open_models
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console, ConsoleDimensions
@@ -116,18 +115,3 @@ def setup_logging(debug: bool) -> None:
     root.addHandler(WarningHandler())
     # With a handler here Python's last-resort handler stays silent: each warning is printed once.
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
-
-
-def ready_to_resume(run_dir: Path) -> bool:
-    """The checks every resume makes before loading any model: not locked by another process (RunLocked),
-    progress not lost (CheckpointError); False (and says so) when the run already finished."""
-    from promptclimb.graph.checkpoint import RunLocked, is_locked
-    from promptclimb.graph.runs import check_progress_kept, read_status
-
-    if is_locked(run_dir):
-        raise RunLocked(f"run {run_dir.name} is in use by another process")
-    if read_status(run_dir)[0] == "finished":
-        say(f"run {run_dir.name} is already finished; see: promptclimb show {run_dir}")
-        return False
-    check_progress_kept(run_dir)
-    return True

@@ -6,12 +6,11 @@ Printing goes through cli/console.py (outside text is never markup); heavy modul
 from __future__ import annotations
 
 import argparse
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from promptclimb.cli.console import error, out, say, table, warn
+from promptclimb.cli.console import out, say, table, warn
 
 Handler = Callable[[argparse.Namespace], int]
 RUN_HELP = "run id (under --runs-dir) or run directory"
@@ -21,54 +20,18 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
-class NotAClassificationRun(ValueError):
-    """These commands are about classification runs; text-to-image runs have t2i-report."""
-
-
 def _run_dir(args: argparse.Namespace) -> Path:
-    from promptclimb.graph.runs import find_run
-    from promptclimb.graph.t2i.session import is_t2i_run
+    """The classification run to rebuild from its files, past the same consent gate as ``resume``."""
+    from promptclimb.session.consent import Trust
+    from promptclimb.session.readback import open_for_reading
 
-    run_dir = find_run(args.run, Path(args.runs_dir))
-    if is_t2i_run(run_dir):
-        raise NotAClassificationRun(
-            f"run {run_dir.name} is a text-to-image run: {args.command} is for classification runs "
-            "(see promptclimb t2i-report)"
-        )
-    return run_dir
-
-
-def _one_line_errors(handler: Handler) -> Handler:
-    """This area's bad-input errors: a one-line message and exit status 2, like cli/main.py's USER_ERRORS."""
-
-    @functools.wraps(handler)
-    def wrapped(args: argparse.Namespace) -> int:
-        from promptclimb.results.export import ExportError
-        from promptclimb.results.replay import ReplayError
-        from promptclimb.results.report import ReportError
-        from promptclimb.results.suite import SuiteError
-        from promptclimb.results.transfer import TransferError
-
-        try:
-            return handler(args)
-        except (
-            ReportError,
-            ExportError,
-            TransferError,
-            ReplayError,
-            SuiteError,
-            NotAClassificationRun,
-        ) as exc:
-            error(exc)
-            return 2
-
-    return wrapped
+    trust = Trust(plugin=args.trust_run_plugin)
+    return open_for_reading(args.run, Path(args.runs_dir), args.command, trust)
 
 
 # ---------------------------------------------------------------------------------------- report
 
 
-@_one_line_errors
 def cmd_report(args: argparse.Namespace) -> int:
     from promptclimb.results.report import write_report
 
@@ -90,7 +53,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------- export
 
 
-@_one_line_errors
 def cmd_export(args: argparse.Namespace) -> int:
     from promptclimb.results.export import export
 
@@ -115,7 +77,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 # -------------------------------------------------------------------------------------- transfer
 
 
-@_one_line_errors
 def cmd_transfer(args: argparse.Namespace) -> int:
     from promptclimb.results.transfer import TRANSFER_FILE, transfer
 
@@ -139,13 +100,13 @@ def cmd_transfer(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------- replay
 
 
-@_one_line_errors
 def cmd_replay(args: argparse.Namespace) -> int:
-    from promptclimb.results.replay import replay
+    from promptclimb.session.consent import Trust
+    from promptclimb.session.replay import replay
 
     run_dir = _run_dir(args)
     say(f"replaying {run_dir.name} (no LLM call: stored replies, cached CLIP features)", to_err=True)
-    result = replay(run_dir)
+    result = replay(run_dir, trust=Trust(plugin=args.trust_run_plugin))
     for line in result.warnings:
         warn(line)
     say(f"replay in {result.replay}: {result.status}, {result.replies} stored replies")
@@ -176,7 +137,7 @@ def positive_int(text: str) -> int:
 
 
 def print_suite_tables(suite: Any, rows: list[Any]) -> None:
-    from promptclimb.results.suite import published_tables, table_keys, tables
+    from promptclimb.results.suite_tables import published_tables, table_keys, tables
 
     for (shots, clip), (title, header, body) in zip(table_keys(suite), tables(suite, rows), strict=True):
         out.print(table(title, header, body, right_from=1))
@@ -184,9 +145,10 @@ def print_suite_tables(suite: Any, rows: list[Any]) -> None:
             out.print(table(published_title, published_header, published_body, right_from=1))
 
 
-@_one_line_errors
 def cmd_bench(args: argparse.Namespace) -> int:
-    from promptclimb.results.suite import SuiteError, cells, load_suite, run_suite, write_results
+    from promptclimb.results.suite import SuiteError, cells, load_suite
+    from promptclimb.results.suite_tables import write_results
+    from promptclimb.session.cells import run_suite
 
     suite = load_suite(Path(args.suite))
     runs_dir = Path(args.runs_dir)
@@ -227,7 +189,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def bench_ended(suite: Any, runs_dir: Path, interrupted: bool, problems: int, again: str) -> int:
     """The tables of whatever finished, and the exit status of a bench invocation."""
-    from promptclimb.results.suite import write_results
+    from promptclimb.results.suite_tables import write_results
 
     results = write_results(suite, runs_dir)
     print_suite_tables(suite, results.rows)
@@ -239,12 +201,12 @@ def bench_ended(suite: Any, runs_dir: Path, interrupted: bool, problems: int, ag
 
 
 def bench_on_ray(args: argparse.Namespace, suite: Any, runs_dir: Path, total: int) -> int:
-    """The cells as Ray tasks (results/distributed.py): one progress line per cell as it finishes."""
+    """The cells as Ray tasks (session/distributed.py): one progress line per cell as it finishes."""
     import os
 
     from promptclimb.graph.checkpoint import STORE_ENV, store_url
-    from promptclimb.results.distributed import RayOptions, run_suite_on_ray
     from promptclimb.results.suite import SuiteError
+    from promptclimb.session.distributed import RayOptions, run_suite_on_ray
 
     if store_url() is not None and not os.environ.get(STORE_ENV):
         # The URL may hold a password: it is never sent to the workers; they read it where keys are read.
@@ -270,12 +232,22 @@ def bench_on_ray(args: argparse.Namespace, suite: Any, runs_dir: Path, total: in
 # ------------------------------------------------------------------------------------------ wiring
 
 
+def add_trust_plugin(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--trust-run-plugin",
+        action="store_true",
+        help="load the scorer plugin or checkpoint file the run's config.json names",
+    )
+
+
 def add_commands(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     report = sub.add_parser("report", help="report.md, report.html and plots of a run (in its directory)")
     report.add_argument("run", help=RUN_HELP)
+    add_trust_plugin(report)
 
     export = sub.add_parser("export", help="the selected templates and a zero-shot classifier head")
     export.add_argument("run", help=RUN_HELP)
+    add_trust_plugin(export)
     export.add_argument("--clip", help="CLIP to build the head for (default: the run's)")
     export.add_argument("--out", help="output directory (default RUN/export)")
     export.add_argument("--device", help="cuda | mps | cpu (default: the run's, else best available)")
@@ -283,6 +255,7 @@ def add_commands(sub: argparse._SubParsersAction) -> dict[str, Handler]:
 
     transfer = sub.add_parser("transfer", help="score the run's top templates with another CLIP (reads test)")
     transfer.add_argument("run", help=RUN_HELP)
+    add_trust_plugin(transfer)
     transfer.add_argument("--clip", required=True, help="the other CLIP: Hugging Face id or local directory")
     transfer.add_argument("--top", type=int, help="how many top templates (default: the run's ensemble)")
     transfer.add_argument("--device", help="cuda | mps | cpu (default: the run's, else best available)")
@@ -292,6 +265,7 @@ def add_commands(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         "replay", help="re-run a run from its stored LLM replies (no LLM call) and compare"
     )
     replay.add_argument("run", help=RUN_HELP)
+    add_trust_plugin(replay)
 
     bench = sub.add_parser("bench", help="run a benchmark suite (datasets x shots x seeds x CLIPs x methods)")
     bench.add_argument("suite", help="suite file (TOML), e.g. suites/tiny.toml")

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from promptclimb.errors import UserError
+
 logger = logging.getLogger(__name__)
 
 STORE_NAME = "clip-features-v1.sqlite"
@@ -44,7 +46,7 @@ CREATE TABLE IF NOT EXISTS images (key BLOB NOT NULL UNIQUE, vector BLOB NOT NUL
 """
 
 
-class CacheUnavailable(OSError):
+class CacheUnavailable(UserError, OSError):
     """The cache is intact but cannot be opened now (disk full, read-only, locked); one-line message."""
 
 

@@ -25,6 +25,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from pydantic import TypeAdapter
 
+from promptclimb.errors import UserError
 from promptclimb.graph.state import STATE_MODELS
 
 CHECKPOINT_FILE = "checkpoints.sqlite"
@@ -38,7 +39,7 @@ _store_url: str | None = None  # the CLI's --checkpoints; None: $PROMPTCLIMB_CHE
 OSFileLock = WindowsFileLock if os.name == "nt" else UnixFileLock
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint file that cannot be read; the message names the file."""
 
 
@@ -68,7 +69,7 @@ def _adapter(annotation: Any) -> TypeAdapter:
     return TypeAdapter(annotation)
 
 
-class RunLocked(RuntimeError):
+class RunLocked(UserError, RuntimeError):
     """Another process is working on this run."""
 
 

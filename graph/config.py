@@ -38,70 +38,126 @@ FEEDBACK_MODES: dict[str, str] = {
 
 
 class RunConfig(BaseModel):
+    """Each field's description is its command-line option's help (cli/options.py makes the options)."""
+
     # data
-    data: str
-    layout: str = "auto"
-    coop_name: str | None = None
-    # CoOp datasets: the split files' class names, or OpenAI CLIP's published ones (the paper's)
-    class_names: Literal["coop", "clip"] = "coop"
-    # few-shot draw: promptclimb's (independent of row order) or CoOp's exact one (the paper's protocol)
-    sampler: Literal["promptclimb", "coop"] = "promptclimb"
-    shots: int = Field(1, ge=1)
-    seed: int = 1
-    text_column: str | None = None  # CSV text datasets: column names (default: found by name)
-    label_column: str | None = None
-    task: str | None = None  # one line describing the data for the LLM (default: from the dataset)
-    # the scorer: a spec (hf:, openai:, open_clip:, text:, plugin; evaluators/classify/registry.py) or, when
-    # None, CLIP ``clip`` through transformers
-    scorer: str | None = None
-    clip: str = DEFAULT_CLIP
-    precision: str = "auto"
-    device: str | None = None
-    cache_dir: str | None = None
+    data: str = Field(description="dataset directory (image folders, CoOp layout, ...)")
+    layout: str = Field("auto", description="auto | folders | flat | named | coop | csv")
+    coop_name: str | None = Field(None, description="CoOp dataset name when --layout coop cannot guess it")
+    class_names: Literal["coop", "clip"] = Field(
+        "coop",
+        description="CoOp datasets: the split files' names (coop) or OpenAI CLIP's published ones (clip, the "
+        "paper)",
+    )
+    sampler: Literal["promptclimb", "coop"] = Field(
+        "promptclimb",
+        description="few-shot draw: promptclimb's (row-order independent) or CoOp's exact one (coop, the "
+        "paper)",
+    )
+    shots: int = Field(1, ge=1, description="images per class for training")
+    seed: int = Field(1, description="few-shot sampling seed (paper: 1, 2, 3)")
+    text_column: str | None = Field(
+        None, description="CSV text datasets: the text column (default: found by name)"
+    )
+    label_column: str | None = Field(
+        None, description="CSV text datasets: the label column (default: found by name)"
+    )
+    task: str | None = Field(
+        None, description="one line describing the data for the LLM (default: from the dataset)"
+    )
+    # the scorer: a spec (evaluators/classify/registry.py) or, when None, CLIP ``clip`` through transformers
+    scorer: str | None = Field(
+        None,
+        description="the scorer model: hf:<CLIP id or dir> (default: hf:--clip), siglip:<SigLIP id or dir>, "
+        "openai:<RN50|RN101|ViT-B/16|...|file.pt> (OpenAI's checkpoints, torch only), "
+        "open_clip:<arch>/<pretrained> (needs open_clip), "
+        "text:<sentence encoder id or dir> (CSV text datasets), or <plugin>:<arg> from the "
+        "promptclimb.scorers entry points",
+    )
+    clip: str = Field(DEFAULT_CLIP, description="Hugging Face id or local directory")
+    precision: str = Field("auto", description="auto | fp32 | bf16 | fp16")
+    device: str | None = Field(None, description="cuda | mps | cpu (default: best available)")
+    cache_dir: str | None = Field(
+        None, description="feature cache (default $PROMPTCLIMB_CACHE or ~/.cache/promptclimb)"
+    )
     # optimizer LLM
-    llm: str | None = None  # "provider:model"; None = the embedded local model
-    llm_base_url: str | None = None
-    llm_api_key_env: str | None = None
-    temperature: float = 1.0
-    # the provider's rate limits, shared by the concurrent runs of a process (llm/ratelimit.py); None:
-    # $PROMPTCLIMB_LLM_RPM / $PROMPTCLIMB_LLM_TPM for remote providers, no limit for local servers
-    llm_rpm: float | None = Field(None, gt=0)
-    llm_tpm: float | None = Field(None, gt=0)
+    llm: str | None = Field(
+        None, description="provider:model, e.g. openai:gpt-4o-mini (default: embedded local model)"
+    )
+    llm_base_url: str | None = Field(
+        None, description="base URL of an OpenAI-compatible server (vLLM, Ollama, ...)"
+    )
+    llm_api_key_env: str | None = Field(None, description="environment variable holding the API key")
+    temperature: float = Field(1.0, description="LLM sampling")
+    # the provider's rate limits, shared by the concurrent runs of a process (llm/ratelimit.py)
+    llm_rpm: float | None = Field(
+        None,
+        gt=0,
+        description="at most this many LLM requests per minute to the provider, shared by concurrent runs "
+        "(default $PROMPTCLIMB_LLM_RPM for remote providers, else none)",
+    )
+    llm_tpm: float | None = Field(
+        None, gt=0, description="at most this many LLM tokens per minute (default $PROMPTCLIMB_LLM_TPM)"
+    )
     # algorithm
-    pool: str = "caption"
-    pool_size: int | None = Field(None, ge=1)
-    iterations: int = Field(10, ge=0)
-    restarts: int = Field(3, ge=1)
-    # Restarts climbed at once (each its own conversation, LangGraph Send fan-out); 1 = one after another.
-    # Concurrent restarts do not see each other's templates until they merge, and split the LLM budgets.
-    parallel_restarts: int = Field(1, ge=1)
-    proposals: int | None = Field(None, ge=1)  # templates asked per call (default: 8 compact, 3 chat)
-    top_k: int = Field(5, ge=1)
-    bottom_k: int = Field(5, ge=0)
-    feedback: FeedbackMode = "pos+neg"
-    meta: MetaStyle = "compact"
-    shown: int = Field(15, ge=1)  # compact: templates shown to the LLM per iteration (best, ascending)
-    examples: int = Field(8, ge=0)  # compact: example inputs shown (texts only; never val or test)
-    # LLM steps in a row that give no usable template before the run pauses (resumable)
-    max_unusable_steps: int = Field(3, ge=1)
-    # Selection: training accuracy, or train and val pooled (more examples behind each accuracy)
-    select_on: Literal["train", "train+val"] | None = None  # default: train+val compact, train chat
-    tie_break: Literal["order", "margin"] = "order"  # "margin" uses the cosine margin (not accuracy-only)
-    # Exchanges of the current restart the LLM sees (older ones drop out; the good/bad lists carry their
-    # lesson). Bounds the prompt for small context windows and keeps checkpoints small.
-    history_turns: int = Field(6, ge=1)
-    patience: int | None = Field(None, ge=1)  # early stop after this many iterations without improvement
-    ensemble_size: int = Field(5, ge=1)
-    # The search space: one shared template, or class-specific prompts (see SEARCH_SPACES)
-    space: SearchSpace = "templates"
-    class_batch: int = Field(6, ge=1)  # classes: classes the LLM writes for per call
-    per_class: int = Field(2, ge=1)  # classes: texts asked per class per call
-    # The bare class name and the hand-made template(s) join the initial pool, so a run never selects
-    # less than what a user would type (None: on for compact and classes, off for chat, the paper's loop)
-    seed_baselines: bool | None = None
+    pool: str = Field("caption", description="initial pool: a name or a file of templates")
+    pool_size: int | None = Field(None, ge=1, description="random sample of this many pool templates")
+    iterations: int = Field(10, ge=0, description="LLM iterations per restart")
+    restarts: int = Field(3, ge=1, description="fresh conversations")
+    # Concurrent restarts do not see each other's templates until they merge (LangGraph Send fan-out).
+    parallel_restarts: int = Field(
+        1,
+        ge=1,
+        description="restarts climbed at once, each its own conversation (1: one after another); they split "
+        "--max-llm-calls and --max-cost equally",
+    )
+    proposals: int | None = Field(
+        None, ge=1, description="templates asked per call (default 8 compact, 3 chat)"
+    )
+    top_k: int = Field(5, ge=1, description="best templates shown to the LLM")
+    bottom_k: int = Field(5, ge=0, description="worst templates shown")
+    feedback: FeedbackMode = Field("pos+neg", description="feedback mode")
+    meta: MetaStyle = Field(
+        "compact", description="compact: promptclimb's default loop; chat: the paper's conversation"
+    )
+    shown: int = Field(15, ge=1, description="compact: templates shown per iteration (best, ascending)")
+    examples: int = Field(
+        8, ge=0, description="compact: example inputs shown (texts only; never val or test)"
+    )
+    max_unusable_steps: int = Field(
+        3, ge=1, description="pause after N LLM steps in a row with nothing usable (resumable)"
+    )
+    # more examples behind each accuracy when train and val are pooled
+    select_on: Literal["train", "train+val"] | None = Field(
+        None, description="selection data (default: train+val compact, train chat)"
+    )
+    tie_break: Literal["order", "margin"] = Field(
+        "order", description="ties: discovery order, or the cosine margin (not accuracy-only)"
+    )
+    # Older exchanges drop out (the good/bad lists carry their lesson): bounds the prompt for small context
+    # windows and keeps checkpoints small.
+    history_turns: int = Field(6, ge=1, description="earlier exchanges of the restart the LLM sees")
+    patience: int | None = Field(
+        None, ge=1, description="end a restart after N iterations without improvement"
+    )
+    ensemble_size: int = Field(5, ge=1, description="top templates")
+    space: SearchSpace = Field(
+        "templates",
+        description="what the LLM writes: one template for all classes (templates) or class-specific texts "
+        "(classes; docs/classes.md)",
+    )
+    class_batch: int = Field(6, ge=1, description="classes: classes the LLM writes for per call")
+    per_class: int = Field(2, ge=1, description="classes: texts asked per class per call")
+    seed_baselines: bool | None = Field(
+        None,
+        description="the bare class name and the hand-made template join the initial pool, so a run never "
+        "selects less than what a user would type (default: on for compact and classes, off for chat)",
+    )
     # budgets
-    max_llm_calls: int | None = Field(None, ge=0)
-    max_cost: float | None = Field(None, ge=0)
+    max_llm_calls: int | None = Field(None, ge=0, description="stop (resumable) after this many LLM calls")
+    max_cost: float | None = Field(
+        None, ge=0, description="stop (resumable) after this estimated cost in USD"
+    )
 
     def asked(self) -> int:
         """Templates asked of the LLM per call."""

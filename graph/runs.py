@@ -22,6 +22,7 @@ from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from promptclimb.errors import UserError
 from promptclimb.graph.checkpoint import (
     CheckpointError,
     has_checkpoint,
@@ -44,11 +45,11 @@ M = TypeVar("M", bound=BaseModel)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
-class RunNotFound(FileNotFoundError):
+class RunNotFound(UserError, FileNotFoundError):
     """An unknown run id or directory."""
 
 
-class DataChanged(ValueError):
+class DataChanged(UserError, ValueError):
     """The dataset of a resumed run is not the one it started on; the one-line message says how."""
 
 

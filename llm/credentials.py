@@ -10,6 +10,8 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
+from promptclimb.errors import UserError
+
 # Hosts that may receive OPENAI_API_KEY without the user naming the variable: OpenAI's own API.
 OPENAI_HOSTS = frozenset({"api.openai.com"})
 
@@ -54,7 +56,7 @@ def untrusted_endpoint(what: str, base_url: str | None, key_env: str | None, def
     return f"{what}: {sent} would be sent to {host_of(base_url)}"
 
 
-class ConsentNeeded(ValueError):
+class ConsentNeeded(UserError, ValueError):
     """A run's files chose where a credential goes, or which code runs; the user has not agreed."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from promptclimb.errors import UserError
 
-class BackendError(RuntimeError):
+
+class BackendError(UserError, RuntimeError):
     """A chat backend cannot be opened: unknown provider, missing package or key, bad model file..."""
 
 

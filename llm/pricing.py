@@ -21,6 +21,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from promptclimb.errors import UserError
+
 PRICES_ENV = "PROMPTCLIMB_PRICES"
 FREE_PROVIDERS = frozenset({"local", "gguf", "scripted"})
 
@@ -35,7 +37,7 @@ class ModelPrice(BaseModel):
         return (input_tokens * self.input_per_mtok + output_tokens * self.output_per_mtok) / 1_000_000
 
 
-class PriceFileError(ValueError):
+class PriceFileError(UserError, ValueError):
     """The PROMPTCLIMB_PRICES file is unreadable or malformed (one-line message)."""
 
 

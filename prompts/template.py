@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from promptclimb.errors import UserError
+
 PLACEHOLDER = "{}"
 MAX_TEMPLATE_CHARS = 300
 MAX_PLACEHOLDERS = 3
@@ -19,7 +21,7 @@ _WHITESPACE = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
-class TemplateError(ValueError):
+class TemplateError(UserError, ValueError):
     """A template that cannot be scored; the message says why in one line."""
 
 

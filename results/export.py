@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from promptclimb.errors import UserError
 from promptclimb.graph.runs import load_config
 from promptclimb.results.summary import summarize
 
@@ -31,7 +32,7 @@ FORMAT_VERSION = "1"
 TENSOR = "class_embeddings"
 
 
-class ExportError(ValueError):
+class ExportError(UserError, ValueError):
     """A run that cannot be exported; the one-line message says why."""
 
 

@@ -1,4 +1,4 @@
-"""``promptclimb replay RUN``: rebuild a run's leaderboard without any LLM call.
+"""``promptclimb replay RUN``: what a replay reads and compares (session/replay.py drives it).
 
 The run is re-executed in a fresh directory ``RUN-replay`` with the same config, except that the LLM is
 the ``scripted:`` provider fed with the replies the run actually used, in order (from llm_calls.jsonl);
@@ -12,25 +12,19 @@ leaderboard is compared with the original, so a replay that is not exact says so
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from promptclimb.errors import UserError
 from promptclimb.graph.config import RunConfig
 from promptclimb.graph.runs import (
-    CONFIG_FILE,
-    append_log,
-    load_config,
     read_calls,
-    read_calls_checked,
-    write_status,
 )
 from promptclimb.llm.records import LLMCall
 from promptclimb.results.calllog import used_attempts
-from promptclimb.results.summary import summarize
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +33,7 @@ MARKER_FILE = "replay.json"
 COMPARED = ("template", "train_acc", "val_acc", "source", "restart", "iteration")
 
 
-class ReplayError(ValueError):
+class ReplayError(UserError, ValueError):
     """A run that cannot be replayed; the one-line message says why."""
 
 
@@ -111,35 +105,3 @@ def compare(original: dict[str, Any], replayed: dict[str, Any]) -> list[str]:
                 f"!= replay {dict(zip(COMPARED, y, strict=True))}"
             )
     return diffs[:10]
-
-
-def replay(run_dir: Path, on_update: Any = None) -> ReplayResult:
-    from promptclimb.graph.session import execute, load_inputs, make_context, open_models
-
-    original = summarize(run_dir)
-    texts, log_matched = stored_replies(run_dir, original)
-    skipped = read_calls_checked(run_dir)[1]
-    config = load_config(run_dir)
-    target = replay_dir_for(run_dir)
-    target.mkdir(parents=True)
-    (target / MARKER_FILE).write_text(
-        json.dumps({"replay_of": str(run_dir.resolve()), "replies": len(texts)}) + "\n"
-    )
-    replies_path = target / REPLIES_FILE
-    replies_path.write_text("".join(json.dumps(t) + "\n" for t in texts))
-    new_config = replay_config(config, replies_path.resolve(), original["status"], len(texts))
-    write_status(target, "paused", "not started yet")
-    new_config.save(target / CONFIG_FILE)
-    append_log(target, [f"replay of {run_dir} with {len(texts)} stored replies (no LLM call)"])
-    dataset, pool = load_inputs(new_config)
-    with open_models(new_config) as (backbone, backend):
-        context = make_context(new_config, target, dataset, backbone, backend)
-        status, reason = execute(target, context, pool, on_update or (lambda node, update: None))
-    replayed = summarize(target)
-    diffs = compare(original, replayed)
-    final_same = None
-    if original["final"] is not None or replayed["final"] is not None:
-        final_same = original["final"] == replayed["final"]
-    return ReplayResult(
-        run_dir, target, status, reason, len(texts), not diffs, diffs, final_same, log_matched, skipped
-    )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from promptclimb.errors import UserError
 from promptclimb.graph.config import RunConfig
 from promptclimb.graph.runs import LOG_FILE, append_log, load_config
 from promptclimb.results.plots import Bar, plot_candidates, plot_progress, plot_test_bars
@@ -30,7 +31,7 @@ PHOTO = "a photo of a {}."
 HANDMADE = "hand-made ensemble"
 
 
-class ReportError(ValueError):
+class ReportError(UserError, ValueError):
     """A run that cannot be reported yet (nothing scored); the one-line message says why."""
 
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from promptclimb.errors import UserError
 from promptclimb.graph.runs import append_log, load_config
 from promptclimb.results.stats import wilson_interval
 from promptclimb.results.summary import summarize
@@ -22,7 +23,7 @@ PHOTO = "a photo of a {}."
 HANDMADE = "hand-made ensemble"
 
 
-class TransferError(ValueError):
+class TransferError(UserError, ValueError):
     """A run that cannot be transferred yet; the one-line message says why."""
 
 

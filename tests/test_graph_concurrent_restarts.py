@@ -122,7 +122,7 @@ def test_concurrent_restarts_split_the_call_budget(tmp_path, tiny_clip, capsys):
 
 
 def test_replay_of_a_concurrent_run_is_exact(tmp_path, tiny_clip):
-    from promptclimb.results.replay import replay
+    from promptclimb.session.replay import replay
 
     runs = tmp_path / "runs"
     args = run_args(runs, tiny_clip, "--iterations", "3", "--restarts", "3", "--parallel-restarts", "3")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from promptclimb.evaluators.classify.data import load_dataset
 from promptclimb.graph.config import RunConfig
-from promptclimb.graph.session import load_data
+from promptclimb.session.classify import load_data
 from tests.data_fixtures import _coop_json
 from tests.graph_helpers import cli, only_run, show_json
 from tests.test_data_classnames import EUROSAT
@@ -51,7 +51,7 @@ def test_old_configs_load_with_todays_defaults(tmp_path: Path):
 
 
 def test_score_command_takes_the_same_options(tmp_path: Path, tiny_clip: Path, capsys, monkeypatch):
-    import promptclimb.graph.session as session
+    import promptclimb.session.classify as session
 
     data = make_eurosat(tmp_path)
     seen = []

@@ -18,6 +18,7 @@ from tests.conftest import ROOT
 LAYERS: list[tuple[str, ...]] = [
     ("promptclimb",),  # the package root: __version__, python -m promptclimb
     ("cli",),
+    ("session",),  # owns a run's life: start, resume, drive, supervise, plan, read back, replay, cells
     ("results",),
     # graph <-> nodes: graph/ holds each graph's state and its wiring, nodes/ the steps that read that
     # state and that the wiring puts together: one layer, both ways.
@@ -34,7 +35,7 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "stored t2i checkpoint (moving it would orphan them)"
     ),
 }
-BARE = ("cli", "results", "graph", "nodes", "evaluators", "llm", "prompts")
+BARE = ("cli", "session", "results", "graph", "nodes", "evaluators", "llm", "prompts")
 
 
 def layer_of(folder: str) -> int:

@@ -182,7 +182,7 @@ def test_a_concurrency_bound_queues_callers_one_at_a_time() -> None:
 
 def test_the_run_options_reach_the_shared_limiter(tiny_clip) -> None:
     from promptclimb.cli.main import config_from_args, parser
-    from promptclimb.graph.session import open_models
+    from promptclimb.session.classify import open_models
     from tests.conftest import DEMO_DATA
 
     argv = ["run", "--data", str(DEMO_DATA), "--clip", str(tiny_clip), "--llm", "scripted:"]

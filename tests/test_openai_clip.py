@@ -425,7 +425,8 @@ def test_open_clip_backbone_where_installed(tmp_path: Path) -> None:
 
 
 def test_bench_clips_name_any_scorer(tmp_path: Path) -> None:
-    from promptclimb.results.suite import Models, cell_id, clip_slug, load_suite, scorer_fields
+    from promptclimb.results.suite import cell_id, clip_slug, load_suite, scorer_fields
+    from promptclimb.session.cells import Models
 
     assert clip_slug("openai:RN50") == "openai-rn50" and clip_slug("openai:ViT-B/16") == "openai-vit-b-16"
     assert clip_slug("openai/clip-vit-base-patch16") == clip_slug("hf:openai/clip-vit-base-patch16")

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from promptclimb.graph.runs import read_status
-from promptclimb.results.distributed import RayError, RayOptions, connect, run_suite_on_ray
 from promptclimb.results.suite import cells, load_suite
+from promptclimb.session.distributed import RayError, RayOptions, connect, run_suite_on_ray
 from tests.conftest import ROOT
 from tests.graph_helpers import cli
 from tests.test_results_suite import tiny_suite  # noqa: F401 (the fixture)

@@ -8,9 +8,9 @@ import socket
 
 import pytest
 
-import promptclimb.graph.session
 import promptclimb.llm.backends
 import promptclimb.llm.scripted
+import promptclimb.session.classify
 from promptclimb.graph.runs import read_calls
 from promptclimb.results.replay import COMPARED
 from promptclimb.results.summary import summarize
@@ -35,7 +35,7 @@ def no_llm(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     def no_invention(*args, **kwargs):
         raise AssertionError("replay asked the scripted model to invent a reply")
 
-    monkeypatch.setattr(promptclimb.graph.session, "open_backend", only_replays)
+    monkeypatch.setattr(promptclimb.session.classify, "open_backend", only_replays)
     monkeypatch.setattr(promptclimb.llm.backends, "open_backend", only_replays)
     monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.setattr(promptclimb.llm.scripted, "invent_reply", no_invention)

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 import promptclimb.evaluators.classify.registry
-import promptclimb.graph.session
 import promptclimb.graph.wiring
+import promptclimb.session.classify
 from promptclimb.graph.runs import read_status
 from promptclimb.results.published import backbone_of, published_tables
-from promptclimb.results.suite import METHODS, SuiteError, cells, collect, data_settings, load_suite, markdown
+from promptclimb.results.suite import METHODS, SuiteError, cells, load_suite
+from promptclimb.results.suite_tables import collect, data_settings, markdown
 from promptclimb.results.summary import summarize
 from tests.conftest import DEMO_DATA, ROOT
 from tests.graph_helpers import cli
@@ -93,11 +94,11 @@ def test_tiny_suite_table_and_resume_after_interrupt(tiny_suite, tmp_path, monke
     # Resume: the finished cells are skipped, the paused one resumed, the rest started.
     executed, loads = [], []
     real_execute, real_load = (
-        promptclimb.graph.session.execute,
+        promptclimb.session.classify.execute,
         promptclimb.evaluators.classify.registry.load_clip,
     )
     monkeypatch.setattr(
-        promptclimb.graph.session,
+        promptclimb.session.classify,
         "execute",
         lambda run_dir, *a: executed.append(run_dir.name) or real_execute(run_dir, *a),
     )

@@ -3,11 +3,13 @@ the bench names its cells and the CLI checks a run's config before any model loa
 
 from __future__ import annotations
 
+from promptclimb.errors import UserError
+
 BUILT_IN = ("hf", "clip", "text", "siglip", "openai", "open_clip")
 HF_KINDS = ("hf", "clip")  # CLIP through transformers: what the --clip option and a bare id mean
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(UserError, RuntimeError):
     """A model that cannot be loaded; the one-line message says what to do."""
 
 

@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image, PngImagePlugin
 
+from promptclimb.errors import UserError
 from promptclimb.llm.credentials import sends_default_openai_key
 
 # USD per image, from OpenAI's published prices: (model, quality, size) -> price. gpt-image-1 is billed by
@@ -51,7 +52,7 @@ DEFAULT_SIZE = "1024x1024"
 REVISED_PROMPT = "revised_prompt"  # key in Image.info: the prompt the API says it drew
 
 
-class GeneratorError(RuntimeError):
+class GeneratorError(UserError, RuntimeError):
     """A generator that cannot be built or reached; the message is one line. The run stops, resumable."""
 
 

@@ -34,18 +34,8 @@ from typing import Any
 
 from promptclimb.graph.checkpoint import is_locked
 from promptclimb.graph.runs import CONFIG_FILE, read_status
-from promptclimb.results.suite import (
-    Cell,
-    CellOutcome,
-    Models,
-    Suite,
-    SuiteError,
-    cells,
-    comparable,
-    load_suite,
-    prepare_cell_dir,
-    run_cell,
-)
+from promptclimb.results.suite import Cell, Suite, SuiteError, cells, comparable, load_suite
+from promptclimb.session.cells import CellOutcome, Models, prepare_cell_dir, run_cell
 
 log = logging.getLogger(__name__)
 

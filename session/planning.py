@@ -1,0 +1,86 @@
+"""The dry run: what a run will ask and evaluate, and what that costs, before anything is spent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from promptclimb.graph.config import RunConfig
+from promptclimb.graph.t2i.state import T2IConfig
+from promptclimb.llm.errors import BackendError
+from promptclimb.llm.pricing import PriceFileError, price_for
+
+# Rough token sizes of one LLM request's parts (about 4 characters per token of our meta-prompts): for a
+# dollar estimate before anything is spent, not a bill.
+SYSTEM_TOKENS, RANKED_TOKENS, PROPOSAL_TOKENS = 400, 25, 25
+
+
+def classify_numbers(config: RunConfig, pool: list[str], n_classes: int) -> dict[str, int]:
+    steps = config.iterations * config.restarts
+    templates = len(pool) + steps * config.asked()
+    return {
+        "llm_calls": steps,
+        "template_evaluations": templates,
+        "text_prompts_to_encode_at_most": templates * n_classes,
+    }
+
+
+def cost_estimate(config: RunConfig, llm_calls: int) -> dict[str, Any]:
+    """The dollar estimate of ``llm_calls`` requests where the model's price is known (else null)."""
+    spec = config.llm or "local:"
+    provider, _, model = spec.partition(":")
+    try:
+        price = price_for(provider.strip().lower(), model.strip())
+    except PriceFileError as exc:
+        raise BackendError(str(exc)) from None
+    turn = (config.top_k + config.bottom_k) * RANKED_TOKENS + config.asked() * PROPOSAL_TOKENS
+    turns = 1 + config.history_turns
+    tokens_in, tokens_out = llm_calls * (SYSTEM_TOKENS + turn * turns), llm_calls * (turn + 30)
+    if price is None:
+        return {"llm": spec, "estimated_cost_usd": None, "price": "unknown (add it with PROMPTCLIMB_PRICES)"}
+    return {
+        "llm": spec,
+        "estimated_input_tokens": tokens_in,
+        "estimated_output_tokens": tokens_out,
+        "estimated_cost_usd": round(price.cost(tokens_in, tokens_out), 4),
+        "price_usd_per_mtok": price.model_dump(),
+    }
+
+
+def plan_classify(config: RunConfig) -> dict[str, Any]:
+    """A classification run's plan: its data and pool are checked (bad input fails here too)."""
+    from promptclimb.session.classify import load_inputs
+
+    dataset, pool = load_inputs(config)
+    numbers = classify_numbers(config, pool, len(dataset.classnames))
+    return {**numbers, **cost_estimate(config, numbers["llm_calls"])}
+
+
+def plan_t2i(config: T2IConfig) -> dict[str, Any]:
+    """Upper bounds of what a text-to-image run will do, and its image cost from the price table."""
+    from promptclimb.evaluators.t2i.generators import DEFAULT_QUALITY, image_price
+    from promptclimb.session.t2i import check_inputs
+
+    check_inputs(config)
+    phases = ["invert", "edit"] if config.kind == "personalize" else [config.kind]
+    images = calls = 0
+    for phase in phases:
+        first = 1 if phase == "t2i" else config.initial
+        n = first + config.phase_iterations(phase) * config.proposals
+        images += n
+        critic = (0 if phase == "t2i" else 1) + config.phase_iterations(phase)
+        scoring = n if config.score in ("dsg", "rating") else 0
+        calls += critic + scoring + (1 if config.score == "dsg" else 0)
+    price = None
+    kind, _, model = config.generator.partition(":")
+    if config.image_price is not None:
+        price = config.image_price
+    elif kind == "openai":
+        price = image_price(model, config.image_quality or DEFAULT_QUALITY.get(model), config.image_size)
+    elif kind == "diffusers":
+        price = 0.0
+    return {
+        "images_at_most": images,
+        "llm_calls_at_least": calls,
+        "price_per_image_usd": price,
+        "image_cost_usd_at_most": None if price is None else round(images * price, 4),
+    }
