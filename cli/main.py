@@ -111,14 +111,14 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--llm", help="provider:model, e.g. openai:gpt-4o-mini (default: embedded local model)")
     p.add_argument("--llm-base-url", help="base URL of an OpenAI-compatible server (vLLM, Ollama, ...)")
     p.add_argument("--llm-api-key-env", help="environment variable holding the API key")
-    p.add_argument("--temperature", type=float, default=d["temperature"].default, help="LLM sampling")
+    p.add_argument("--temperature", type=float, help=f"LLM sampling (default {d['temperature'].default})")
     add_rate_options(p)
-    p.add_argument("--pool", default=d["pool"].default, help="initial pool: a name or a file of templates")
+    p.add_argument("--pool", help=f"initial pool: a name or a template file (default {d['pool'].default})")
     p.add_argument("--pool-size", type=int, help="random sample of this many pool templates")
     p.add_argument(
-        "--iterations", type=int, default=d["iterations"].default, help="LLM iterations per restart"
+        "--iterations", type=int, help=f"LLM iterations per restart (default {d['iterations'].default})"
     )
-    p.add_argument("--restarts", type=int, default=d["restarts"].default, help="fresh conversations")
+    p.add_argument("--restarts", type=int, help=f"fresh conversations (default {d['restarts'].default})")
     p.add_argument(
         "--parallel-restarts",
         type=int,
@@ -132,14 +132,16 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         default=d["proposals"].default,
         help="templates asked per call (default 8 compact, 3 chat)",
     )
-    p.add_argument("--top-k", type=int, default=d["top_k"].default, help="best templates shown to the LLM")
-    p.add_argument("--bottom-k", type=int, default=d["bottom_k"].default, help="worst templates shown")
+    # --iterations to --bottom-k default to None so that --meta liu2024 brings the release's (graph/config.py)
+    p.add_argument("--top-k", type=int, help=f"best templates shown (default {d['top_k'].default})")
+    p.add_argument("--bottom-k", type=int, help=f"worst templates shown (default {d['bottom_k'].default})")
     p.add_argument("--feedback", default="pos+neg", choices=list(FEEDBACK_MODES), help="feedback mode")
     p.add_argument(
         "--meta",
         default=d["meta"].default,
         choices=list(META_STYLES),
-        help="compact: promptclimb's default loop; chat: the paper's conversation",
+        help="compact: promptclimb's default loop; chat: the conversational variant; liu2024: Liu et al.'s "
+        "released loop (its defaults: 1 restart, 3 best + 3 worst, 1 template per call, 80 pool captions)",
     )
     p.add_argument("--shown", type=int, help="compact: templates shown per iteration (default 15)")
     p.add_argument("--examples", type=int, help="compact: example inputs shown (texts; default 8)")

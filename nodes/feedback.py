@@ -1,9 +1,12 @@
 """Feedback: write the next user turn, or start the next restart.
 
-Two styles (``--meta``):
+Three styles (``--meta``):
 
-- ``chat`` (the paper's method): one growing conversation per restart; each turn shows the scores of the
-  last proposals, the best and the worst templates of the restart, and asks for better ones.
+- ``chat`` (the conversational variant, the loop the paper's abstract describes): one growing conversation
+  per restart; each turn shows the scores of the last proposals, the best and the worst templates of the
+  restart, and asks for better ones.
+- ``liu2024`` (Liu et al.'s released code): one self-contained user message per iteration
+  (prompts/liu2024.py): the best and the worst templates as plain text, no scores, no task.
 - ``compact`` (promptclimb's default): every turn is one self-contained message rebuilt from the
   leaderboard (task first, example inputs, the best templates with correct/N from worst to best, the
   worst ones), so the prompt stays short for small models and nothing anchors the LLM on its own earlier
@@ -21,7 +24,7 @@ from promptclimb.graph.config import RunConfig
 from promptclimb.graph.context import Context
 from promptclimb.graph.state import Candidate, Message, OptimState
 from promptclimb.nodes.rank import correct_and_total, in_restart, restart_pool, selection_acc
-from promptclimb.prompts import meta
+from promptclimb.prompts import liu2024, meta
 from promptclimb.prompts.template import PLACEHOLDER
 
 MAX_EXAMPLE_CHARS = 160  # an example input shown to the LLM is cut to this
@@ -44,7 +47,7 @@ def fill(text: str, **slots: str) -> str:
     return text
 
 
-# -- chat style (the paper) -----------------------------------------------------------------------------
+# -- chat style (the conversational variant) -----------------------------------------------------------------
 
 
 def score_lines(candidates: list[Candidate]) -> str:
@@ -140,6 +143,11 @@ def next_turn(state: OptimState, context: Context, restart: int, fresh: bool) ->
     """The user turn that asks for the next proposals of ``restart`` (``fresh``: its first turn)."""
     config = context.config
     candidates = state["candidates"]  # best first: the rank node sorted them just before this node
+    if config.meta == "liu2024":  # Liu et al.'s released loop: best first, then worst first, no scores
+        ranking = in_restart(candidates, restart, config)
+        good = [c.template for c in ranking[: config.top_k]]
+        bad = [c.template for c in ranking[::-1][: config.bottom_k]]
+        return Message(role="user", content=liu2024.message(good, bad, config.asked()))
     if config.meta == "compact":
         ranking = in_restart(candidates, restart, config)
         repeats = 0 if fresh else state.get("last_repeats", 0)
@@ -178,7 +186,7 @@ def feedback(state: OptimState, runtime: Runtime[Context]) -> dict:
     if not state["conversation"]:  # the initial pool was just scored
         return {"conversation": [next_turn(state, context, state["restart"], fresh=True)]}
     turn = next_turn(state, context, state["restart"], fresh=False)
-    if config.meta == "compact":  # self-contained: no history to carry
+    if config.meta in ("compact", "liu2024"):  # self-contained: no history to carry
         return {"conversation": [turn]}
     return {"conversation": recent([*state["conversation"], turn], config.history_turns)}
 

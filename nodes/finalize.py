@@ -17,6 +17,8 @@ def finalize(state: OptimState, runtime: Runtime[Context]) -> dict:
     scorer = context.scorer
     leaderboard = state["candidates"]  # ranked best first by the rank node, on selection data only
     best = leaderboard[0]
+    if context.config.meta == "liu2024":  # the release reports its best LLM-written template by train acc
+        best = next((c for c in leaderboard if c.source == "llm"), best)
     ensemble = [c.template for c in leaderboard[: context.config.ensemble_size]]
     choice = choose_classifier(scorer, best, ensemble, context.config.selection())
     llm_scored = sum(1 for c in leaderboard if c.source == "llm")
