@@ -159,3 +159,18 @@ def test_the_shipped_standin_pool():
     )
     header = (Path(__file__).parents[1] / "prompts" / "data" / "caption_standin.txt").read_text()
     assert "CC0" in header.splitlines()[2]
+
+
+@pytest.mark.parametrize("meta", ["compact", "chat", "liu2024"])
+def test_a_proposal_that_beats_the_pool_is_shown_first(meta):
+    """Every style's view of a restart keeps the ranking: a proposal is not listed after the pool."""
+    from promptclimb.graph.state import Candidate
+    from promptclimb.nodes.rank import in_restart, ranked
+
+    config = RunConfig(data=".", meta=meta, restarts=1)
+    pool = [
+        Candidate(template=f"pool {i} {{}}", train_acc=0.1 * i, train_correct=i, train_n=10) for i in range(4)
+    ]
+    new = Candidate(template="new {}", train_acc=0.9, train_correct=9, train_n=10, source="llm", iteration=1)
+    view = in_restart(ranked([*pool, new], config), 0, config)
+    assert [c.template for c in view] == ["new {}", "pool 3 {}", "pool 2 {}", "pool 1 {}", "pool 0 {}"]
