@@ -13,9 +13,10 @@ Methods (every LLM method gets the same iterations x restarts, i.e. the same num
   "{}"              the bare class name (no LLM)
   hand-made         "This example is {}.", the hypothesis template of zero-shot text classifiers (no LLM)
   pool              best of the initial pool, selected on train (no LLM)
-  none              the paper's loop without feedback: the LLM resamples (--meta chat --feedback none)
+  none              the conversational variant, no feedback: the LLM resamples (--meta chat --feedback none)
   pos               positive feedback only (--meta chat --feedback pos)
-  pos+neg           the paper's method (--meta chat --feedback pos+neg)
+  pos+neg           the conversational variant (--meta chat --feedback pos+neg), not the released code
+  liu2024           Liu et al. (released code): --meta liu2024, its own pool (80 of the CC0 caption stand-in)
   default           promptclimb's default loop (--meta compact)
 The test split is read once per run, by its final evaluation; nothing here selects by test accuracy.
 Re-running the command resumes: finished cells are read back, unfinished ones resumed.
@@ -46,6 +47,7 @@ LLM_METHODS = {
     "pos": {"meta": "chat", "feedback": "pos"},
     "pos+neg": {"meta": "chat", "feedback": "pos+neg"},
     "default": {"meta": "compact"},
+    "liu2024": {"meta": "liu2024", "pool": "caption-standin", "pool_size": 80},
 }
 ALL_METHODS = ["{}", "hand-made", "pool", *LLM_METHODS]
 WALL_FILE = "bench-wall.json"
@@ -61,7 +63,8 @@ def cell_config(args: argparse.Namespace, method: str, seed: int) -> RunConfig:
     # Every LLM method spends its whole budget of steps, as the paper's loop does: no pause for a model
     # that keeps repeating itself (a user's run pauses after --max-unusable-steps).
     steps = args.iterations * args.restarts + 1
-    return RunConfig(**common, iterations=args.iterations, max_unusable_steps=steps, **LLM_METHODS[method])
+    method_config = {**common, **LLM_METHODS[method]}  # a method may bring its own pool (liu2024)
+    return RunConfig(**method_config, iterations=args.iterations, max_unusable_steps=steps)
 
 
 def run_cell(args: argparse.Namespace, method: str, seed: int, backend: Any, encoder: Any) -> Path:

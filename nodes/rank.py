@@ -42,8 +42,8 @@ def leaderboard_key(candidate: Candidate, on: str = "train", tie_break: str = "o
 def ranked(candidates: list[Candidate], config: RunConfig) -> list[Candidate]:
     """Best first; a stable sort, so equal templates keep discovery order."""
     on, tie_break = config.selection(), config.tie_break
-    if config.meta == "liu2024":  # the released code sorts on training accuracy alone
-        return sorted(candidates, key=lambda c: selection_acc(c, "train"), reverse=True)
+    if config.meta == "liu2024":  # the released code sorts on training accuracy alone: no tie-break
+        return sorted(candidates, key=lambda c: selection_acc(c, on), reverse=True)
     return sorted(candidates, key=lambda c: leaderboard_key(c, on, tie_break), reverse=True)
 
 

@@ -174,3 +174,29 @@ def test_a_proposal_that_beats_the_pool_is_shown_first(meta):
     new = Candidate(template="new {}", train_acc=0.9, train_correct=9, train_n=10, source="llm", iteration=1)
     view = in_restart(ranked([*pool, new], config), 0, config)
     assert [c.template for c in view] == ["new {}", "pool 3 {}", "pool 2 {}", "pool 1 {}", "pool 0 {}"]
+
+
+def test_the_paper_suite_runs_the_released_method_in_fp32(tmp_path):
+    from promptclimb.results.suite import METHODS, cells, load_suite, method_value
+
+    root = Path(__file__).parents[1]
+    paper = load_suite(root / "suites" / "paper-1shot.toml")
+    grid = cells(paper, tmp_path / "paper-1shot")
+    assert {c.config.precision for c in grid} == {"fp32"}
+    released = [c for c in grid if c.method == "liu2024"]
+    assert released and {c.config.meta for c in released} == {"liu2024"}
+    config = released[0].config  # the release's settings, not the [run] table's
+    assert (config.restarts, config.iterations, config.asked(), config.top_k, config.bottom_k) == (
+        1,
+        10,
+        1,
+        3,
+        3,
+    )
+    assert (config.pool, config.pool_size, config.temperature) == ("caption-standin", 80, 1.0)
+    assert {"handmade", "clip-ensemble", "liu2024"} <= set(paper.methods)
+    assert METHODS["liu2024"] == "Liu et al. (released code)" and "paper" not in METHODS["pos+neg"]
+    # the "handmade" row is CoOp's single template, the CLIP ensemble a row of its own
+    final = {"baselines": {"a photo of a {}.": 0.1, "hand-made ensemble": 0.2, "CoOp's template": 0.3}}
+    assert method_value(final, "handmade", "selected") == 0.3
+    assert method_value(final, "clip-ensemble", "selected") == 0.2
