@@ -200,3 +200,15 @@ def test_the_paper_suite_runs_the_released_method_in_fp32(tmp_path):
     final = {"baselines": {"a photo of a {}.": 0.1, "hand-made ensemble": 0.2, "CoOp's template": 0.3}}
     assert method_value(final, "handmade", "selected") == 0.3
     assert method_value(final, "clip-ensemble", "selected") == 0.2
+
+
+def test_released_replies_are_free_text_even_where_json_mode_is_available():
+    from types import SimpleNamespace
+
+    from promptclimb.llm.proposer import Proposer
+
+    backend = SimpleNamespace(structured="json_schema", max_tokens_per_template=30, supports_seed=True)
+    proposer = Proposer(backend)  # type: ignore[arg-type]
+    assert "response_format" in proposer._request_options(1, 7)["extra_body"]  # type: ignore[operator]
+    free = proposer._request_options(1, 7, free_text=True)
+    assert "response_format" not in free.get("extra_body", {}) and free["seed"] == 7  # type: ignore[operator]
