@@ -89,7 +89,7 @@ CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32)
 # OpenAI's BPE vocabulary is the one of every Hugging Face CLIP tokenizer; this one is the usual download.
 DEFAULT_TOKENIZER = "openai/clip-vit-base-patch32"
 TOKENIZER_ENV = "PROMPTCLIMB_CLIP_TOKENIZER"
-TEXT_RULES = "openai-clean-v2"  # bump when clean_text changes (v2: ftfy): it is part of the feature cache's key
+TEXT_RULES = "openai-clean-v2"  # in the feature cache key: bump when clean_text changes (v2: ftfy)
 DOWNLOAD_TIMEOUT_S = 60
 
 
