@@ -19,6 +19,7 @@ Methods (every LLM method gets the same iterations x restarts, i.e. the same num
   compact           one self-contained message per step with scores (--meta compact)
   classes-none      class-specific texts, no feedback, classes in a seeded order (--feedback none)
   classes           class-specific texts for the weakest, most confused classes (--space classes)
+  liu2024           Liu et al. (released code): --meta liu2024, its own pool (80 of the CC0 caption stand-in)
 A "-blind" suffix (compact-blind, classes-blind, ...) shows the LLM no input at all (--examples 0): the
 setting of images, where the LLM never sees an input; chat and resample never show inputs.
 The test split is read once per run, by its final evaluation; nothing here selects by test accuracy.
@@ -52,9 +53,10 @@ LLM_METHODS: dict[str, dict[str, Any]] = {
     "compact": {"meta": "compact"},
     "classes-none": {"space": "classes", "feedback": "none"},
     "classes": {"space": "classes"},
+    "liu2024": {"meta": "liu2024", "pool": "caption-standin", "pool_size": 80},
 }
 SHOWS_INPUTS = {"compact", "classes-none", "classes"}  # methods whose message may carry training inputs
-DEFAULT_METHODS = ["{}", "hand-made", "pool", "resample", "chat", "classes", "classes-blind"]
+DEFAULT_METHODS = ["{}", "hand-made", "pool", "resample", "liu2024", "chat", "classes", "classes-blind"]
 BASELINES = ["{}", "hand-made", "resample"]
 WALL_FILE = "bench-wall.json"
 
@@ -81,7 +83,8 @@ def cell_config(args: argparse.Namespace, method: str, seed: int) -> RunConfig:
     # Every LLM method spends its whole budget of steps, as the paper's loop does: no pause for a model
     # that keeps repeating itself (a user's run pauses after --max-unusable-steps).
     steps = args.iterations * args.restarts + 1
-    return RunConfig(**common, iterations=args.iterations, max_unusable_steps=steps, **method_options(method))
+    method_config = {**common, **method_options(method)}  # a method may bring its own pool (liu2024)
+    return RunConfig(**method_config, iterations=args.iterations, max_unusable_steps=steps)
 
 
 def run_cell(args: argparse.Namespace, method: str, seed: int, backend: Any, encoder: Any) -> Path:

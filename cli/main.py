@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import promptclimb
 from promptclimb.cli.console import error, one_line, out, say, setup_logging, table, warn
-from promptclimb.cli.options import field_options
+from promptclimb.cli.options import field_option, field_options
 from promptclimb.cli.results import add_commands as add_results_commands
 from promptclimb.cli.t2i import add_commands as add_t2i_commands
 from promptclimb.cli.views import drive_to_end, pct, show_summary, step
 from promptclimb.errors import UserError
-from promptclimb.graph.config import RunConfig
+from promptclimb.graph.config import LIU2024_DEFAULTS, RunConfig
 
 # Only light modules are imported above, so `--help` and `--version` answer at once: torch, transformers,
 # LangChain and LangGraph load inside the commands that need them (tests/test_cli_console.py checks it).
@@ -65,7 +65,16 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="start an optimization run")
-    field_options(run, RunConfig, RUN_OPTIONS)
+    # Options --meta liu2024 sets when the user does not (graph/config.py): None unless given, so its
+    # defaults can apply; the help still names the ordinary default.
+    for name in RUN_OPTIONS:
+        if name in LIU2024_DEFAULTS:
+            default = RunConfig.model_fields[name].default
+            described = RunConfig.model_fields[name].description
+            help_text = f"{described} (default: {default}; liu2024: {LIU2024_DEFAULTS[name]})"
+            field_option(run, RunConfig, name, default=False, help=help_text)
+        else:
+            field_option(run, RunConfig, name)
     run.add_argument(
         "--dry-run", action="store_true", help="print the planned LLM calls, evaluations and cost"
     )

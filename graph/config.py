@@ -6,18 +6,32 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 FeedbackMode = Literal["pos+neg", "pos", "neg", "none"]
-MetaStyle = Literal["compact", "chat"]
+MetaStyle = Literal["compact", "chat", "liu2024"]
 SearchSpace = Literal["templates", "classes"]
 
 # How the LLM is asked, per iteration.
 META_STYLES: dict[str, str] = {
     "compact": "promptclimb's default: one self-contained message per iteration (task, example inputs, "
     "the best templates with correct/N, ascending), more templates per call, restarts that differ",
-    "chat": "the paper's method: one growing conversation per restart, best and worst templates with scores",
+    "chat": "the conversational variant (the loop the paper's abstract describes): one growing conversation "
+    "per restart, best and worst templates with scores",
+    "liu2024": "Liu et al. (released code): one self-contained user message, no system prompt, the 3 best "
+    "and 3 worst templates without scores, 1 template asked, 10 iterations, no restarts",
+}
+
+# What --meta liu2024 sets when the user does not: the released code's defaults (prompts/liu2024.py).
+LIU2024_DEFAULTS: dict[str, object] = {
+    "restarts": 1,
+    "top_k": 3,
+    "bottom_k": 3,
+    "iterations": 10,
+    "temperature": 1.0,
+    "pool": "caption-standin",
+    "pool_size": 80,
 }
 
 # What the LLM writes (``--space``).
@@ -30,7 +44,7 @@ SEARCH_SPACES: dict[str, str] = {
 
 # Which paper setting each feedback mode reproduces (Liu et al., CVPR 2024, ablation of feedback).
 FEEDBACK_MODES: dict[str, str] = {
-    "pos+neg": "best and worst templates with scores (the paper's method)",
+    "pos+neg": "best and worst templates with scores (the paper's feedback; --meta chat shows scores)",
     "pos": "best templates only (positive-feedback ablation)",
     "neg": "worst templates only (negative-feedback ablation)",
     "none": "no scores shown: the LLM resamples templates (no-feedback ablation)",
@@ -118,7 +132,9 @@ class RunConfig(BaseModel):
     bottom_k: int = Field(5, ge=0, description="worst templates shown")
     feedback: FeedbackMode = Field("pos+neg", description="feedback mode")
     meta: MetaStyle = Field(
-        "compact", description="compact: promptclimb's default loop; chat: the paper's conversation"
+        "compact",
+        description="compact: promptclimb's loop; chat: the conversational variant; liu2024: Liu et al.'s "
+        "released loop (its defaults: 1 restart, 3 best + 3 worst, 1 template per call, 80 pool captions)",
     )
     shown: int = Field(15, ge=1, description="compact: templates shown per iteration (best, ascending)")
     examples: int = Field(
@@ -159,9 +175,21 @@ class RunConfig(BaseModel):
         None, ge=0, description="stop (resumable) after this estimated cost in USD"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _liu2024_defaults(cls, data: object) -> object:
+        """--meta liu2024 brings the released code's settings for every option the user left out."""
+        if isinstance(data, dict) and data.get("meta") == "liu2024":
+            return {**LIU2024_DEFAULTS, **{k: v for k, v in data.items() if v is not None}}
+        return data
+
     def asked(self) -> int:
         """Templates asked of the LLM per call."""
-        return self.proposals or (8 if self.meta == "compact" else 3)
+        return self.proposals or {"compact": 8, "chat": 3, "liu2024": 1}[self.meta]
+
+    def pool_draw(self) -> Literal["promptclimb", "liu2024"]:
+        """How --pool-size templates are drawn from the pool: the released code's draw for liu2024."""
+        return "liu2024" if self.meta == "liu2024" else "promptclimb"
 
     def with_baselines(self) -> bool:
         """Whether the bare class name and the hand-made template(s) join the initial pool."""

@@ -229,3 +229,17 @@ def describe_failure(parse_error: str | None, rejections: list[tuple[str, str]])
     examples = "; ".join(f'"{shorten(text, 60)}" ({reason})' for text, reason in rejections[:3])
     more = f"; and {len(rejections) - 3} more" if len(rejections) > 3 else ""
     return f"none of the {len(rejections)} proposed templates was usable: {examples}{more}"
+
+
+def dash_lines(reply: str) -> tuple[list[str], str | None]:
+    """Templates in the reply format of Liu et al.'s released code (``--meta liu2024``): every line that
+    starts with "- " is one, and, as the release's check does, a reply with such a line lacking ``{}`` is
+    unusable as a whole. Returns (templates as written, why none were found)."""
+    text = _THINKING.sub("", reply).strip()
+    templates = [line[2:] for line in text.splitlines() if line.startswith("- ")]
+    if not templates:
+        return [], 'no line starts with "- "'
+    missing = [t for t in templates if PLACEHOLDER not in t]
+    if missing:
+        return [], f'a "- " line has no {PLACEHOLDER}: "{shorten(missing[0], 60)}"'
+    return templates, None

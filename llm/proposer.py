@@ -27,7 +27,14 @@ from pydantic import BaseModel
 
 from promptclimb.llm.backends import ChatBackend
 from promptclimb.llm.errors import LLMUnavailable, one_line
-from promptclimb.llm.parsing import describe_failure, extract_candidates, screen, shorten
+from promptclimb.llm.parsing import (
+    MAX_CANDIDATES,
+    dash_lines,
+    describe_failure,
+    extract_candidates,
+    screen,
+    shorten,
+)
 from promptclimb.llm.ratelimit import estimate_tokens
 from promptclimb.llm.records import LLMCall, clip_reply, utc_now_iso
 from promptclimb.prompts import meta
@@ -129,13 +136,18 @@ class Proposer:
         seed: int | None = None,
         step: str | None = None,
         max_calls: int | None = None,
+        dash_reply: bool = False,
     ) -> Proposal:
         """New templates for this conversation (n asked; valid extras kept, up to 2n); [] when the model
         gave nothing usable.
 
         ``step`` labels every call record of this proposal, so the audit log says which step asked;
         ``max_calls`` bounds the requests (re-asks included) so a budget is never overrun by re-asks.
+        ``dash_reply``: Liu et al.'s released loop (``--meta liu2024``): free text (no JSON constraint),
+        templates on lines starting "- ", and a re-ask sends the same messages again instead of telling the
+        model what was wrong with its reply.
         """
+        parse = dash_lines if dash_reply else extract_candidates
         self._serving.step = step
         conversation = [dict(m) for m in messages]
         seen_keys = {normalize(s) for s in seen}
@@ -147,15 +159,22 @@ class Proposer:
             if max_calls is not None and round_number > 0 and len(calls) >= max_calls:
                 break
             round_seed = None if seed is None else seed + round_number  # a re-ask must not replay the dud
-            reply = self._request(conversation, n, round_seed, calls)
-            candidates, parse_error = extract_candidates(reply)
-            # A valid template costs one text-encoder pass: extras beyond n are kept (bounded).
-            templates, rejected = screen(candidates, seen_keys, EXTRAS_FACTOR * n)
+            reply = self._request(conversation, n, round_seed, calls, free_text=dash_reply)
+            candidates, parse_error = parse(reply)
+            # A valid template costs one text-encoder pass: extras beyond n are kept (bounded); the released
+            # loop scores every "- " line.
+            cap = MAX_CANDIDATES if dash_reply else EXTRAS_FACTOR * n
+            templates, rejected = screen(candidates, seen_keys, cap)
             rejections.extend(rejected)
             kept = compact_reply(reply, candidates)
             if templates:
                 return Proposal(templates=templates, rejections=rejections, reply=kept, calls=calls)
             error = describe_failure(parse_error, rejected)
+            if dash_reply and parse_error is None and all(r.startswith("duplicate") for _, r in rejected):
+                # The release accepts a reply of templates already scored and moves on: no re-ask.
+                return Proposal(templates=[], rejections=rejections, reply=kept, calls=calls)
+            if dash_reply:  # the release sends the same message again
+                continue
             conversation += [
                 # Some APIs (Anthropic) refuse an empty assistant turn: a reply must never cause a 400.
                 {"role": "assistant", "content": kept if kept.strip() else EMPTY_REPLY_STAND_IN},
@@ -213,10 +232,16 @@ class Proposer:
     # -- one request, with retries ------------------------------------------------------------------
 
     def _request(
-        self, conversation: list[dict[str, str]], n: int, seed: int | None, calls: list[LLMCall]
+        self,
+        conversation: list[dict[str, str]],
+        n: int,
+        seed: int | None,
+        calls: list[LLMCall],
+        free_text: bool = False,
     ) -> str:
         request = [dict(m) for m in conversation]
-        return self.invoke(to_langchain(conversation), request, self._request_options(n, seed), calls)
+        options = self._request_options(n, seed, free_text)
+        return self.invoke(to_langchain(conversation), request, options, calls)
 
     def invoke(
         self,
@@ -303,13 +328,15 @@ class Proposer:
             return f"LLM server at {self.backend.base_url}"
         return f"LLM {self.backend.name}"
 
-    def _request_options(self, n: int, seed: int | None) -> dict[str, object]:
+    def _request_options(self, n: int, seed: int | None, free_text: bool = False) -> dict[str, object]:
         # response_format and max_tokens travel in extra_body, merged into the request JSON as they are:
         # a top-level response_format sends ChatOpenAI down the client's parse() path, which raises on a
         # reply cut by max_tokens (a reply must never break a run); and ChatOpenAI renames max_tokens to
         # max_completion_tokens, which llama-cpp-python's server ignores.
         body: dict[str, object] = {}
-        if self.backend.structured == "json_schema":
+        if free_text:  # a reply format of its own ("- " lines): no JSON constraint
+            pass
+        elif self.backend.structured == "json_schema":
             body["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": "templates", "strict": True, "schema": templates_schema()},

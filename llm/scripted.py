@@ -33,6 +33,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
 from promptclimb.llm.errors import BackendError
+from promptclimb.prompts import liu2024
 from promptclimb.prompts.meta import PLACEHOLDER_WORD
 from promptclimb.prompts.template import normalize
 
@@ -208,6 +209,8 @@ def invent_reply(messages: list[BaseMessage], seed: int | None = None, **kwargs:
         templates.append(template)
         if len(templates) == count:
             break
+    if _asks_dash_lines(messages):  # Liu et al.'s reply format: one template per "- " line
+        return "\n".join(f"{liu2024.LINE_MARKER}{t}" for t in templates)
     return json.dumps({"templates": [t.replace("{}", placeholder) for t in templates]})
 
 
@@ -246,6 +249,11 @@ def _invent_class_texts(names: list[str], count: int, seed: int | None, conversa
     rng = random.Random(int.from_bytes(digest[:8], "big"))
     return json.dumps({name: [rng.choice(_TEXT_SHAPES).format(name) + f" ({rng.randrange(1000)})"
                               for _ in range(count)] for name in names})  # fmt: skip
+
+
+def _asks_dash_lines(messages: list[BaseMessage]) -> bool:
+    last = next((m for m in reversed(messages) if m.type == "human"), None)
+    return last is not None and liu2024.LINE_FORMAT in _content(last)
 
 
 def _count_asked(messages: list[BaseMessage], response_format: object) -> int:

@@ -1,7 +1,10 @@
 """Feedback: write the next user turn, or start the next restart.
 
-The turn's text is rendered by prompts/classify_messages.py (the ``chat`` and ``compact`` styles of
-``--meta``); this node picks the style and the templates each turn shows.
+The turn's text is rendered in prompts/ (``--meta``): ``chat`` (the conversational variant, the loop the
+paper's abstract describes: one growing conversation per restart) and ``compact`` (promptclimb's: one
+self-contained message rebuilt from the leaderboard) by prompts/classify_messages.py; ``liu2024`` (Liu et
+al.'s released code: one self-contained user message, the best and the worst templates as plain text, no
+scores, no task) by prompts/liu2024.py. This node picks the style and the templates each turn shows.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from promptclimb.graph.config import RunConfig
 from promptclimb.graph.context import Context
 from promptclimb.graph.state import Candidate, Message, OptimState
 from promptclimb.nodes.rank import correct_and_total, in_restart, restart_pool, selection_acc
+from promptclimb.prompts import liu2024
 from promptclimb.prompts.classify_messages import Counted, compact_message, feedback_message
 
 
@@ -31,6 +35,11 @@ def next_turn(state: OptimState, context: Context, restart: int, fresh: bool) ->
     """The user turn that asks for the next proposals of ``restart`` (``fresh``: its first turn)."""
     config = context.config
     candidates = state["candidates"]  # best first: the rank node sorted them just before this node
+    if config.meta == "liu2024":  # Liu et al.'s released loop: best first, then worst first, no scores
+        ranking = in_restart(candidates, restart, config)
+        good = [c.template for c in ranking[: config.top_k]]
+        bad = [c.template for c in ranking[::-1][: config.bottom_k]]
+        return Message(role="user", content=liu2024.message(good, bad, config.asked()))
     if config.meta == "compact":
         ranking = in_restart(candidates, restart, config)
         repeats = 0 if fresh else state.get("last_repeats", 0)
@@ -79,7 +88,7 @@ def feedback(state: OptimState, runtime: Runtime[Context]) -> dict:
     if not state["conversation"]:  # the initial pool was just scored
         return {"conversation": [next_turn(state, context, state["restart"], fresh=True)]}
     turn = next_turn(state, context, state["restart"], fresh=False)
-    if config.meta == "compact":  # self-contained: no history to carry
+    if config.meta in ("compact", "liu2024"):  # self-contained: no history to carry
         return {"conversation": [turn]}
     return {"conversation": recent([*state["conversation"], turn], config.history_turns)}
 

@@ -54,24 +54,28 @@ def propose(state: OptimState, runtime: Runtime[Context]) -> dict:
         # answers the interrupt and this step asks again.
         interrupt(f"the LLM gave no usable template in {streak} steps in a row (see show's rejections)")
     iteration = state["iteration"] + 1
+    released = config.meta == "liu2024"  # Liu et al.'s released loop: one user message, no system prompt
     system = system_prompt(
         task=context.task,
         modality=context.modality,
         classnames=context.scorer.classnames,
         feedback=config.feedback,
     )
-    messages = [{"role": "system", "content": system}]
+    messages = [] if released else [{"role": "system", "content": system}]
     messages += [{"role": m.role, "content": m.content} for m in state["conversation"]]
     seen = {normalize(c.template) for c in state["candidates"]}
     ask = {
         "seed": proposal_seed(config, state["restart"], iteration),
         "step": step_label(state["restart"], iteration),
         "max_calls": calls_left(state["usage"], config),
+        "dash_reply": released,
     }
     n = config.asked()
     try:
         proposal = context.proposer.propose(messages, n, seen, **ask)
     except LLMContextOverflow:
+        if released:  # its one message is all there is: nothing older to drop
+            raise
         # Too long for the model's window: keep the system prompt and the newest user turn, whose lists of
         # good and bad templates carry what the older turns taught.
         proposal = context.proposer.propose([messages[0], messages[-1]], n, seen, **ask)
@@ -89,7 +93,8 @@ def propose(state: OptimState, runtime: Runtime[Context]) -> dict:
     ]
     repeats = sum(1 for _, reason in proposal.rejections if reason.startswith("duplicate of"))
     return {
-        "unusable_streak": 0 if proposal.templates else streak + 1,
+        # A released-loop reply of templates already scored is usable there: it only adds nothing.
+        "unusable_streak": 0 if proposal.templates or (released and proposal.error is None) else streak + 1,
         "last_repeats": repeats,
         "iteration": iteration,
         "pending": proposal.templates,

@@ -42,6 +42,8 @@ def leaderboard_key(candidate: Candidate, on: str = "train", tie_break: str = "o
 def ranked(candidates: list[Candidate], config: RunConfig) -> list[Candidate]:
     """Best first; a stable sort, so equal templates keep discovery order."""
     on, tie_break = config.selection(), config.tie_break
+    if config.meta == "liu2024":  # the released code sorts on training accuracy alone: no tie-break
+        return sorted(candidates, key=lambda c: selection_acc(c, on), reverse=True)
     return sorted(candidates, key=lambda c: leaderboard_key(c, on, tie_break), reverse=True)
 
 
@@ -50,7 +52,8 @@ def restart_pool(candidates: list[Candidate], restart: int, config: RunConfig) -
     ones (as the paper draws new initial prompts per restart), so restarts explore different starting
     points instead of replaying the first one."""
     pool = [c for c in candidates if c.source == "pool"]
-    if restart == 0 or len(pool) < 4:
+    # Liu et al.'s release has no restarts inside a run: a repeat (its --run) starts from the same pool.
+    if restart == 0 or len(pool) < 4 or config.meta == "liu2024":
         return pool
     keep = max(3, round(len(pool) * RESTART_POOL_SHARE))
     rng = random.Random(f"promptclimb-restart:{config.seed}:{restart}")
@@ -60,8 +63,9 @@ def restart_pool(candidates: list[Candidate], restart: int, config: RunConfig) -
 
 def in_restart(candidates: list[Candidate], restart: int, config: RunConfig) -> list[Candidate]:
     """What one hill-climb sees: its starting pool plus the templates proposed in this restart."""
-    start = restart_pool(candidates, restart, config)
-    return [*start, *(c for c in candidates if c.source == "llm" and c.restart == restart)]
+    # In the order of ``candidates`` (ranked, best first): a proposal that beats the pool comes before it.
+    start = {c.template for c in restart_pool(candidates, restart, config)}
+    return [c for c in candidates if c.template in start or (c.source == "llm" and c.restart == restart)]
 
 
 def rank(state: OptimState, runtime: Runtime[Context]) -> dict:

@@ -7,15 +7,25 @@ Built-in pools (sources in prompts/handmade.py):
 - ``clip-imagenet-selected``: the 7 of them the CLIP notebook selects.
 - ``clip-<dataset>``: CLIP's hand-made list for a CoOp dataset (``clip-dtd``, ``clip-ucf101``, ...).
 - ``caption``: natural caption-style templates written for this project (no external source).
+- ``caption-standin``: 100 caption-style templates written for this project (CC0, prompts/data/
+  caption_standin.txt), a stand-in for the LAION-COCO captions of Liu et al.'s released code.
 
 A user file holds one template per line; blank lines and lines starting with ``#`` are ignored (a ``#``
 inside a template is kept).
+
+Two draws of ``size`` templates: promptclimb's (a seeded sample kept in pool order) and the released code's
+of Liu et al. (``draw="liu2024"``: ``random.seed(seed); random.sample(lines, min(size, len(lines)))`` over
+the file's lines, kept in sample order; the lines drawn are then used as templates, their ``{}`` filled
+with the class name, and a drawn line that is not a usable template is skipped, as the release skips a
+template whose scoring fails).
 """
 
 from __future__ import annotations
 
 import random
+from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from promptclimb.prompts.handmade import (
     CLIP_TEMPLATES,
@@ -102,31 +112,74 @@ POOLS: dict[str, list[str]] = {
 }
 
 
-def load_pool(name_or_path: str, *, size: int | None = None, seed: int = 0) -> list[str]:
+# Built-in pools kept as files in prompts/data (read on use).
+FILE_POOLS: dict[str, str] = {"caption-standin": "caption_standin.txt"}
+Draw = Literal["promptclimb", "liu2024"]
+
+
+def load_pool(
+    name_or_path: str, *, size: int | None = None, seed: int = 0, draw: Draw = "promptclimb"
+) -> list[str]:
     """The templates of a built-in pool or of a user file, validated and deduplicated (first spelling
     wins); with ``size``, a seeded random sample of that many (all of them when the pool is smaller),
-    kept in pool order."""
+    kept in pool order, or drawn as Liu et al.'s released code draws (``draw="liu2024"``)."""
     if size is not None and size < 1:
         raise TemplateError(f"pool size must be at least 1, got {size}")
+    path = _pool_path(name_or_path)
+    if draw == "liu2024" and path is not None:
+        return _release_draw(path, size, seed)
     if name_or_path in POOLS:
         templates = _dedupe(validate(t) for t in POOLS[name_or_path])
-    elif Path(name_or_path).is_file():
-        templates = _read_pool_file(Path(name_or_path))
+    elif path is not None:
+        templates = _read_pool_file(path)
     else:
-        known = ", ".join(sorted(POOLS))
+        known = ", ".join(sorted([*POOLS, *FILE_POOLS]))
         raise TemplateError(f"unknown pool '{name_or_path}' (not a file either); known pools: {known}")
     return _sample(templates, size, seed)
 
 
-def _read_pool_file(path: Path) -> list[str]:
+def _pool_path(name_or_path: str) -> Path | None:
+    """The file behind a pool: the shipped stand-in, a user file, or None (a built-in list)."""
+    if name_or_path in FILE_POOLS:
+        return Path(str(resources.files("promptclimb.prompts.data").joinpath(FILE_POOLS[name_or_path])))
+    if name_or_path in POOLS:
+        return None
+    return Path(name_or_path) if Path(name_or_path).is_file() else None
+
+
+def _pool_lines(path: Path) -> list[tuple[int, str]]:
+    """(line number, stripped line) of every template line: blank and '#' comment lines left out."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise TemplateError(f"{path}: cannot read pool file ({exc.__class__.__name__})") from exc
+    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), start=1) if _is_template(line)]
+
+
+def _is_template(line: str) -> bool:
+    return bool(line.strip()) and not line.lstrip().startswith("#")
+
+
+def _release_draw(path: Path, size: int | None, seed: int) -> list[str]:
+    """Liu et al.'s draw: the global-RNG sample of the released code, in sample order; unusable lines
+    drawn are skipped (the release skips a template whose scoring raises)."""
+    lines = [line for _, line in _pool_lines(path)]
+    if size is not None:
+        lines = random.Random(seed).sample(lines, min(size, len(lines)))  # = random.seed(s); random.sample
     templates = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
+    for line in lines:
+        try:
+            templates.append(validate(line))
+        except TemplateError:
             continue
+    if not templates:
+        raise TemplateError(f"{path}: no usable template among the {len(lines)} lines drawn")
+    return _dedupe(templates)
+
+
+def _read_pool_file(path: Path) -> list[str]:
+    templates = []
+    for number, line in _pool_lines(path):
         try:
             templates.append(validate(line))
         except TemplateError as exc:

@@ -23,11 +23,16 @@ A suite is a TOML file (see suites/*.toml):
 
 Methods, at an equal budget of E = pool size + iterations x restarts x proposals template evaluations:
 
-- ``zero-shot`` ("a photo of a {}.") and ``handmade`` (the hand-made ensemble) are read from one
-  "baselines" cell: a run of the single template with no LLM iteration, whose finalize scores both.
+- ``zero-shot`` ("a photo of a {}."), ``handmade`` (CoOp's single hand-made template of the dataset, what
+  the paper's "handmade" row reports) and ``clip-ensemble`` (CLIP's hand-made ensemble: ImageNet's 80
+  templates, or CLIP's list for a CoOp dataset) are read from one "baselines" cell: a run of the single
+  template with no LLM iteration, whose finalize scores all three.
 - ``pool``: the best, on training data, of a random sample of E templates of the initial pool; no LLM.
-- ``none`` / ``neg`` / ``pos`` / ``pos+neg``: the paper's LLM hill-climb (``--meta chat``) with that feedback
-  mode (``pos+neg`` is the paper's method; ``none`` resamples without seeing any score).
+- ``none`` / ``neg`` / ``pos`` / ``pos+neg``: the conversational LLM hill-climb (``--meta chat``) with that
+  feedback mode (``none`` resamples without seeing any score); not the authors' released loop.
+- ``liu2024``: Liu et al.'s released loop (``--meta liu2024``) with the release's own settings (1 restart,
+  3 + 3 templates shown, 1 asked, 80 pool captions drawn per seed from ``released_pool``, default the CC0
+  stand-in): [run]'s loop and pool settings do not apply to it.
 - ``promptclimb``: promptclimb's default loop (``--meta compact``), at the same iterations and restarts.
 
 Each cell is a normal run directory (config, checkpoints, run log), so an interrupted suite resumes cell by
@@ -51,7 +56,7 @@ from pydantic import ValidationError
 
 from promptclimb.errors import UserError
 from promptclimb.evaluators.classify.specs import HF_KINDS, ModelLoadError, split_spec
-from promptclimb.graph.config import RunConfig
+from promptclimb.graph.config import LIU2024_DEFAULTS, RunConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -62,16 +67,19 @@ BASELINES_CELL = "baselines"
 POOL_FILE = "pool-method-pool.txt"
 PHOTO = "a photo of a {}."
 HANDMADE = "hand-made ensemble"
+COOP_BASELINE = "CoOp's template"  # nodes/finalize.py's key for CoOp's single template
 
 # method -> row label of the table, in the paper's order
 METHODS: dict[str, str] = {
     "zero-shot": 'Zero-shot "a photo of a {}."',
-    "handmade": "Hand-made ensemble",
+    "handmade": "Hand-made: CoOp's single template",
+    "clip-ensemble": "CLIP's hand-made ensemble",
     "pool": "Best of initial pool (no LLM)",
     "none": "LLM resampling, no feedback",
     "neg": "LLM, negative feedback only",
     "pos": "LLM, positive feedback only",
-    "pos+neg": "LLM, positive + negative feedback (the paper's method)",
+    "pos+neg": "LLM, positive + negative feedback (conversational variant)",
+    "liu2024": "Liu et al. (released code)",
     "promptclimb": "promptclimb's default loop (compact)",
 }
 SCORES = ("selected", "ensemble")
@@ -84,6 +92,7 @@ SUITE_FIELDS = {
     "clips",
     "score",
     "pool_method_pool",
+    "released_pool",
     "datasets",
     "run",
 }
@@ -131,6 +140,7 @@ class Suite:
     score: str
     pool_method_pool: list[str]  # pool names or files, merged; [] = the LLM methods' pool
     run: dict[str, Any] = field(default_factory=dict)
+    released_pool: str = "caption-standin"  # liu2024's pool (the release's LAION-COCO file for the paper)
 
     def base_config(self) -> RunConfig:
         return RunConfig(data=".", **self.run)
@@ -263,6 +273,7 @@ def load_suite(path: Path) -> Suite:
         score=score,
         pool_method_pool=[_resolve(path.parent, str(p)) for p in pools],
         run=_run_table(raw, path),
+        released_pool=_resolve(path.parent, str(raw.get("released_pool", "caption-standin"))),
     )
     try:
         suite.budget()
@@ -299,7 +310,7 @@ def clip_label(clip: str) -> str:
 
 
 def cell_method(method: str) -> str:
-    return BASELINES_CELL if method in ("zero-shot", "handmade") else method
+    return BASELINES_CELL if method in ("zero-shot", "handmade", "clip-ensemble") else method
 
 
 def cell_id(dataset: str, shots: int, seed: int, clip: str, method: str) -> str:
@@ -353,6 +364,9 @@ def cell_config(
         )
     if method == "promptclimb":
         return RunConfig(**{**common, "meta": "compact"})
+    if method == "liu2024":  # the release's loop and pool settings, whatever [run] sets for the others
+        mine = {k: v for k, v in common.items() if k not in (*LIU2024_DEFAULTS, "proposals")}
+        return RunConfig(**{**mine, "meta": "liu2024", "pool": suite.released_pool})
     return RunConfig(**{**common, "feedback": method, "meta": "chat"})  # the paper's loop and ablations
 
 

@@ -14,6 +14,7 @@ from promptclimb.prompts.handmade import COOP_DATASETS, dataset_key
 from promptclimb.results.published import AVERAGE, matching
 from promptclimb.results.stats import mean_std
 from promptclimb.results.suite import (
+    COOP_BASELINE,
     HANDMADE,
     METHODS,
     PHOTO,
@@ -32,6 +33,8 @@ def method_value(final: dict[str, Any] | None, method: str, score: str) -> float
     if method == "zero-shot":
         return final["baselines"].get(PHOTO)
     if method == "handmade":
+        return final["baselines"].get(COOP_BASELINE)
+    if method == "clip-ensemble":
         return final["baselines"].get(HANDMADE)
     return final["ensemble_test_acc"] if score == "ensemble" else final["test_acc"]
 

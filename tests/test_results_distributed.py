@@ -31,7 +31,7 @@ else:  # Python 3.10
 ray = pytest.importorskip("ray")
 
 CRASH_MARKER_ENV = "PROMPTCLIMB_TEST_RAY_CRASH_MARKER"
-CRASH_CELL = {"method": "pos+neg", "seed": 1}  # the paper's method, seed 1
+CRASH_CELL = {"method": "pos+neg", "seed": 1}  # the conversational variant, seed 1
 BLOCK_FLAG = "block-seed-2"
 
 

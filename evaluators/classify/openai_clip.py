@@ -14,8 +14,8 @@ the architecture from the tensors' shapes, and scores through ClipBackbone:
 
 Images are preprocessed as OpenAI's ``clip.load`` does, with PIL and numpy (no torchvision): shorter side
 resized (bicubic) to the input resolution, center crop, RGB, CLIP's mean and std. Texts are cleaned as
-OpenAI's tokenizer does (HTML unescaped twice, whitespace collapsed) before the Hugging Face CLIP tokenizer,
-which has OpenAI's vocabulary, merges, lowercasing and special tokens; ftfy's mojibake repair is left out.
+OpenAI's tokenizer does (ftfy's fix_text, HTML unescaped twice, whitespace collapsed) before the Hugging Face
+CLIP tokenizer, which has OpenAI's vocabulary, merges, lowercasing and special tokens.
 
 Checkpoints download on first use into ``$PROMPTCLIMB_CACHE/openai-clip`` (files already in
 ``~/.cache/clip``, where OpenAI's package puts them, are used too); the sha256 in OpenAI's URL is checked.
@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ftfy
 import numpy as np
 import torch
 from PIL import Image
@@ -87,7 +88,7 @@ CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32)
 # OpenAI's BPE vocabulary is the one of every Hugging Face CLIP tokenizer; this one is the usual download.
 DEFAULT_TOKENIZER = "openai/clip-vit-base-patch32"
 TOKENIZER_ENV = "PROMPTCLIMB_CLIP_TOKENIZER"
-TEXT_RULES = "openai-clean-v1"  # bump when _clean changes: it is part of the feature cache's key
+TEXT_RULES = "openai-clean-v2"  # in the feature cache key: bump when clean_text changes (v2: ftfy)
 DOWNLOAD_TIMEOUT_S = 60
 
 
@@ -408,8 +409,9 @@ def preprocess(image: Image.Image, size: int) -> np.ndarray:
 
 
 def clean_text(text: str) -> str:
-    """OpenAI's tokenizer cleanup before BPE (lowercasing and special tokens are the tokenizer's)."""
-    return re.sub(r"\s+", " ", html.unescape(html.unescape(text))).strip()
+    """OpenAI's tokenizer cleanup before BPE (lowercasing and special tokens are the tokenizer's): ftfy's
+    repair of mojibake, curly quotes and ligatures, HTML unescaped twice, whitespace collapsed."""
+    return re.sub(r"\s+", " ", html.unescape(html.unescape(ftfy.fix_text(text))).strip()).strip()
 
 
 class OpenAIClipBackbone(ClipBackbone):
