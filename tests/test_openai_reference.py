@@ -1,7 +1,8 @@
 """The ``openai:`` port against OpenAI's own code: ``clip/model.py``'s ``build_model`` on the same random
 state dict (RN50- and ViT-B/32-shaped, tiny widths and the real sizes) and ``clip/simple_tokenizer.py`` on
 texts where ftfy's repair matters. OpenAI's files come from the ``openai-clip`` wheel (installed by
-scripts/setup.sh with --no-deps), loaded by path: its package ``__init__`` imports torchvision, which promptclimb does without."""
+scripts/setup.sh with --no-deps), loaded by path: its package ``__init__`` imports torchvision, which
+promptclimb does without."""
 
 from __future__ import annotations
 
