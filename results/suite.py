@@ -356,11 +356,13 @@ def cell_config(
         "llm": suite.llm,
     }
     if method == BASELINES_CELL:
-        return RunConfig(**{**common, "pool": "single", "pool_size": None, "iterations": 0, "restarts": 1})
+        fixed = {"pool": "single", "pool_size": None, "iterations": 0, "restarts": 1, "seed_baselines": False}
+        return RunConfig(**{**common, **fixed})
     if method == "pool":
         pool = pool_method_pool(suite, suite_dir)
         return RunConfig(
-            **{**common, "pool": pool, "pool_size": suite.budget(), "iterations": 0, "restarts": 1}
+            **{**common, "pool": pool, "pool_size": suite.budget(), "iterations": 0, "restarts": 1},
+            seed_baselines=False,  # the best of E pool templates, nothing added
         )
     if method == "promptclimb":
         return RunConfig(**{**common, "meta": "compact"})

@@ -177,7 +177,8 @@ def test_a_proposal_that_beats_the_pool_is_shown_first(meta):
 
 
 def test_the_paper_suite_runs_the_released_method_in_fp32(tmp_path):
-    from promptclimb.results.suite import METHODS, cells, load_suite, method_value
+    from promptclimb.results.suite import METHODS, cells, load_suite
+    from promptclimb.results.suite_tables import method_value
 
     root = Path(__file__).parents[1]
     paper = load_suite(root / "suites" / "paper-1shot.toml")
