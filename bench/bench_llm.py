@@ -137,23 +137,34 @@ class Bench:
             chat, name=f"local:{server.alias}", structured="json_object_schema" if grammar else "none",
             supports_seed=True, base_url=server.base_url, max_tokens_per_template=per_template,
         )  # fmt: skip
-        if max_tokens:
-            backend.max_tokens_per_template = max(1, (max_tokens - 40) // RunConfig(data="x").asked())
+        self.max_tokens = max_tokens
         self.proposer = Proposer(backend, max_reasks=0)
 
     def call(self, step: int, static_first: bool) -> dict:
         messages = step_messages(step, static_first)
+        n = RunConfig(data="x").asked()
         pid = self.server.pid
         cpu0, t0 = cpu_seconds(pid) if pid else 0.0, time.perf_counter()
-        proposal = self.proposer.propose(messages, RunConfig(data="x").asked(), set(), seed=step)
+        if self.max_tokens:  # --memory: one prompt, each call distinct by its last line, a short reply
+            messages[-1]["content"] = step_messages(0)[-1]["content"] + f"\n\n(request {step})"
+            options = self.proposer._request_options(n, step)
+            options["extra_body"]["max_tokens"] = self.max_tokens  # type: ignore[index]
+            message = self.proposer.backend.model.invoke(messages, **options)
+            usage = getattr(message, "usage_metadata", None) or {}
+            tokens_in, tokens_out, usable = usage.get("input_tokens", 0), usage.get("output_tokens", 0), True
+        else:
+            proposal = self.proposer.propose(messages, n, set(), seed=step)
+            tokens_in = sum(c.input_tokens for c in proposal.calls)
+            tokens_out = sum(c.output_tokens for c in proposal.calls)
+            usable = bool(proposal.templates)
         wall = time.perf_counter() - t0
         cpu = cpu_seconds(pid) - cpu0 if pid and pid == self.server.pid else float("nan")
         return {
             "wall": wall,
             "cpu": cpu,
-            "tokens_in": sum(c.input_tokens for c in proposal.calls),
-            "tokens_out": sum(c.output_tokens for c in proposal.calls),
-            "usable": bool(proposal.templates),
+            "tokens_in": tokens_in,
+            "tokens_out": tokens_out,
+            "usable": usable,
             "rss": process_rss_bytes(self.server.pid) if self.server.pid else None,
             "load": os.getloadavg()[0],
         }
@@ -211,7 +222,7 @@ def bench_memory(model: str, calls: int, max_tokens: int | None) -> str:
     marks = sorted({0, calls // 4, calls // 2, 3 * calls // 4, calls - 1})
     after = ", ".join(f"{i + 1}: {rss[i] >> 20}" for i in marks)
     return (
-        f"{model}, {calls} calls of distinct prompts (the default's message, scores changing every call), "
+        f"{model}, {calls} calls of distinct prompts (the default's message, each ending in its own line), "
         f"default settings ({tuning}, prompt cache {server.prompt_cache_bytes >> 20} MB), "
         f"max_tokens {max_tokens or 'as a run asks'}: RSS {loaded >> 20} MB after loading; after call "
         f"{after} MB; peak {peak >> 20} MB = {peak / first:.2f}x the RSS after the first call; "
