@@ -1,12 +1,19 @@
-"""Benchmark the embedded optimizer LLMs: seconds per proposal call and how often a reply is usable.
+"""Benchmark the embedded optimizer LLM on the default's message: speed settings side by side, and memory.
 
-For each installed bundled model (llm/models.py) it starts the embedded llama.cpp server, sends the same
-realistic first turn of a restart (prompts/meta.py: task, best and worst templates with accuracies, "write
-N new templates") with 20 distinct seeds, and reports per call: wall seconds, output tokens, whether the
-reply gave at least one valid new template without a re-ask, and how many of the N it gave.
+Speed (``--variants``): each variant starts its own embedded llama.cpp server (llm/server.py) and sends the
+message a default ("compact") run sends, step after step, as a run does: the system prompt, the task, 8
+example inputs, 15 scored templates that change every step, the ask for 8 templates, JSON-schema
+constrained. The first call of a variant reads the whole prompt (reported apart); the median is over the
+later calls, which reuse the prefix the previous call left in the KV cache. Per call: wall seconds, the
+server's CPU seconds (much less sensitive to other work on the machine than wall time: compare CPU for
+settings of one thread, wall for thread counts), output tokens, whether the reply gave a new template.
+Ratios are against the first variant of the same invocation; the load average is printed with every row.
 
-    python bench/bench_llm.py                        # every installed model, default threads
-    python bench/bench_llm.py --threads 1,2 --write  # side by side thread counts; update bench/RESULTS.md
+Memory (``--memory N``): one server with the default settings, N calls of distinct prompts, the server's
+RSS after each, and how many times it was restarted for passing its ceiling.
+
+    python bench/bench_llm.py --models qwen2.5-coder-1.5b --calls 3 --variants today,default,lookup
+    python bench/bench_llm.py --models qwen2.5-coder-1.5b --memory 200 --max-tokens 16 --write
 """
 
 from __future__ import annotations
@@ -17,116 +24,223 @@ import platform
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from promptclimb.llm.backends import open_backend  # noqa: E402
-from promptclimb.llm.models import list_models  # noqa: E402
+import httpx  # noqa: E402
+from langchain_openai import ChatOpenAI  # noqa: E402
+
+from promptclimb.graph.config import RunConfig  # noqa: E402
+from promptclimb.graph.state import Candidate  # noqa: E402
+from promptclimb.llm import backends  # noqa: E402
+from promptclimb.llm.models import list_models, model_path  # noqa: E402
 from promptclimb.llm.proposer import Proposer  # noqa: E402
-from promptclimb.prompts import meta  # noqa: E402
-from promptclimb.prompts.template import PLACEHOLDER  # noqa: E402
+from promptclimb.llm.server import EmbeddedServer, Tuning, default_tuning, process_rss_bytes  # noqa: E402
+from promptclimb.nodes.feedback import compact_message  # noqa: E402
+from promptclimb.nodes.propose import system_prompt  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
-THREADS_NOTE = (
-    "llama.cpp threads spin-wait for each other: with as many threads as cores, any other busy process "
-    "(other test suites here, see the load average) stalls generation, hence the default "
-    "PROMPTCLIMB_LLM_THREADS = half the cores. On an idle machine 2 threads may be faster: measure with "
-    "`--threads 1,2`."
-)
 SECTION = "## LLM backends"
+MEMORY_SECTION = "### The embedded server's memory over many calls"
 
-CLASSES = ["Abyssinian", "american bulldog", "beagle", "Bengal", "boxer", "British Shorthair", "pug"]
-SCORED = [  # (template, train accuracy): plausible CLIP ViT-B/32 figures on Oxford Pets
-    ("a photo of a {}, a type of pet.", 0.874),
-    ("a photo of a {}.", 0.851),
-    ("a close-up photo of a {}.", 0.846),
-    ("a photo of the small {}.", 0.839),
-    ("a bright photo of a {}.", 0.833),
-    ("a sketch of a {}.", 0.641),
-    ("a tattoo of the {}.", 0.612),
-    ("art of the {}.", 0.598),
-    ("a plastic {}.", 0.571),
-    ("the origami {}.", 0.522),
+TASK = "online-banking customer messages, classified by their intent"
+EXAMPLES = [  # (input, class): the shape of banking77's training texts
+    ("I am still waiting on my card?", "card_arrival"),
+    ("How do I top up using a bank transfer?", "topping_up_by_bank_transfer"),
+    ("Why was I charged a fee for a cash withdrawal?", "cash_withdrawal_charge"),
+    ("My transfer to a friend has not arrived yet.", "transfer_not_received_by_recipient"),
+    ("Can I change my PIN at an ATM?", "change_pin"),
+    ("The exchange rate on my statement looks wrong.", "wrong_exchange_rate_for_cash_withdrawal"),
+    ("I think someone else used my card.", "card_payment_not_recognised"),
+    ("How long does a refund take to show up?", "Refund_not_showing_up"),
 ]
+CLASSES = [name for _, name in EXAMPLES]
+STYLES = ["a message about", "a customer asking about", "a question about", "help with", "an issue with",
+          "I need help with", "a complaint about", "a bank customer writes about"]  # fmt: skip
+ENDINGS = ["", " please", " in my account", " today", " again", " on the app", " urgently", " for my card"]
+TOTAL = 616  # 4-shot train + val of 77 classes, pooled
 
 
-def conversation(n: int) -> list[dict[str, str]]:
-    def lines(items: list[tuple[str, float]]) -> str:
-        shown = [t.replace(PLACEHOLDER, meta.PLACEHOLDER_WORD) for t, _ in items]
-        return "\n".join(f'- "{t}": {100 * acc:.1f}%' for t, (_, acc) in zip(shown, items, strict=True))
+def step_messages(step: int, static_first: bool = False) -> list[dict[str, str]]:
+    """The default's messages at ``step`` of a run: the scored list changes a little at every step.
 
-    system = meta.SYSTEM.replace("<<TASK>>", "the 37 classes of the 'oxford_pets' dataset")
-    system = system.replace("<<EXAMPLES>>", ", ".join(CLASSES)).replace("<<MODEL>>", meta.MODEL["image"])
-    system = system.replace("<<LEARN>>", meta.SYSTEM_LEARN)
-    system = system.replace("<<EXAMPLE>>", meta.EXAMPLE_TEMPLATE["image"])
-    user = "\n\n".join(
-        [
-            meta.GOOD_LIST.replace("<<GOOD>>", lines(SCORED[:5])),
-            meta.BAD_LIST.replace("<<BAD>>", lines(SCORED[5:])),
-            meta.ASK_BETTER.replace("<<N>>", str(n)),
-        ]
-    )
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    ``static_first``: the parts that never change within a run (how the classifier works, the ask) move
+    before the scores, so more of the message is a prefix the server already holds.
+    """
+    ranking = []
+    for i in range(15):  # a sliding window: each step drops the oldest template and adds a new one
+        k = step + i
+        template = f"{STYLES[k % 8]} CLASSNAME{ENDINGS[(k // 8) % 8]}."
+        correct = 300 + (k * 37) % 250
+        ranking.append(Candidate(template=template, train_acc=correct / TOTAL, train_correct=correct,
+                                 train_n=TOTAL, iteration=k))  # fmt: skip
+    ranking.sort(key=lambda c: -c.train_acc)
+    config = RunConfig(data="banking77")
+    scorer = SimpleNamespace(classnames=CLASSES)
+    context = SimpleNamespace(config=config, scorer=scorer, task=TASK, modality="text", examples=EXAMPLES)
+    user = compact_message(ranking, context, 0, None)  # type: ignore[arg-type]
+    if static_first:
+        parts = user.split("\n\n")
+        scores = next(i for i, p in enumerate(parts) if p.startswith("Templates tried so far"))
+        user = "\n\n".join(parts[:scores] + parts[scores + 1 :] + [parts[scores]])
+    return [{"role": "system", "content": system_prompt(context)}, {"role": "user", "content": user}]  # type: ignore[arg-type]
 
 
-def bench_model(name: str, calls: int, n: int, threads: str | None) -> dict:
-    if threads:
-        os.environ["PROMPTCLIMB_LLM_THREADS"] = threads
-    else:
-        os.environ.pop("PROMPTCLIMB_LLM_THREADS", None)
-    messages = conversation(n)
-    seen = {t for t, _ in SCORED}
-    start = time.perf_counter()
-    with open_backend(f"local:{name}") as backend:
-        startup_s = time.perf_counter() - start
-        proposer = Proposer(backend, max_reasks=0)
-        seconds, usable, accepted, out_tokens = [], 0, [], []
-        for seed in range(calls):
-            t0 = time.perf_counter()
-            proposal = proposer.propose(messages, n, seen, seed=seed)
-            seconds.append(time.perf_counter() - t0)
-            usable += bool(proposal.templates)
-            accepted.append(len(proposal.templates))
-            out_tokens.append(sum(c.output_tokens for c in proposal.calls))
-        example = proposal.templates[:3]
+def shared_prefix_chars(a: list[dict[str, str]], b: list[dict[str, str]]) -> float:
+    """The share of message b's characters that repeat the start of message a."""
+    text_a = "".join(m["content"] for m in a)
+    text_b = "".join(m["content"] for m in b)
+    n = next((i for i, (x, y) in enumerate(zip(text_a, text_b, strict=False)) if x != y), len(text_b))
+    return n / len(text_b)
+
+
+# name -> (what changes against the default, tuning from the default, prompt cache MB, grammar, static first)
+def variants(default: Tuning) -> dict[str, tuple[str, Tuning, int, bool, bool]]:
+    today = replace(default, threads=1, batch_threads=1, batch=512, logits_all=True)
+    both2 = replace(default, threads=2, batch_threads=2)
     return {
-        "model": name,
-        "threads": threads or "default",
-        "startup_s": startup_s,
-        "mean_s": statistics.mean(seconds),
-        "max_s": max(seconds),
-        "usable": usable / calls,
-        "accepted": statistics.mean(accepted),
-        "tokens": statistics.mean(out_tokens),
-        "tok_per_s": sum(out_tokens) / sum(seconds),
-        "example": example,
-    }
+        "today": ("before: 1 thread, n_batch 512, all logits, 1 GiB cache", today, 1024, True, False),
+        "default": ("the new defaults", default, 256, True, False),
+        "threads2": ("2 threads for decoding and prompts", both2, 256, True, False),
+        "batch2": ("1 thread decoding, 2 reading prompts", replace(default, batch_threads=2), 256, True,
+                   False),
+        "batch512": ("n_batch 512", replace(default, batch=512), 256, True, False),
+        "flash": ("flash attention", replace(default, flash_attn=True), 256, True, False),
+        "lookup": ("prompt-lookup decoding, 10 tokens", replace(default, draft_tokens=10), 256, True, False),
+        "nocache": ("no RAM prompt cache", default, 0, True, False),
+        "nogrammar": ("no JSON-schema grammar", default, 256, False, False),
+        "static": ("static parts before the scores", default, 256, True, True),
+    }  # fmt: skip
 
 
-def table(rows: list[dict], n: int, calls: int) -> str:
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Bench:
+    """One embedded server, asked the way the default run asks it."""
+
+    def __init__(self, server: EmbeddedServer, grammar: bool, max_tokens: int | None) -> None:
+        self.server = server
+        self.http = httpx.Client(timeout=1800, trust_env=False)
+        self.http.event_hooks["request"].append(server.before_request)
+        chat = ChatOpenAI(model=server.alias, base_url=server.base_url, api_key=server.api_key,
+                          temperature=1.0, max_retries=0, http_client=self.http)  # fmt: skip
+        per_template = backends._EMBEDDED_TOKENS_PER_TEMPLATE
+        backend = backends.ChatBackend(
+            chat, name=f"local:{server.alias}", structured="json_object_schema" if grammar else "none",
+            supports_seed=True, base_url=server.base_url, max_tokens_per_template=per_template,
+        )  # fmt: skip
+        self.max_tokens = max_tokens
+        self.proposer = Proposer(backend, max_reasks=0)
+
+    def call(self, step: int, static_first: bool) -> dict:
+        messages = step_messages(step, static_first)
+        n = RunConfig(data="x").asked()
+        pid = self.server.pid
+        cpu0, t0 = cpu_seconds(pid) if pid else 0.0, time.perf_counter()
+        if self.max_tokens:  # --memory: one prompt, each call distinct by its last line, a short reply
+            messages[-1]["content"] = step_messages(0)[-1]["content"] + f"\n\n(request {step})"
+            options = self.proposer._request_options(n, step)
+            options["extra_body"]["max_tokens"] = self.max_tokens  # type: ignore[index]
+            message = self.proposer.backend.model.invoke(messages, **options)
+            usage = getattr(message, "usage_metadata", None) or {}
+            tokens_in, tokens_out, usable = usage.get("input_tokens", 0), usage.get("output_tokens", 0), True
+        else:
+            proposal = self.proposer.propose(messages, n, set(), seed=step)
+            tokens_in = sum(c.input_tokens for c in proposal.calls)
+            tokens_out = sum(c.output_tokens for c in proposal.calls)
+            usable = bool(proposal.templates)
+        wall = time.perf_counter() - t0
+        cpu = cpu_seconds(pid) - cpu0 if pid and pid == self.server.pid else float("nan")
+        return {
+            "wall": wall,
+            "cpu": cpu,
+            "tokens_in": tokens_in,
+            "tokens_out": tokens_out,
+            "usable": usable,
+            "rss": process_rss_bytes(self.server.pid) if self.server.pid else None,
+            "load": os.getloadavg()[0],
+        }
+
+
+def bench_variant(name: str, model: str, spec: tuple, calls: int) -> dict:
+    what, tuning, cache_mb, grammar, static_first = spec
+    start = time.perf_counter()
+    server = EmbeddedServer(model_path(model), alias=model, tuning=tuning, prompt_cache_bytes=cache_mb << 20)
+    with server:
+        startup = time.perf_counter() - start
+        bench = Bench(server, grammar, None)
+        first = bench.call(0, static_first)
+        later = [bench.call(step, static_first) for step in range(1, calls + 1)]
+    return {"variant": name, "what": what, "startup": startup, "first": first, "later": later}
+
+
+def speed_table(rows: list[dict]) -> str:
     head = (
-        f"| model | threads | server start (s) | mean s/call | max s/call | usable replies | "
-        f"valid new templates per call (of {n}) | output tokens/call | output tokens/s (wall) |\n"
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| variant | what | first call s (wall) | median s/call (wall) | median CPU s/call | x wall | x CPU "
+        "| tokens in / out | usable | load |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     )
-    body = [
-        f"| {r['model']} | {r['threads']} | {r['startup_s']:.1f} | {r['mean_s']:.2f} | {r['max_s']:.2f} | "
-        f"{100 * r['usable']:.0f}% ({round(r['usable'] * calls)}/{calls}) | {r['accepted']:.2f} | "
-        f"{r['tokens']:.0f} | {r['tok_per_s']:.1f} |"
-        for r in rows
-    ]
+    base_wall = statistics.median(c["wall"] for c in rows[0]["later"])
+    base_cpu = statistics.median(c["cpu"] for c in rows[0]["later"])
+    body = []
+    for r in rows:
+        later = r["later"]
+        wall, cpu = statistics.median(c["wall"] for c in later), statistics.median(c["cpu"] for c in later)
+        tokens_in = statistics.median(c["tokens_in"] for c in later)
+        tokens_out = statistics.median(c["tokens_out"] for c in later)
+        usable = sum(c["usable"] for c in later)
+        loads = [c["load"] for c in [r["first"], *later]]
+        body.append(
+            f"| {r['variant']} | {r['what']} | {r['first']['wall']:.1f} | {wall:.1f} | {cpu:.1f} | "
+            f"{base_wall / wall:.2f} | {base_cpu / cpu:.2f} | {tokens_in:.0f} / {tokens_out:.0f} | "
+            f"{usable}/{len(later)} | {min(loads):.1f}-{max(loads):.1f} |"
+        )
     return "\n".join([head, *body])
 
 
-def write_results(text: str) -> None:
-    """Replace this section of bench/RESULTS.md (or append it); other sections stay as they are."""
+def bench_memory(model: str, calls: int, max_tokens: int | None) -> str:
+    tuning = default_tuning()
+    server = EmbeddedServer(model_path(model), alias=model, tuning=tuning)
+    rows = []
+    with server:
+        loaded = process_rss_bytes(server.pid) or 0
+        bench = Bench(server, True, max_tokens)
+        for step in range(calls):
+            rows.append(bench.call(step, False))
+            print(f"call {step + 1}: {rows[-1]['wall']:.1f} s, RSS {rows[-1]['rss'] >> 20} MB, "
+                  f"restarts {server.restarts}, load {rows[-1]['load']:.1f}", flush=True)  # fmt: skip
+        restarts, ceiling = server.restarts, server.rss_ceiling
+    rss = [r["rss"] for r in rows]
+    first, peak = rss[0], max(rss)
+    marks = sorted({0, calls // 4, calls // 2, 3 * calls // 4, calls - 1})
+    after = ", ".join(f"{i + 1}: {rss[i] >> 20}" for i in marks)
+    return (
+        f"{model}, {calls} calls of distinct prompts (the default's message, each ending in its own line), "
+        f"default settings ({tuning}, prompt cache {server.prompt_cache_bytes >> 20} MB), "
+        f"max_tokens {max_tokens or 'as a run asks'}: RSS {loaded >> 20} MB after loading; after call "
+        f"{after} MB; peak {peak >> 20} MB = {peak / first:.2f}x the RSS after the first call; "
+        f"restarts for passing the ceiling ({(ceiling or 0) >> 20} MB): {restarts}; median "
+        f"{statistics.median(r['wall'] for r in rows):.1f} s/call at load "
+        f"{min(r['load'] for r in rows):.1f}-{max(r['load'] for r in rows):.1f}."
+    )
+
+
+def write_section(section: str, text: str) -> None:
+    """Replace one section of bench/RESULTS.md (or append it); the others stay as they are."""
     current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if SECTION in current:
-        before, _, rest = current.partition(SECTION)
-        after = rest[rest.find("\n## ") :] if "\n## " in rest else ""
-        current = before.rstrip() + "\n\n" + text.rstrip() + "\n" + (after if after else "")
+    if section in current:
+        before, _, rest = current.partition(section)
+        level = section.split(" ")[0]
+        ends = [i for i in (rest.find("\n## "), rest.find(f"\n{level} ")) if i >= 0]
+        after = rest[min(ends) :] if ends else ""
+        current = before.rstrip() + "\n\n" + text.rstrip() + "\n" + after
     else:
         current = current.rstrip() + "\n\n" + text.rstrip() + "\n"
     RESULTS.write_text(current)
@@ -135,50 +249,49 @@ def write_results(text: str) -> None:
 def main() -> None:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
-    parser.add_argument("--calls", type=int, default=20)
-    parser.add_argument("--n", type=int, default=3, help="templates asked per call (the run's --proposals)")
+    parser.add_argument("--calls", type=int, default=3, help="calls per variant after its first")
     parser.add_argument("--models", help="comma-separated names (default: every installed bundled model)")
-    parser.add_argument("--threads", help="comma-separated PROMPTCLIMB_LLM_THREADS values to compare")
+    parser.add_argument("--variants", default="today,default", help="comma-separated, of: " + ", ".join(
+        variants(default_tuning())))  # fmt: skip
+    parser.add_argument("--memory", type=int, help="instead: this many calls on one server, RSS after each")
+    parser.add_argument("--max-tokens", type=int, help="--memory: cap each reply (a shorter bench)")
     parser.add_argument("--write", action="store_true", help="update the section in bench/RESULTS.md")
     args = parser.parse_args()
     installed = [m["name"] for m in list_models() if m["installed"]]
     names = args.models.split(",") if args.models else installed
-    thread_options = args.threads.split(",") if args.threads else [None]
-    load_before = os.getloadavg()[0]
-    rows = []
-    for name in names:
-        for threads in thread_options:
-            row = bench_model(name, args.calls, args.n, threads)
-            print(f"{name} threads={row['threads']}: {row['mean_s']:.2f} s/call, usable {row['usable']:.0%}, "
-                  f"e.g. {row['example']}", flush=True)  # fmt: skip
-            rows.append(row)
     command = "python bench/bench_llm.py " + " ".join(sys.argv[1:])
-    text = "\n".join(
-        [
-            SECTION,
+    machine = f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}"
+    if args.memory:
+        lines = [bench_memory(name, args.memory, args.max_tokens) for name in names]
+        text = "\n".join([MEMORY_SECTION, "", f"Command: `{command.strip()}` ({machine})", "", *lines])
+        print(text)
+        if args.write:
+            write_section(MEMORY_SECTION, text)
+        return
+    options = variants(default_tuning())
+    parts = [SECTION, "", f"Command: `{command.strip()}` ({machine}; llama-cpp-python 0.3.36, CPU)", ""]
+    for name in names:
+        rows = []
+        for variant in args.variants.split(","):
+            rows.append(bench_variant(variant, name, options[variant], args.calls))
+            r = rows[-1]
+            later = ", ".join(f"{c['wall']:.1f} s ({c['cpu']:.1f} CPU s)" for c in r["later"])
+            print(f"{name} {variant}: first {r['first']['wall']:.1f} s, then {later}", flush=True)
+        share = shared_prefix_chars(step_messages(1), step_messages(2))
+        share_static = shared_prefix_chars(step_messages(1, True), step_messages(2, True))
+        parts += [
+            f"{name}: the default's message, {args.calls} calls per variant after its first.",
             "",
-            "Embedded llama.cpp server (llama-cpp-python 0.3.36, CPU), one proposal call = one request "
-            f"asking for {args.n} templates, grammar-constrained JSON, no re-ask, {args.calls} calls with "
-            "distinct seeds on the same realistic first turn (prompts/meta.py). 'usable' = the reply gave at "
-            f"least one valid new template. Machine: {os.cpu_count()} cores, "
-            f"{platform.processor() or platform.machine()}; load average {load_before:.1f} at the start "
-            f"and {os.getloadavg()[0]:.1f} at the end (other work on the machine slows llama.cpp a lot).",
+            speed_table(rows),
             "",
-            f"Command: `{command.strip()}`",
+            f"Share of a step's message that repeats the previous step's from its start: {share:.0%} in "
+            f"today's order, {share_static:.0%} with the static parts first.",
             "",
-            table(rows, args.n, args.calls),
         ]
-    )
-    if len(thread_options) > 1:
-        for name in names:
-            mine = [r for r in rows if r["model"] == name]
-            base = mine[0]["mean_s"]
-            ratios = ", ".join(f"threads={r['threads']}: x{base / r['mean_s']:.2f}" for r in mine[1:])
-            text += f"\n\nSpeed-up of {name} over threads={mine[0]['threads']}: {ratios}."
-        text += f"\n\n{THREADS_NOTE}"
+    text = "\n".join(parts)
     print(text)
     if args.write:
-        write_results(text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

@@ -298,6 +298,8 @@ def _embedded_backend(
         deadline_client(timeout_s, trust_env=False) as http_client,
     ):
         # trust_env=False: a proxy configured for the internet must not intercept loopback traffic.
+        # Before each request: restart a dead or bloated server, and follow it (llm/server.py).
+        http_client.event_hooks["request"].append(server.before_request)
         chat = ChatOpenAI(
             model=alias,
             base_url=server.base_url,

@@ -23,18 +23,30 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
+
+import httpx
 
 from promptclimb.llm.errors import BackendError, one_line
 
 log = logging.getLogger(__name__)
 
 THREADS_ENV = "PROMPTCLIMB_LLM_THREADS"
+BATCH_THREADS_ENV = "PROMPTCLIMB_LLM_BATCH_THREADS"
+BATCH_ENV = "PROMPTCLIMB_LLM_BATCH"
+FLASH_ATTN_ENV = "PROMPTCLIMB_LLM_FLASH_ATTN"
+DRAFT_ENV = "PROMPTCLIMB_LLM_DRAFT_TOKENS"
 PROMPT_CACHE_ENV = "PROMPTCLIMB_LLM_PROMPT_CACHE_MB"
-# Room for the states of about 18 conversations of 2,000 tokens with Qwen2.5-1.5B (28 KB of keys and values a
-# token): enough for the concurrent cells of a bench. bench/RESULTS.md has what it saves.
-DEFAULT_PROMPT_CACHE_MB = 1024
+RSS_CEILING_ENV = "PROMPTCLIMB_LLM_RSS_CEILING_MB"
+# Room for the states of about 5 conversations of 1,500 tokens with Qwen2.5-1.5B (28 KB of keys and values a
+# token, about 45 MB an entry once the cache counts all it holds: _server_main.py). bench/RESULTS.md has
+# what it saves and what it costs.
+DEFAULT_PROMPT_CACHE_MB = 256
+# Restart a server whose RSS passes (its RSS after the first reply) x this + its prompt cache, between
+# requests: whatever still grows in llama.cpp or the C heap cannot take the machine down in a long bench.
+RSS_CEILING_FACTOR = 1.25
 HOST = "127.0.0.1"
 _STOP_GRACE_S = 5.0
 _PORT_ATTEMPTS = 3
@@ -44,7 +56,7 @@ _ERROR_LINE = re.compile(r"error|exception|address already in use|failed", re.IG
 _CHILD_ENV = frozenset(
     {"PATH", "HOME", "USER", "LOGNAME", "LANG", "TMPDIR", "TEMP", "TMP", "LD_LIBRARY_PATH", "SYSTEMROOT"}
 )
-_CHILD_ENV_PREFIXES = ("LC_", "CUDA_", "HIP_", "ROCR_", "GGML_", "OMP_", "DYLD_")
+_CHILD_ENV_PREFIXES = ("LC_", "CUDA_", "HIP_", "ROCR_", "GGML_", "OMP_", "DYLD_", "MALLOC_")
 
 _live: dict[int, subprocess.Popen] = {}
 _live_lock = threading.Lock()
@@ -77,19 +89,82 @@ def default_prompt_cache_bytes() -> int:
     return megabytes << 20
 
 
+def _env_int(name: str, default: int, minimum: int) -> int:
+    configured = os.environ.get(name, "").strip()
+    if not configured:
+        return default
+    try:
+        value = int(configured)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise BackendError(f"{name} must be a whole number >= {minimum}, got {configured!r}")
+    return value
+
+
 def default_threads() -> int:
     """Generation threads: $PROMPTCLIMB_LLM_THREADS, else half the cores.
 
     llama.cpp threads spin while they wait for each other: with as many threads as cores, any other busy
     process (a CLIP forward pass, a test) slows generation down tenfold, measured on 2 cores.
     """
-    configured = os.environ.get(THREADS_ENV, "").strip()
-    if configured:
-        try:
-            return max(1, int(configured))
-        except ValueError:
-            raise BackendError(f"{THREADS_ENV} must be a whole number, got {configured!r}") from None
-    return max(1, (os.cpu_count() or 2) // 2)
+    return _env_int(THREADS_ENV, max(1, (os.cpu_count() or 2) // 2), 1)
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """How the server computes: llama.cpp's speed and memory settings (bench/bench_llm.py measures them)."""
+
+    threads: int  # decoding, one token at a time
+    batch_threads: int  # reading the prompt, many tokens at a time
+    batch: int = 128  # tokens per forward pass while reading a prompt (n_batch = n_ubatch)
+    flash_attn: bool = False
+    draft_tokens: int = 0  # prompt-lookup decoding: tokens guessed from the prompt per step (0: off)
+    logits_all: bool = False  # keep every token's logits (llama-cpp-python's server default; for the bench)
+
+    def args(self) -> list[str]:
+        draft = ["--draft_model", "prompt-lookup-decoding", "--draft_model_num_pred_tokens",
+                 str(self.draft_tokens)] if self.draft_tokens else []  # fmt: skip
+        return [
+            "--n_threads", str(self.threads),
+            "--n_threads_batch", str(self.batch_threads),
+            "--n_batch", str(self.batch),
+            "--n_ubatch", str(self.batch),
+            "--flash_attn", str(self.flash_attn),
+            # The server's default keeps the logits of every token read: n_ctx x vocabulary floats (2.5 GB
+            # for Qwen), copied into every prompt-cache entry. Only logprobs need them, and we ask none;
+            # prompt-lookup decoding checks its guesses with them, so it keeps them.
+            "--logits_all", str(self.logits_all or bool(self.draft_tokens)),
+            *draft,
+        ]  # fmt: skip
+
+
+def default_tuning() -> Tuning:
+    """The settings that won in bench/RESULTS.md, each overridable from the environment."""
+    threads = default_threads()
+    return Tuning(
+        threads=threads,
+        batch_threads=_env_int(BATCH_THREADS_ENV, threads, 1),
+        batch=_env_int(BATCH_ENV, Tuning.batch, 8),
+        flash_attn=bool(_env_int(FLASH_ATTN_ENV, int(Tuning.flash_attn), 0)),
+        draft_tokens=_env_int(DRAFT_ENV, Tuning.draft_tokens, 0),
+    )
+
+
+def rss_ceiling_bytes() -> int | None:
+    """$PROMPTCLIMB_LLM_RSS_CEILING_MB if set (0: never restart), else None: derived from the first reply."""
+    if not os.environ.get(RSS_CEILING_ENV, "").strip():
+        return None
+    return _env_int(RSS_CEILING_ENV, 0, 0) << 20
+
+
+def process_rss_bytes(pid: int) -> int | None:
+    """Resident memory of a process (Linux /proc; None elsewhere or when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class EmbeddedServer:
@@ -104,23 +179,38 @@ class EmbeddedServer:
         n_threads: int | None = None,
         startup_timeout_s: float = 300.0,
         prompt_cache_bytes: int | None = None,
+        tuning: Tuning | None = None,
+        rss_ceiling: int | None = None,
     ) -> None:
         """``prompt_cache_bytes`` > 0: keep model states of earlier prompts (llama-cpp-python's RAM cache),
         so a prompt that extends one of them, not only the last one served, skips reading its prefix;
-        None: default_prompt_cache_bytes(); 0: no cache."""
+        None: default_prompt_cache_bytes(); 0: no cache. ``tuning``: None, default_tuning() (``n_threads``
+        sets both thread counts). ``rss_ceiling``: bytes past which recycle_if_needed() restarts the server;
+        None: rss_ceiling_bytes(), else derived from the RSS after the first reply; 0: never."""
         self.model_path = model_path
         self.alias = alias
         self.n_ctx = n_ctx
         self.prompt_cache_bytes = (
             default_prompt_cache_bytes() if prompt_cache_bytes is None else prompt_cache_bytes
         )
-        self.n_threads = n_threads or default_threads()
+        tuning = tuning or default_tuning()
+        if n_threads:
+            tuning = replace(tuning, threads=n_threads, batch_threads=n_threads)
+        self.tuning = tuning
         self.startup_timeout_s = startup_timeout_s
+        self.rss_ceiling = rss_ceiling_bytes() if rss_ceiling is None else rss_ceiling
+        self.requests = 0  # seen by recycle_if_needed(), over every process of this server
+        self.restarts = 0
+        self._recycle_lock = threading.Lock()
         self.port: int | None = None
         self.process: subprocess.Popen | None = None
         self._log: BinaryIO | None = None  # the child's output, already unlinked from the file system
         # A fresh key per server: other local users and processes cannot use the model we pay memory for.
         self.api_key = secrets.token_urlsafe(24)
+
+    @property
+    def n_threads(self) -> int:
+        return self.tuning.threads
 
     @property
     def base_url(self) -> str:
@@ -137,8 +227,9 @@ class EmbeddedServer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def start(self) -> None:
-        """Launch the server and wait until it answers; BackendError (one line) if it cannot."""
+    def start(self, port: int | None = None) -> None:
+        """Launch the server (on ``port`` first, if given) and wait until it answers; BackendError (one line)
+        if it cannot."""
         if not llama_cpp_available():
             raise BackendError(
                 "the embedded LLM needs llama-cpp-python with its server extras: "
@@ -147,8 +238,8 @@ class EmbeddedServer:
         if not self.model_path.is_file():
             raise BackendError(f"model file not found: {self.model_path}")
         last_error = ""
-        for _ in range(_PORT_ATTEMPTS):
-            self.port = free_port()
+        for attempt in range(_PORT_ATTEMPTS):
+            self.port = port if port and attempt == 0 else free_port()
             self._launch()
             try:
                 self._wait_until_healthy()
@@ -188,8 +279,7 @@ class EmbeddedServer:
             "--host", HOST,
             "--port", str(self.port),
             "--n_ctx", str(self.n_ctx),
-            "--n_threads", str(self.n_threads),
-            "--n_threads_batch", str(self.n_threads),
+            *self.tuning.args(),
             f"--api_key={self.api_key}",  # one token: a key starting with "-" is no flag to argparse
             "--use_mlock", "False",  # pinning a GB fails under container memlock limits
             "--verbose", "False",
@@ -231,6 +321,45 @@ class EmbeddedServer:
         chosen = errors or meaningful
         return one_line(chosen[-1]) if chosen else "no output"
 
+    def recycle_if_needed(self) -> bool:
+        """Before each request: restart the server (same port and key when it can) if it died or its RSS
+        passed the ceiling; True if it did. BackendError if the restart fails (the caller retries).
+
+        Requests are serialized (one slot per embedded server, llm/ratelimit.py), so none is in flight here.
+        """
+        with self._recycle_lock:
+            self.requests += 1
+            if self.process is None:  # a restart that failed: try again
+                why = "is not running"
+            elif self.process.poll() is not None:
+                why = f"exited with code {self.process.returncode}: {self._log_tail()}"
+            else:
+                rss = process_rss_bytes(self.process.pid)
+                if self.rss_ceiling is None and self.requests == 2 and rss:  # the first reply is done
+                    self.rss_ceiling = int(rss * RSS_CEILING_FACTOR) + self.prompt_cache_bytes
+                if not (rss and self.rss_ceiling and rss > self.rss_ceiling):
+                    return False
+                why = f"RSS {rss >> 20} MB passed its ceiling of {self.rss_ceiling >> 20} MB"
+            log.warning("embedded LLM server pid %s %s: restarting it", self.pid, why)
+            port = self.port
+            self.stop()
+            self.start(port)
+            self.restarts += 1
+            return True
+
+    def before_request(self, request: httpx.Request) -> None:
+        """An httpx request hook: recycle_if_needed(), then send to the port the server has now.
+
+        A failed restart reaches the proposer as a connection error, which it retries like any other.
+        """
+        try:
+            self.recycle_if_needed()
+        except BackendError as exc:
+            raise httpx.ConnectError(str(exc), request=request) from None
+        if self.port and request.url.port != self.port:
+            request.url = request.url.copy_with(port=self.port)
+            request.headers["Host"] = f"{request.url.host}:{self.port}"
+
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after a grace period; always reaps the process and removes its log."""
         process, self.process = self.process, None
@@ -253,11 +382,15 @@ def child_environment() -> dict[str, str]:
     exported PORT breaks the start and HOST=0.0.0.0 would expose the server; and our API keys are not its
     business.
     """
-    return {
+    env = {
         name: value
         for name, value in os.environ.items()
         if name in _CHILD_ENV or name.startswith(_CHILD_ENV_PREFIXES)
     }
+    # glibc gives each thread that allocates its own heap (up to 8 per core); the server allocates from
+    # a pool of threads, and freed memory stranded in those heaps shows up as growing RSS.
+    env.setdefault("MALLOC_ARENA_MAX", "2")
+    return env
 
 
 def free_port() -> int:
