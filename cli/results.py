@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from promptclimb.cli.console import error, out, say, table, warn
+from promptclimb.cli.unwritable import unwritable
 
 Handler = Callable[[argparse.Namespace], int]
 RUN_HELP = "run id (under --runs-dir) or run directory"
@@ -60,6 +61,13 @@ def _one_line_errors(handler: Handler) -> Handler:
             NotAClassificationRun,
         ) as exc:
             error(exc)
+            return 2
+        except OSError as exc:  # the run directory on a read-only disk, or another user's
+            way_out = "give --out DIR" if "out" in args else "copy the run to a directory you can write"
+            message = unwritable(exc, way_out)
+            if message is None:
+                raise
+            error(message)
             return 2
 
     return wrapped

@@ -362,9 +362,17 @@ def find_t2i_run(ref: str, runs_dir: Path) -> Path:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from promptclimb.cli.unwritable import unwritable
     from promptclimb.results.t2i_report import write_report
 
-    md, page = write_report(find_t2i_run(args.run, Path(args.runs_dir)))
+    try:
+        md, page = write_report(find_t2i_run(args.run, Path(args.runs_dir)))
+    except OSError as exc:  # the run directory on a read-only disk, or another user's
+        message = unwritable(exc, "copy the run to a directory you can write")
+        if message is None:
+            raise
+        error(message)
+        return 2
     say(f"{md}\n{page}")
     return 0
 
