@@ -75,8 +75,11 @@ class RunLocked(RuntimeError):
 
 
 def serializer() -> JsonPlusSerializer:
-    # Strict allow-list: our state models come back as themselves, nothing else is revived.
-    return JsonPlusSerializer(allowed_msgpack_modules=list(STATE_MODELS))
+    # Strict allow-list: our state models come back as themselves, nothing else is revived. Both kinds of
+    # run: checks that read any run (has_checkpoint on a t2i resume) warned once per blocked channel.
+    from promptclimb.graph.t2i.state import T2I_STATE_MODELS
+
+    return JsonPlusSerializer(allowed_msgpack_modules=list(dict.fromkeys([*STATE_MODELS, *T2I_STATE_MODELS])))
 
 
 def use_store(url: str | None) -> None:

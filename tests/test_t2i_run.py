@@ -309,3 +309,13 @@ def test_critic_errors_are_retried_recorded_or_pause_the_run(tmp_path, server, c
     assert s["llm_calls"] == len(read_calls(run_dir)) - 2, (
         "the failed calls of the paused step are not in the state"
     )
+
+
+def test_resume_reads_its_checkpoints_without_allow_list_warnings(tmp_path, server, caplog):
+    runs = tmp_path / "runs"
+    assert t2i(runs, "t2i", QUERY, "--iterations", "1", "--max-images", "1", *endpoints(server)) == 3
+    run_dir = only_run(runs)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        t2i(runs, "resume", run_dir.name, "--max-images", "1", "--trust-run-llm")
+    assert "Blocked deserialization" not in caplog.text
