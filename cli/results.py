@@ -6,11 +6,13 @@ Printing goes through cli/console.py (outside text is never markup); heavy modul
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from promptclimb.cli.console import out, say, table, warn
+from promptclimb.cli.console import error, out, say, table, warn
+from promptclimb.cli.unwritable import unwritable
 
 Handler = Callable[[argparse.Namespace], int]
 RUN_HELP = "run id (under --runs-dir) or run directory"
@@ -18,6 +20,25 @@ RUN_HELP = "run id (under --runs-dir) or run directory"
 
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def writes_in_run(handler: Handler) -> Handler:
+    """A command that writes into the run directory: an unwritable one (a read-only disk, another user's
+    files) is one line naming the file and the way out, not a traceback."""
+
+    @functools.wraps(handler)
+    def wrapped(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except OSError as exc:
+            way_out = "give --out DIR" if "out" in args else "copy the run to a directory you can write"
+            message = unwritable(exc, way_out)
+            if message is None:
+                raise
+            error(message)
+            return 2
+
+    return wrapped
 
 
 def _run_dir(args: argparse.Namespace) -> Path:
@@ -297,8 +318,8 @@ def add_commands(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     )
 
     return {
-        "report": cmd_report,
-        "export": cmd_export,
+        "report": writes_in_run(cmd_report),
+        "export": writes_in_run(cmd_export),
         "transfer": cmd_transfer,
         "replay": cmd_replay,
         "bench": cmd_bench,

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from promptclimb.cli.console import say
+from promptclimb.cli.console import error, say
 from promptclimb.cli.views import drive_to_end
 from promptclimb.graph.t2i.state import DEFAULT_CRITIC, DEFAULT_GENERATOR, T2IConfig
 
@@ -117,11 +117,19 @@ def cmd_start(kind: str, args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from promptclimb.cli.unwritable import unwritable
     from promptclimb.results.t2i_report import write_report
     from promptclimb.session.kinds import T2I
     from promptclimb.session.readback import find_of_kind
 
-    md, page = write_report(find_of_kind(args.run, Path(args.runs_dir), T2I, "t2i-report"))
+    try:
+        md, page = write_report(find_of_kind(args.run, Path(args.runs_dir), T2I, "t2i-report"))
+    except OSError as exc:  # the run directory on a read-only disk, or another user's
+        message = unwritable(exc, "copy the run to a directory you can write")
+        if message is None:
+            raise
+        error(message)
+        return 2
     say(f"{md}\n{page}")
     return 0
 

@@ -50,7 +50,12 @@ class LiveBoard:
         total = config.iterations * config.restarts
         self.concurrent = config.concurrent()
         at_once = f"{config.restarts} restarts, {config.parallel_restarts} at once"
-        first = at_once if self.concurrent else "restart 1"
+        self.restarts = config.restarts
+        first = (
+            at_once
+            if self.concurrent
+            else f"restart {min(done // max(config.iterations, 1), config.restarts - 1) + 1}"
+        )
         self.task = self.progress.add_task(first, total=total, completed=done["iterations_done"])
         self.top: list[Any] = []
 
@@ -70,7 +75,9 @@ class LiveBoard:
             if "iterations_done" in update:
                 self.progress.update(self.task, completed=update["iterations_done"])
         elif node == "feedback" and "restarts_done" in update and not self.concurrent:
-            self.progress.update(self.task, description=f"restart {update['restarts_done'] + 1}")
+            # After the last restart there is no next one: "restart 2" of a --restarts 1 run was wrong.
+            restart = min(update["restarts_done"] + 1, self.restarts)
+            self.progress.update(self.task, description=f"restart {restart}")
         elif node == "finalize":
             self.progress.update(self.task, description="final test evaluation")
 

@@ -180,7 +180,7 @@ class FeatureStore:
             self._db.executemany("INSERT OR IGNORE INTO images (key, vector) VALUES (?, ?)", values)
 
     def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+        return _Transaction(self._db, self.path)
 
 
 def _use_wal(db: sqlite3.Connection, wait_s: float = 60.0) -> None:
@@ -199,16 +199,26 @@ def _use_wal(db: sqlite3.Connection, wait_s: float = 60.0) -> None:
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error): one fsync per batch of rows, not per row."""
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error): one fsync per batch of rows, not per row. A write the
+    disk refuses (full, read-only) is CacheUnavailable naming the cache file."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self._db, self._path = db, path
 
     def __enter__(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, kind: object, error: object, trace: object) -> None:
-        self._db.execute("COMMIT" if kind is None else "ROLLBACK")
+        try:
+            if kind is None:
+                self._db.execute("COMMIT")
+                return
+        except sqlite3.OperationalError as commit_error:
+            error = commit_error
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+        if isinstance(error, sqlite3.OperationalError):
+            raise CacheUnavailable(f"feature cache {self._path} cannot be written: {error}") from None
 
 
 def _chunks(items: Sequence) -> Iterator[Sequence]:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, get_type_hints
+from urllib.parse import unquote
 
 from filelock import Timeout, UnixFileLock, WindowsFileLock
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -74,8 +76,11 @@ class RunLocked(UserError, RuntimeError):
 
 
 def serializer() -> JsonPlusSerializer:
-    # Strict allow-list: our state models come back as themselves, nothing else is revived.
-    return JsonPlusSerializer(allowed_msgpack_modules=list(STATE_MODELS))
+    # Strict allow-list: our state models come back as themselves, nothing else is revived. Both kinds of
+    # run: checks that read any run (has_checkpoint on a t2i resume) warned once per blocked channel.
+    from promptclimb.graph.t2i.state import T2I_STATE_MODELS
+
+    return JsonPlusSerializer(allowed_msgpack_modules=list(dict.fromkeys([*STATE_MODELS, *T2I_STATE_MODELS])))
 
 
 def use_store(url: str | None) -> None:
@@ -154,6 +159,27 @@ def redacted(url: str) -> str:
         return "postgresql://(address not shown)"
     host = parts.get("host") or "localhost"
     return f"postgresql://{host}:{parts.get('port') or 5432}/{parts.get('dbname') or ''}"
+
+
+_URI_USERINFO = re.compile(r"(postgres(?:ql)?://)[^\s\"'/]*@")
+_PASSWORD_PARAM = re.compile(r"password=([^&\s\"']*)")
+
+
+def scrubbed(text: str, url: str) -> str:
+    """``text`` (a driver's message) with the URL's userinfo, password and the URL itself replaced by ***.
+
+    libpq quotes what it could not parse: the whole URI, or a password with a bad percent-escape.
+    """
+    secrets = {url, *_PASSWORD_PARAM.findall(url)}
+    rest = url.split("://", 1)[-1]
+    if "@" in rest:
+        userinfo = rest.rsplit("@", 1)[0]
+        secrets |= {userinfo, userinfo.partition(":")[2]}  # not the user alone: "postgres" is in "postgresql"
+    secrets |= {unquote(secret) for secret in secrets}
+    for secret in sorted((s for s in secrets if len(s) > 1), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    text = _URI_USERINFO.sub(r"\1***@", text)
+    return _PASSWORD_PARAM.sub("password=***", text)
 
 
 def mark_new_run(run_dir: Path, cell: bool = False) -> None:
@@ -247,7 +273,9 @@ def _postgres_saver(
         )
     except psycopg.Error as error:
         detail = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"cannot open the checkpoint store {redacted(url)}: {detail}") from None
+        raise CheckpointError(
+            f"cannot open the checkpoint store {redacted(url)}: {scrubbed(detail, url)}"
+        ) from None
     with conn:
         saver = PostgresSaver(conn, serde=serde)
         if readonly:

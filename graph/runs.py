@@ -104,9 +104,17 @@ def create_run(runs_dir: Path, config: RunConfig, data: dict[str, Any] | None = 
 
 
 def data_record(dataset: Any) -> dict[str, Any]:
-    """What identifies the data a run was scored on: its classes and split sizes (never the test images)."""
+    """What identifies the data a run was scored on: its classes, split sizes and each drawn item (never the
+    test images)."""
+    from promptclimb.evaluators.classify.drawn import drawn_record
+
     splits = {split: len(dataset.items(split)) for split in ("train", "val") if dataset.has_split(split)}
-    return {"classnames": list(dataset.classnames), "splits": splits, "test": dataset.has_split("test")}
+    return {
+        "classnames": list(dataset.classnames),
+        "splits": splits,
+        "test": dataset.has_split("test"),
+        "drawn": drawn_record(dataset),
+    }
 
 
 def check_same_data(run_dir: Path, dataset: Any) -> None:
@@ -118,20 +126,29 @@ def check_same_data(run_dir: Path, dataset: Any) -> None:
         saved = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise RunUnreadable(f"unreadable run file {path}: {first_error(error)}") from None
-    now = data_record(dataset)
-    if saved == now:
-        return
     if not isinstance(saved, dict):
         raise RunUnreadable(f"unreadable run file {path}: not a data record")
+    now = data_record(dataset)
+    if "drawn" not in saved:  # a run from before items were recorded: what it has is compared
+        now.pop("drawn")
+    if saved == now:
+        return
     raise DataChanged(f"the dataset changed since run {run_dir.name} started: {describe_change(saved, now)}")
 
 
 def describe_change(saved: dict[str, Any], now: dict[str, Any]) -> str:
+    from promptclimb.evaluators.classify.drawn import describe_drawn_change
+
     old, new = list(saved.get("classnames") or []), now["classnames"]
     if old != new:
         added, removed = [c for c in new if c not in old], [c for c in old if c not in new]
         parts = ([f"added {added}"] if added else []) + ([f"removed {removed}"] if removed else [])
         return f"{len(old)} classes then, {len(new)} now ({', '.join(parts) or 'renamed or reordered'})"
+    if saved.get("splits") == now["splits"] and saved.get("test") == now["test"]:
+        drawn = saved.get("drawn")
+        change = describe_drawn_change(drawn if isinstance(drawn, dict) else {}, now.get("drawn", {}))
+        if change:
+            return change
     return f"split sizes {saved.get('splits')} then, {now['splits']} now (test split: {now['test']})"
 
 

@@ -7,7 +7,6 @@ key variables and plugins read from its config.json are someone else's choice un
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit
 
 from promptclimb.errors import UserError
@@ -23,17 +22,14 @@ def host_of(url: str | None) -> str:
     return (urlsplit(url if "//" in url else f"//{url}").hostname or url).lower()
 
 
-def is_loopback(url: str | None) -> bool:
-    """A server on this machine: a credential sent there does not leave it."""
-    if not url:
-        return False
+def _host_port(url: str | None) -> str:
+    """HOST[:PORT] of a base URL, for messages: on loopback the port is what tells two servers apart."""
     host = host_of(url)
-    if host == "localhost":
-        return True
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        port = urlsplit(url if url and "//" in url else f"//{url}").port
+    except ValueError:  # a port that is not a number
+        port = None
+    return f"{host}:{port}" if port else host
 
 
 def sends_default_openai_key(base_url: str | None) -> bool:
@@ -44,16 +40,13 @@ def sends_default_openai_key(base_url: str | None) -> bool:
 def untrusted_endpoint(what: str, base_url: str | None, key_env: str | None, default_env: str) -> str | None:
     """Why an endpoint/key pair read from a run's files needs the user's consent (None: it does not).
 
-    A run's own endpoint on this machine is allowed; anything else would send a credential the user did not
-    choose for this command to a host the user did not name.
+    Loopback is no exception: any local user may listen on another port of this machine and harvest the key.
     """
     if base_url is None and key_env is None:
         return None  # the provider's usual variable to the provider's own API: the user's environment
-    if base_url is not None and is_loopback(base_url):
-        return None
     variable = key_env or (default_env if sends_default_openai_key(base_url) else None)
     sent = f"${variable}" if variable else "requests"
-    return f"{what}: {sent} would be sent to {host_of(base_url)}"
+    return f"{what}: {sent} would be sent to {_host_port(base_url)}"
 
 
 class ConsentNeeded(UserError, ValueError):

@@ -14,7 +14,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -115,8 +115,13 @@ class Proposer:
         recorder: Callable[[LLMCall], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        logged: Iterable[LLMCall] = (),
     ) -> None:
-        """``max_retries``: retries after the first attempt of a request (transport errors, 429, 5xx)."""
+        """``max_retries``: retries after the first attempt of a request (transport errors, 429, 5xx).
+
+        ``logged``: the run's call log so far. A step asked again (its process was killed after the reply
+        was logged, before the step was checkpointed) reuses its logged replies instead of paying again.
+        """
         self.backend = backend
         self.max_retries = max_retries
         self.max_reasks = max_reasks
@@ -127,6 +132,11 @@ class Proposer:
         # The graph step being served, copied into each call record: per thread, as concurrent restarts
         # share one proposer.
         self._serving = threading.local()
+        self._logged: dict[str, list[LLMCall]] = {}
+        for call in logged:
+            if call.step is not None:  # a step's label is unique in a run: its records were never counted
+                self._logged.setdefault(call.step, []).append(call)
+        self._logged_lock = threading.Lock()
 
     def propose(
         self,
@@ -147,8 +157,33 @@ class Proposer:
         templates on lines starting "- ", and a re-ask sends the same messages again instead of telling the
         model what was wrong with its reply.
         """
-        parse = dash_lines if dash_reply else extract_candidates
+        self._serve(step)
+        proposal = self._propose(messages, n, seen, seed, max_calls, dash_reply)
+        proposal.calls[:0] = self._unreached()
+        return proposal
+
+    def _serve(self, step: str | None) -> None:
+        """Label this thread's calls with ``step``, and line up the logged calls of that step for reuse."""
         self._serving.step = step
+        with self._logged_lock:
+            self._serving.orphans = self._logged.pop(step, []) if step is not None else []
+
+    def _unreached(self) -> list[LLMCall]:
+        """Logged calls of this step the replay did not reach (another model, another request): paid for all
+        the same, so counted and costed, never lost."""
+        left, self._serving.orphans = self._serving.orphans, []
+        return left
+
+    def _propose(
+        self,
+        messages: list[dict[str, str]],
+        n: int,
+        seen: set[str],
+        seed: int | None,
+        max_calls: int | None,
+        dash_reply: bool,
+    ) -> Proposal:
+        parse = dash_lines if dash_reply else extract_candidates
         conversation = [dict(m) for m in messages]
         seen_keys = {normalize(s) for s in seen}
         calls: list[LLMCall] = []
@@ -199,7 +234,21 @@ class Proposer:
         """One structured request other than templates (class-specific texts, ...): ``parse`` turns a reply
         into (value, None) or (None, why); an unusable reply is re-asked with ``reask(why)``, as templates
         are. ``schema`` constrains servers that can (llama.cpp grammars, OpenAI's json_schema)."""
-        self._serving.step = step
+        self._serve(step)
+        asked = self._ask(messages, parse, reask, schema, max_tokens, seed, max_calls)
+        asked.calls[:0] = self._unreached()
+        return asked
+
+    def _ask(
+        self,
+        messages: list[dict[str, str]],
+        parse: Callable[[str], tuple[object, str | None]],
+        reask: Callable[[str], str],
+        schema: dict | None,
+        max_tokens: int | None,
+        seed: int | None,
+        max_calls: int | None,
+    ) -> Asked:
         conversation = [dict(m) for m in messages]
         calls: list[LLMCall] = []
         reply, error = "", None
@@ -255,6 +304,9 @@ class Proposer:
         ``request`` is what the call records store (text stand-ins for images, for instance); raises
         LLMUnavailable (or LLMContextOverflow) when the attempts run out or cannot succeed.
         """
+        reused = self._reuse(request, calls)
+        if reused is not None:
+            return reused
         attempts = self.max_retries + 1
         limiter = self.backend.limiter
         tokens = estimate_tokens([str(m.content) for m in lc_messages], _max_tokens(options))
@@ -288,6 +340,19 @@ class Proposer:
             )
             return text
         raise AssertionError("unreachable: the last attempt either returns or raises")
+
+    def _reuse(self, request: list[dict[str, str]], calls: list[LLMCall]) -> str | None:
+        """The logged reply to this very request in the step being asked again, if there is one.
+
+        Its logged attempts (failed ones too) join ``calls``, so they are counted once, not re-recorded.
+        """
+        orphans: list[LLMCall] = getattr(self._serving, "orphans", [])
+        while orphans and orphans[0].request == request and orphans[0].model == self.backend.name:
+            call = orphans.pop(0)
+            calls.append(call)
+            if call.reply is not None:
+                return call.reply
+        return None
 
     def _call(
         self, lc_messages: list[BaseMessage], options: dict[str, object]

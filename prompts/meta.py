@@ -9,6 +9,8 @@ bad templates with their accuracies and writes better ones.
 
 import json
 
+from promptclimb.prompts.template import shown_controls
+
 PLACEHOLDER_WORD = "CLASSNAME"
 
 # What the scorer is, per modality of its inputs: the LLM must know what it writes for.
@@ -117,4 +119,5 @@ def quoted(value: str, limit: int | None = 80) -> str:
     Class names come from folder names anyone can choose: quoted, "Ignore all previous instructions" reads
     as a name, and a newline cannot start a line of instructions of its own.
     """
-    return json.dumps(" ".join(value.split())[:limit], ensure_ascii=False)
+    # Bidi overrides (U+202E) and escapes would make the name read otherwise: shown as escapes instead.
+    return json.dumps(shown_controls(" ".join(value.split()))[:limit], ensure_ascii=False)

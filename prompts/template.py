@@ -25,6 +25,17 @@ class TemplateError(UserError, ValueError):
     """A template that cannot be scored; the message says why in one line."""
 
 
+def has_controls(text: str) -> bool:
+    """Whether ``text`` holds a control, bidi or invisible formatting character (templates refuse them)."""
+    return _CONTROL.search(text) is not None
+
+
+def shown_controls(text: str) -> str:
+    """``text`` with those characters written as visible escapes (\\x1b, \\u202e), for documents and
+    meta-prompts: what a terminal, an editor or an LLM sees is what is there."""
+    return _CONTROL.sub(lambda match: ascii(match.group())[1:-1], text)
+
+
 def apply_template(template: str, classname: str) -> str:
     """Replace every ``{}`` with the class name (plain replacement, no formatting)."""
     return template.replace(PLACEHOLDER, classname)
@@ -40,7 +51,7 @@ def validate(template: str, max_chars: int = MAX_TEMPLATE_CHARS) -> str:
     cleaned = _WHITESPACE.sub(" ", template).strip()
     if not cleaned:
         raise TemplateError("empty template")
-    if _CONTROL.search(template):
+    if has_controls(template):
         raise TemplateError("contains control characters")  # bidi and escapes included
     if len(cleaned) > max_chars:
         raise TemplateError(f"longer than {max_chars} characters")

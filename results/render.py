@@ -16,6 +16,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from promptclimb.prompts.template import shown_controls
 from promptclimb.results.atomic import write_text
 
 REPORT_MD = "report.md"
@@ -57,8 +58,13 @@ class Block:
 
 
 def md_inline(parts: Inline, in_table: bool = False) -> str:
+    """Markdown for inline parts: code fenced, other text with HTML's <, > and & escaped (Markdown passes
+    raw HTML through), and controls (ESC, bidi overrides) shown as escapes in both."""
     out = []
-    for part in parts:
+    for original in parts:
+        part = type(original)(shown_controls(original))
+        if not isinstance(part, Code):
+            part = type(original)(html.escape(part, quote=False))
         if isinstance(part, Code):
             fence = "`" * (max((len(run) for run in _backtick_runs(part)), default=0) + 1)
             pad = " " if part.startswith("`") or part.endswith("`") else ""

@@ -166,7 +166,7 @@ def report_blocks(run_dir: Path, summary: dict[str, Any], candidates: list[T2ICa
 
 
 def caption(c: T2ICandidate, config: T2IConfig) -> Inline:
-    text: Inline = [Strong(fmt(c.score, config, c.phase)), " ", c.prompt]
+    text: Inline = [Strong(fmt(c.score, config, c.phase)), " ", Code(c.prompt)]  # fenced: never markup
     return [*text, Note(c.critique)] if c.critique else text
 
 

@@ -30,6 +30,7 @@ from promptclimb.graph.runs import (
     create_run,
     data_record,
     load_config,
+    read_calls,
 )
 from promptclimb.graph.state import Candidate, initial_state
 from promptclimb.graph.wiring import build_graph
@@ -122,7 +123,9 @@ def make_context(
     scorer = ClipScorer(backbone, dataset, config.cache_dir or default_cache_dir())
     proposer = None
     if backend is not None:
-        proposer = Proposer(backend, recorder=lambda call: append_call(run_dir, call))
+        # The log so far: a step asked again after a kill reuses the replies it already paid for.
+        recorder = lambda call: append_call(run_dir, call)  # noqa: E731
+        proposer = Proposer(backend, recorder=recorder, logged=read_calls(run_dir))
     examples = dataset.examples(config.examples) if isinstance(dataset, TextDataset) else []
     return Context(
         config=config,

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from promptclimb.graph.runs import read_status
 from promptclimb.llm.backends import open_backend
 from promptclimb.llm.proposer import LLMUnavailable, Proposer
+from tests.fake_header_trickler import HeaderTrickler
 from tests.fake_openai_server import FakeOpenAIServer, chat_reply
+from tests.graph_helpers import only_run, run_args, start_cli
 
 MESSAGES = [
     {"role": "system", "content": "You write CLIP prompt templates. Use CLASSNAME for the class."},
@@ -100,3 +105,50 @@ def test_a_server_that_trickles_its_reply_hits_an_overall_deadline(monkeypatch: 
         trickling.close()
     assert time.monotonic() - started < 8, "each read came within the timeout, but the reply never ended"
     assert trickling.requests == 2  # retried like any timeout
+
+
+def test_a_server_that_trickles_its_headers_hits_the_same_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, "sk-test-123")
+    started = time.monotonic()
+    with (
+        HeaderTrickler(every_s=0.3, for_s=20) as trickling,
+        open_backend("openai:m", base_url=trickling.base_url, api_key_env=KEY_ENV, timeout_s=1.0) as backend,
+    ):
+        proposer = Proposer(backend, max_retries=1, sleep=lambda _: None)
+        with pytest.raises(LLMUnavailable, match="unreachable after 2 attempts"):
+            proposer.propose(MESSAGES, 3, set())
+    assert time.monotonic() - started < 8, "each header byte came within the timeout, but they never ended"
+    assert trickling.requests == 2  # retried like any timeout
+
+
+def test_ctrl_c_pauses_a_run_whose_server_trickles_its_status_line(tmp_path: Path, tiny_clip: Path) -> None:
+    runs = tmp_path / "runs"
+    with HeaderTrickler(every_s=1.0, for_s=90) as trickling:
+        argv = run_args(runs, tiny_clip, "--iterations", "2", "--restarts", "1")
+        argv[argv.index("scripted:")] = "openai:m"
+        argv += ["--llm-base-url", trickling.base_url, "--llm-api-key-env", KEY_ENV]
+        proc = start_cli("promptclimb.cli.main", argv, env={KEY_ENV: "sk-test-123"})
+        try:
+            deadline = time.monotonic() + 120
+            while trickling.requests == 0:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+                time.sleep(0.1)
+            time.sleep(2.5)  # well into the status line
+            proc.send_signal(signal.SIGINT)
+            took = seconds_until_paused(only_run(runs), limit_s=20)
+            code = proc.wait(timeout=60)  # the interpreter's own exit (torch's teardown) takes a while more
+        finally:
+            proc.kill()
+    assert took < 5, f"Ctrl-C took {took:.1f} s to pause the run"  # ~0.1 s alone; CI machines are shared
+    assert code == 130, proc.stderr.read()
+    assert read_status(only_run(runs)) == ("paused", "interrupted by the user")
+
+
+def seconds_until_paused(run_dir: Path, limit_s: float) -> float:
+    """Until run.json itself says paused (read_status also calls a dead process's run paused)."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        if json.loads((run_dir / "run.json").read_text())["status"] == "paused":
+            break
+        time.sleep(0.05)
+    return time.monotonic() - started

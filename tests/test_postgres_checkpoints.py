@@ -144,6 +144,23 @@ def test_a_store_that_is_not_postgres_or_sqlite_is_refused_in_one_line(tmp_path,
     assert "postgresql://" in err and "secret" not in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://user:S3cr3t%zzPW@127.0.0.1:1/x",  # libpq quotes the bad percent-escape: the password
+        "postgresql://user:S3cr3tPW@[::1:1/x",  # libpq quotes the whole URI
+        "postgres://127.0.0.1:1/x?password=S3cr3t%zzPW",
+        "postgresql://user:S3cr3tPW@127.0.0.1:1/x?sslmode=bogus",
+    ],
+)
+def test_no_message_about_a_store_shows_its_password(tmp_path, tiny_clip, capsys, url: str) -> None:
+    runs = tmp_path / "runs"
+    assert cli("--checkpoints", url, *run_args(runs, tiny_clip, "--iterations", "1", "--restarts", "1")) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: cannot open the checkpoint store"), err
+    assert "S3cr3t" not in err and "zzPW" not in err and "user:" not in err, err
+
+
 @pytest.mark.slow
 def test_concurrent_restarts_on_postgres_survive_kill_9_and_rewind(pg_store, tmp_path, tiny_clip):
     """Lanes checkpoint in their own namespaces of the shared store: resumed by another process after

@@ -156,3 +156,17 @@ def test_resume_refuses_a_dataset_that_changed_since_the_run_started(
     assert cli("--runs-dir", str(runs), "resume", run_dir.name, "--max-llm-calls", "5") == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: the dataset changed") and "10 classes then, 11 now (added ['cap'])" in err
+
+
+def test_a_full_cache_disk_names_the_cache_file(tmp_path: Path) -> None:
+    import numpy as np
+
+    from promptclimb.evaluators.cache import CacheUnavailable, FeatureStore
+
+    store = FeatureStore(tmp_path / "cache")
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count = {pages}")  # as full as a full disk
+    rows = [(bytes([i]) * 32, np.ones(512, np.float32)) for i in range(64)]
+    with pytest.raises(CacheUnavailable, match=f"feature cache {tmp_path / 'cache'}.* cannot be written"):
+        store.put_images(rows)
+    assert not store._db.in_transaction

@@ -43,3 +43,35 @@ def test_extra_prompts_are_recorded_not_dropped_silently():
     revision = Critic(chat).write_prompts(meta.SYSTEM_T2I, [], 2, set())  # type: ignore[arg-type]
     assert revision.prompts == ["a red cube", "a blue cube"]
     assert ("a green cube", "more than the 2 prompts asked for") in revision.rejections
+
+
+HOSTILE = [
+    "a red cube \x1b]8;;http://evil.example/\x1b\\click\x1b]8;;\x1b\\",  # an OSC-8 link
+    "a red cube \x1b[2J",  # ESC: clears the screen
+    "a red cube \x9b31m",  # a one-byte CSI
+    "a red cube \u202egnp.exe",  # a right-to-left override
+]
+
+
+def test_prompts_with_terminal_escapes_or_bidi_overrides_are_refused_like_templates():
+    chat = StubChat([{"feedback": "", "prompts": [*HOSTILE, "a blue cube"]}])
+    revision = Critic(chat).write_prompts(meta.SYSTEM_T2I, [], 4, set())  # type: ignore[arg-type]
+    assert revision.prompts == ["a blue cube"]
+    assert [reason for _, reason in revision.rejections] == ["contains control characters"] * len(HOSTILE)
+
+
+def test_report_md_fences_prompts_and_shows_controls_as_escapes():
+    from promptclimb.results.render import Code, Note, md_inline
+
+    markdown = md_inline(
+        ["score ", Code("<img src=x onerror=alert(1)>"), Note("<script>x</script> \x1b[2J"), " \u202eevil"]
+    )
+    assert "`<img src=x onerror=alert(1)>`" in markdown  # fenced: shown as code, never rendered
+    assert "<script>" not in markdown and "&lt;script&gt;" in markdown
+    assert "\x1b" not in markdown and "\u202e" not in markdown and "\\x1b" in markdown
+
+
+def test_a_bidi_override_in_a_class_name_reaches_the_llm_as_an_escape():
+    from promptclimb.prompts.meta import quoted
+
+    assert quoted("cat\u202egod") == '"cat\\\\u202egod"'

@@ -49,7 +49,9 @@ def test_kill_9_then_resume_finishes_without_repeating_work(tmp_path, server):
         proc.wait()
         kills += 1
         assert read_status(run_dir)[0] == "paused"
-        proc = start_cli("promptclimb.cli.t2i", ["--runs-dir", str(runs), "resume", run_dir.name])
+        # The run's own fake server is on loopback: resuming it is the user's explicit choice.
+        resume = ["--runs-dir", str(runs), "resume", run_dir.name, "--trust-run-llm"]
+        proc = start_cli("promptclimb.cli.t2i", resume)
     assert proc.wait(timeout=120) == 0, proc.stderr.read()
     assert kills >= 1, "the run finished before it could be killed: make it longer"
 

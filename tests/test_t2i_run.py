@@ -131,7 +131,7 @@ def test_image_budget_pauses_and_resume_finishes_without_regenerating(tmp_path, 
     status, reason = read_status(run_dir)
     assert status == "paused" and "image budget reached (2 of --max-images 2)" in reason
     assert len(server.image_requests()) == 2
-    assert t2i(runs, "resume", run_dir.name, "--max-images", "10") == 0
+    assert t2i(runs, "resume", run_dir.name, "--max-images", "10", "--trust-run-llm") == 0
     s = show(runs, run_dir, capsys)
     assert s["status"] == "finished" and s["images"]["images"] == 5
     assert len(server.image_prompts) == len(set(server.image_prompts)) == 5
@@ -303,9 +303,19 @@ def test_critic_errors_are_retried_recorded_or_pause_the_run(tmp_path, server, c
     assert status == "paused" and "HTTP 401" in reason
     errors = [c.error for c in read_calls(run_dir) if c.error]
     assert errors == ["HTTP 429: slow down", "HTTP 401: bad key"]
-    assert t2i(runs, "resume", run_dir.name) == 0
+    assert t2i(runs, "resume", run_dir.name, "--trust-run-llm") == 0
     s = show(runs, run_dir, capsys)
     assert s["status"] == "finished" and s["final"]["score"] == 1.0
     assert s["llm_calls"] == len(read_calls(run_dir)) - 2, (
         "the failed calls of the paused step are not in the state"
     )
+
+
+def test_resume_reads_its_checkpoints_without_allow_list_warnings(tmp_path, server, caplog):
+    runs = tmp_path / "runs"
+    assert t2i(runs, "t2i", QUERY, "--iterations", "1", "--max-images", "1", *endpoints(server)) == 3
+    run_dir = only_run(runs)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        t2i(runs, "resume", run_dir.name, "--max-images", "1", "--trust-run-llm")
+    assert "Blocked deserialization" not in caplog.text

@@ -31,7 +31,7 @@ from promptclimb.llm.proposer import Proposer
 from promptclimb.llm.records import LLMCall
 from promptclimb.prompts import t2i_meta as meta
 from promptclimb.prompts.slots import fill_slots
-from promptclimb.prompts.template import normalize
+from promptclimb.prompts.template import has_controls, normalize
 
 T = TypeVar("T")
 
@@ -237,6 +237,8 @@ def clean_prompt(text: Any, max_words: int) -> str:
     """A usable prompt, or UnusableReply with the reason."""
     if not isinstance(text, str):
         raise UnusableReply(f"a prompt must be a string, got {type(text).__name__}")
+    if has_controls(text):  # as templates: ESC, \x9b, OSC-8 links, bidi overrides
+        raise UnusableReply("contains control characters")
     cleaned = " ".join(text.split()).strip().strip('"').strip()
     if not cleaned:
         raise UnusableReply("empty prompt")

@@ -126,6 +126,8 @@ class OpenAIImageGenerator:
     def _client(options: GeneratorOptions) -> Any:
         import openai
 
+        from promptclimb.llm.deadline import deadline_client
+
         env = options.api_key_env or "OPENAI_API_KEY"
         # OPENAI_API_KEY goes to OpenAI only: a third-party server gets a key only when the user names it.
         named = options.api_key_env is not None or sends_default_openai_key(options.base_url)
@@ -137,6 +139,7 @@ class OpenAIImageGenerator:
             base_url=options.base_url,
             timeout=options.timeout,
             max_retries=options.max_retries,  # the client's own backoff on 429/5xx/connection errors
+            http_client=deadline_client(options.timeout),  # the timeout bounds the whole reply, headers too
         )
 
     def request(self, prompt: str) -> dict[str, Any]:
