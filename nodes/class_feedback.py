@@ -22,6 +22,7 @@ from promptclimb.nodes.evaluate import scored, unscored
 from promptclimb.nodes.feedback import restart_finished
 from promptclimb.nodes.rank import ranked
 from promptclimb.prompts.classes import Target, classes_message
+from promptclimb.prompts.handmade import baseline_templates
 from promptclimb.prompts.operators import local_variants
 
 MISREAD_PER_CLASS = 2  # training inputs shown per asked class (texts, examples allowed)
@@ -105,7 +106,11 @@ def class_feedback(state: OptimState, runtime: Runtime[Context]) -> dict:
         local = scored(scorer, variants, state["restart"], 0, "local")
         candidates = ranked([*state["candidates"], *local], config)
         on = selection_splits(config)
-        shared = scorer.select_templates([c.template for c in candidates], on, config.ensemble_size)
+        # The anchor is what a user would type (the bare name or the hand-made template, the better on the
+        # selection data); other templates join only with a significant gain (McNemar, z = 3).
+        baselines = baseline_templates(context.dataset_name, context.modality)
+        anchor = next((c.template for c in candidates if c.template in baselines), candidates[0].template)
+        shared = scorer.select_templates([c.template for c in candidates], on, config.ensemble_size, anchor)
         report = scorer.climb_classes(shared, {}, {}, on)
         update.update(shared=shared, classifier=classifier_score(report), candidates=candidates)
         state = {**state, **update}  # type: ignore[typeddict-item]

@@ -7,7 +7,14 @@ import json
 
 import numpy as np
 
-from promptclimb.evaluators.classify.prototypes import ClassSearch, Fit, Selection, greedy_ensemble, unit
+from promptclimb.evaluators.classify.prototypes import (
+    ClassSearch,
+    Fit,
+    Selection,
+    greedy_ensemble,
+    significant_gain,
+    unit,
+)
 from promptclimb.graph.config import RunConfig
 from promptclimb.graph.state import ClassifierScore, OptimState
 from promptclimb.llm.class_texts import extract_class_texts, screen_text, texts_schema
@@ -27,16 +34,28 @@ def toy_selection(seed: int = 0, n_classes: int = 4, per_class: int = 6, dim: in
 # -- the scorer-side search: pure and deterministic -------------------------------------------------------
 
 
-def test_greedy_ensemble_starts_from_the_best_template_and_only_adds_what_helps():
-    data = toy_selection()
+def test_greedy_ensemble_starts_from_the_anchor_and_adds_only_significant_gains():
+    data = toy_selection(per_class=30)
     rng = np.random.default_rng(1)
-    templates = [unit(rng.normal(size=(4, 16))).astype(np.float32) for _ in range(5)]
-    chosen, fit = greedy_ensemble(templates, data, max_size=3)
-    singles = [ClassSearch(data, t).fit for t in templates]
-    best = max(range(5), key=lambda i: (singles[i].correct, singles[i].margin))
-    assert chosen[0] == best and 1 <= len(chosen) <= 3
-    assert not singles[best].better_than(fit)  # never worse than the best single template
-    assert greedy_ensemble(templates, data, max_size=3) == (chosen, fit)  # deterministic
+    noise = [unit(rng.normal(size=(4, 16))).astype(np.float32) for _ in range(5)]
+    centres = unit(np.stack([data.features[data.labels == c].mean(0) for c in range(4)])).astype(np.float32)
+    chosen, fit = greedy_ensemble([noise[0], *noise[1:], centres], data, max_size=3, anchor=0)
+    assert chosen[0] == 0 and 5 in chosen  # the class centres are a significant gain over noise
+    assert ClassSearch(data, noise[0] + centres).fit.correct >= ClassSearch(data, noise[0]).fit.correct
+    assert greedy_ensemble([noise[0], *noise[1:], centres], data, max_size=3, anchor=0) == (chosen, fit)
+    alone, _ = greedy_ensemble([centres, *noise], data, max_size=3, anchor=0)
+    assert alone == [0]  # random templates never pass McNemar's rule against a good anchor
+
+
+def test_significant_gain_is_mcnemar():
+    before = np.array([True] * 50 + [False] * 50)
+    assert not significant_gain(before, before, 3.0)
+    small = before.copy()
+    small[50:53] = True  # 3 turned right, none wrong: 3 < 3 * sqrt(3)
+    assert not significant_gain(before, small, 3.0)
+    large = before.copy()
+    large[50:70] = True  # 20 turned right: 20 >= 3 * sqrt(20)
+    assert significant_gain(before, large, 3.0)
 
 
 def test_offer_keeps_texts_only_when_they_raise_the_fit_and_prune_drops_harmful_ones():

@@ -61,28 +61,37 @@ def fit_of(similarity: np.ndarray, labels: np.ndarray) -> tuple[Fit, np.ndarray]
     return Fit(int((predicted == labels).sum()), margin), predicted
 
 
+def significant_gain(before: np.ndarray, after: np.ndarray, z: float) -> bool:
+    """McNemar's rule on paired right/wrong vectors: the inputs that turned right outnumber those that
+    turned wrong by ``z`` standard deviations (a small selection set's luck is not a gain)."""
+    gained = int((after & ~before).sum())
+    lost = int((before & ~after).sum())
+    return gained - lost > 0 and gained - lost >= z * np.sqrt(gained + lost)
+
+
 def greedy_ensemble(
-    class_features: list[np.ndarray], data: Selection, max_size: int
+    class_features: list[np.ndarray], data: Selection, max_size: int, anchor: int = 0, z: float = 3.0
 ) -> tuple[list[int], Fit]:
-    """Forward selection of a template ensemble: start from the best single template, add the one that
-    raises the fit most, stop when none does or at ``max_size``. Ties keep the earlier template."""
-    best: list[int] = []
-    total = None
-    current = Fit(-1, -np.inf)
+    """Forward selection of a template ensemble, from ``anchor`` (what a user would type): at each step the
+    template whose addition raises the fit most, kept only when its gain is significant (McNemar, ``z``),
+    up to ``max_size``. Ties keep the earlier template."""
+    best = [anchor]
+    total = class_features[anchor].copy()
+    current, predicted = fit_of(data.features @ unit(total).T, data.labels)
+    right = predicted == data.labels
     while len(best) < max_size:
-        choice, choice_fit = None, current
+        choice, choice_fit, choice_right = None, current, right
         for index, features in enumerate(class_features):
             if index in best:
                 continue
-            trial = features if total is None else total + features
-            trial_fit, _ = fit_of(data.features @ unit(trial).T, data.labels)
+            trial_fit, trial_predicted = fit_of(data.features @ unit(total + features).T, data.labels)
             if trial_fit.better_than(choice_fit):
-                choice, choice_fit = index, trial_fit
-        if choice is None:
+                choice, choice_fit, choice_right = index, trial_fit, trial_predicted == data.labels
+        if choice is None or not significant_gain(right, choice_right, z):
             break
         best.append(choice)
-        total = class_features[choice].copy() if total is None else total + class_features[choice]
-        current = choice_fit
+        total = total + class_features[choice]
+        current, right = choice_fit, choice_right
     return best, current
 
 

@@ -142,9 +142,12 @@ class ClipScorer:
     # ------------------------------------------------------------------------ class-specific prompts
 
     @serialized
-    def select_templates(self, templates: Sequence[str], on: Sequence[Split], max_size: int) -> list[str]:
-        """A template ensemble by greedy forward selection on the selection splits (no LLM call)."""
-        unique = list(dict.fromkeys(templates))
+    def select_templates(
+        self, templates: Sequence[str], on: Sequence[Split], max_size: int, anchor: str | None = None
+    ) -> list[str]:
+        """A template ensemble by greedy forward selection on the selection splits, from ``anchor`` (default:
+        the first template), adding only significant gains (no LLM call)."""
+        unique = list(dict.fromkeys([*([anchor] if anchor else []), *templates]))
         if not unique:
             return []
         texts = self._class_texts(unique)
