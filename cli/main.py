@@ -232,6 +232,10 @@ def add_score_command(sub: argparse._SubParsersAction) -> None:
     score = sub.add_parser("score", help="score prompt templates directly (same caches as runs)")
     score.add_argument("templates", nargs="*", metavar="TEMPLATE", help='e.g. "a photo of a {}."')
     score.add_argument("--templates", dest="templates_file", help="a file with one template per line")
+    score.add_argument(
+        "--class-prompts",
+        help="a class-prompt file (export's class_prompts.json): its class-specific classifier is scored too",
+    )
     field_options(score, RunConfig, (*DATA_OPTIONS, *SCORER_OPTIONS))
     score.add_argument("--split", default="train", choices=["train", "val", "test"], help="split to score on")
     score.add_argument(
@@ -240,11 +244,16 @@ def add_score_command(sub: argparse._SubParsersAction) -> None:
     score.add_argument("--json", action="store_true", help="print the rows as JSON")
 
 
-def score_rows(scorer: ClipScorer, templates: list[str], split: str, baselines: bool) -> list[dict[str, Any]]:
+def score_rows(
+    scorer: ClipScorer, templates: list[str], split: str, baselines: bool, class_prompts: Any = None
+) -> list[dict[str, Any]]:
     from promptclimb.nodes.finalize import PHOTO_BASELINE
     from promptclimb.prompts.pools import handmade_templates
 
-    results = scorer.score(templates, split)
+    results = scorer.score(templates, split) if templates else []
+    if class_prompts is not None:
+        per_class = class_prompts.by_index(scorer.classnames)
+        results.append(scorer.score_classes(class_prompts.templates, per_class, split))
     if baselines:
         photo = scorer.score([PHOTO_BASELINE], split)[0]
         photo.template = f"baseline: {PHOTO_BASELINE}"
@@ -256,6 +265,7 @@ def score_rows(scorer: ClipScorer, templates: list[str], split: str, baselines: 
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    from promptclimb.evaluators.classify.class_prompts import read_class_prompts
     from promptclimb.evaluators.classify.data import DataError
     from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir
     from promptclimb.prompts.pools import load_pool
@@ -265,15 +275,18 @@ def cmd_score(args: argparse.Namespace) -> int:
     templates = [validate(t) for t in args.templates]
     if args.templates_file:
         templates += load_pool(args.templates_file)
-    if not templates and not args.baselines:
-        raise TemplateError("no templates: give TEMPLATE arguments, --templates FILE or --baselines")
+    class_prompts = read_class_prompts(Path(args.class_prompts)) if args.class_prompts else None
+    if not templates and not args.baselines and class_prompts is None:
+        raise TemplateError(
+            "no templates: give TEMPLATE arguments, --templates FILE, --class-prompts FILE or --baselines"
+        )
     config = RunConfig.model_validate({k: v for k, v in vars(args).items() if k in RunConfig.model_fields})
     dataset = load_data(config)
     if not dataset.has_split(args.split):
         raise DataError(f"dataset '{dataset.name}' has no {args.split} split")
     backbone = open_scorer_model(config, dataset)
     scorer = ClipScorer(backbone, dataset, args.cache_dir or default_cache_dir())
-    rows = score_rows(scorer, templates, args.split, args.baselines)
+    rows = score_rows(scorer, templates, args.split, args.baselines, class_prompts)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

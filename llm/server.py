@@ -71,7 +71,7 @@ def llama_cpp_available() -> bool:
 
 
 def default_prompt_cache_bytes() -> int:
-    """The embedded server's prompt cache: $PROMPTCLIMB_LLM_PROMPT_CACHE_MB (0: none), else 1 GiB.
+    """The embedded server's prompt cache: $PROMPTCLIMB_LLM_PROMPT_CACHE_MB (0: none), else the default.
 
     llama.cpp always reuses the prefix shared with the prompt it served last; the cache also keeps the
     states of other prompts, so conversations that take turns (concurrent cells) do not re-read their whole

@@ -30,6 +30,7 @@ from promptclimb.results.summary import summarize
 FORMAT = "promptclimb-zero-shot-head"
 FORMAT_VERSION = "1"
 TENSOR = "class_embeddings"
+CLASS_PROMPTS_FILE = "class_prompts.json"
 
 
 class ExportError(UserError, ValueError):
@@ -77,8 +78,8 @@ def export(
     device: str | None = None,
     precision: str | None = None,
 ) -> ExportResult:
-    from promptclimb.evaluators.classify.clip import load_clip
-    from promptclimb.evaluators.classify.data import load_dataset
+    from promptclimb.evaluators.classify.class_prompts import ClassPrompts
+    from promptclimb.evaluators.classify.registry import load_any_dataset, load_backbone
     from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir
 
     summary = summarize(run_dir)
@@ -91,20 +92,32 @@ def export(
     ensemble = (
         final["ensemble_templates"] if final else [r["template"] for r in board[: config.ensemble_size]]
     )
-    dataset = load_dataset(config.data, **config.draw())
-    model = clip or config.clip
-    backbone = load_clip(model, device=device or config.device, precision=precision or config.precision)
+    # Text runs and any scorer spec (text:, openai:, siglip:, plugins), not only CLIP on image folders.
+    dataset = load_any_dataset(
+        config.data, **config.draw(), text_column=config.text_column, label_column=config.label_column
+    )  # type: ignore[arg-type]
+    model = clip or config.scorer or config.clip
+    spec = model if model == config.scorer or (clip and ":" in clip.split("/")[0]) else f"hf:{model}"
+    backbone = load_backbone(spec, device=device or config.device, precision=precision or config.precision)
     scorer = ClipScorer(backbone, dataset, config.cache_dir or default_cache_dir())
-    head = ensemble_embeddings(scorer, ensemble)
+    classes = None
+    if final and final.get("selected") == "classes" and final.get("class_templates"):
+        # The reported classifier is class-specific: the head holds its class vectors, and the prompts go
+        # to a file that `score --class-prompts` and `transfer` read.
+        classes = ClassPrompts(final["class_templates"], final.get("class_prompts") or {})
+        head = scorer.class_embeddings(classes.templates, classes.by_index(dataset.classnames))
+    else:
+        head = ensemble_embeddings(scorer, ensemble)
 
     out = out_dir or run_dir / "export"
     out.mkdir(parents=True, exist_ok=True)
-    head_path = out / head_name(model, config.clip)
+    head_path = out / head_name(model, config.scorer or config.clip)
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "classnames": json.dumps(dataset.classnames, ensure_ascii=False),
-        "templates": json.dumps(ensemble, ensure_ascii=False),
+        "templates": json.dumps(classes.templates if classes else ensemble, ensure_ascii=False),
+        "class_prompts": "class_prompts.json" if classes else "",
         "clip": model,
         "run_id": run_dir.name,
         "dataset": dataset.name,
@@ -116,7 +129,7 @@ def export(
     by_template = {r["template"]: r for r in board}
     record = {
         "run_id": run_dir.name,
-        "clip": config.clip,
+        "clip": config.scorer or config.clip,
         "dataset": dataset.name,
         "classnames": dataset.classnames,
         "selected": {
@@ -130,8 +143,19 @@ def export(
             "test_acc": final["ensemble_test_acc"] if final else None,
         },
         "baselines": final["baselines"] if final else {},
+        "class_specific": None
+        if classes is None
+        else {
+            "file": CLASS_PROMPTS_FILE,
+            "templates": classes.templates,
+            "texts": sum(len(v) for v in classes.classes.values()),
+            "selection_acc": final.get("classes_selection_acc"),
+            "test_acc": final.get("classes_test_acc"),
+        },
         "heads": sorted(p.name for p in out.glob("classifier*.safetensors")),
     }
+    if classes is not None:
+        (out / CLASS_PROMPTS_FILE).write_text(classes.to_json())
     templates_path = out / "templates.json"
     templates_path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     return ExportResult(

@@ -46,17 +46,25 @@ def transfer_rows(templates: list[str], handmade: list[str]) -> list[dict[str, A
 
 
 def is_single(row: dict[str, Any]) -> bool:
-    return row["kind"] != "ensemble" and len(row["templates"]) == 1
+    return row["kind"] not in ("ensemble", "classes") and len(row["templates"]) == 1
 
 
 def score_all(scorer: Any, rows: list[dict[str, Any]], split: str) -> list[float]:
     """Accuracy of every row on one split with one CLIP (single templates scored in one batch)."""
     singles = list(dict.fromkeys(r["templates"][0] for r in rows if is_single(r)))
     scored = {s.template: s.accuracy for s in scorer.score(singles, split)}
-    return [
-        scored[r["templates"][0]] if is_single(r) else scorer.score_ensemble(r["templates"], split).accuracy
-        for r in rows
-    ]
+
+    def accuracy(row: dict[str, Any]) -> float:
+        if row["kind"] == "classes":  # the class-specific classifier: shared templates + texts per class
+            per_class = {
+                scorer.classnames.index(n): t for n, t in row["texts"].items() if n in scorer.classnames
+            }
+            return scorer.score_classes(row["templates"], per_class, split).accuracy
+        if is_single(row):
+            return scored[row["templates"][0]]
+        return scorer.score_ensemble(row["templates"], split).accuracy
+
+    return [accuracy(r) for r in rows]
 
 
 def transfer(
@@ -69,8 +77,7 @@ def transfer(
 ) -> dict[str, Any]:
     """Score both CLIPs and write transfer.json (one record per target CLIP, the latest replacing an
     earlier one for the same target); returns this transfer's record."""
-    from promptclimb.evaluators.classify.clip import load_clip
-    from promptclimb.evaluators.classify.data import load_dataset
+    from promptclimb.evaluators.classify.registry import load_any_dataset, load_backbone
     from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir
     from promptclimb.prompts.pools import handmade_templates
 
@@ -78,13 +85,24 @@ def transfer(
     if not summary["leaderboard"]:
         raise TransferError(f"run {run_dir.name} has no scored template yet: nothing to transfer")
     config = load_config(run_dir)
-    dataset = load_dataset(config.data, **config.draw())
+    dataset = load_any_dataset(
+        config.data, **config.draw(), text_column=config.text_column, label_column=config.label_column
+    )  # type: ignore[arg-type]
     templates = top_templates(summary, top)
     rows = transfer_rows(templates, handmade_templates(dataset.name))
+    final = summary["final"] or {}
+    if final.get("class_templates"):  # --space classes: the class-specific classifier transfers too
+        texts = final.get("class_prompts") or {}
+        n = sum(len(v) for v in texts.values())
+        rows.insert(len(templates) + 1, {"name": f"class-specific ({n} texts)", "kind": "classes",
+                                         "templates": final["class_templates"], "texts": texts})  # fmt: skip
     splits = ["train", *(["test"] if dataset.has_split("test") else [])]
     random_weights: dict[str, bool] = {}
-    for role, clip in (("source", config.clip), ("target", other_clip)):
-        backbone = load_clip(clip, device=device or config.device, precision=precision or config.precision)
+    source = config.scorer or config.clip
+    for role, clip in (("source", source), ("target", other_clip)):
+        spec = clip if clip == config.scorer or ":" in clip.split("/")[0] else f"hf:{clip}"
+        options = {"device": device or config.device, "precision": precision or config.precision}
+        backbone = load_backbone(spec, **options)
         random_weights[clip] = bool(backbone.random_weights)
         scorer = ClipScorer(backbone, dataset, config.cache_dir or default_cache_dir())
         if "test" in splits:
@@ -96,7 +114,7 @@ def transfer(
                 row.setdefault(role, {})[split] = {"acc": acc, "n": n, "ci95": list(wilson_interval(acc, n))}
     record = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "source_clip": config.clip,
+        "source_clip": source,
         "target_clip": other_clip,
         "random_weights": random_weights,
         "splits": splits,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from promptclimb.cli.main import LiveBoard
+from promptclimb.cli.views import LiveBoard
 from promptclimb.graph.config import RunConfig
 
 

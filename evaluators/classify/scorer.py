@@ -195,6 +195,11 @@ class ClipScorer:
         result.seconds = time.perf_counter() - start
         return result
 
+    @serialized
+    def class_embeddings(self, shared: Sequence[str], prompts: dict[int, list[str]]) -> np.ndarray:
+        """[classes, dim]: the unit class vectors of a class-specific classifier (an exported head)."""
+        return unit(self._class_sums(shared, prompts)).astype(np.float32)
+
     def _class_sums(self, shared: Sequence[str], prompts: dict[int, list[str]]) -> np.ndarray:
         unique = list(dict.fromkeys(shared))
         if unique:
