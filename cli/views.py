@@ -54,7 +54,7 @@ class LiveBoard:
         first = (
             at_once
             if self.concurrent
-            else f"restart {min(done // max(config.iterations, 1), config.restarts - 1) + 1}"
+            else f"restart {min(done['restarts_done'], config.restarts - 1) + 1}"
         )
         self.task = self.progress.add_task(first, total=total, completed=done["iterations_done"])
         self.top: list[Any] = []
