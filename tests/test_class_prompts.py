@@ -108,3 +108,63 @@ def test_a_class_prompt_run_replays_exactly(banking, tmp_path, capsys):
     assert "reproduced exactly" in capsys.readouterr().out
     replayed = summarize(run_dir.parent / f"{run_dir.name}-replay")
     assert replayed["final"] == summarize(run_dir)["final"]
+
+
+def test_a_class_specific_result_exports_and_scores_and_transfers(banking, tmp_path, capsys):
+    from promptclimb.evaluators.classify.class_prompts import read_class_prompts
+    from promptclimb.results.export import load_head
+    from tests.graph_helpers import cli, only_run, show_json
+
+    runs = tmp_path / "runs"
+    args = [
+        "--runs-dir",
+        str(runs),
+        "run",
+        "--data",
+        str(banking),
+        "--scorer",
+        MINILM,
+        "--llm",
+        "scripted:",
+        "--shots",
+        "2",
+        "--iterations",
+        "2",
+        "--restarts",
+        "1",
+        "--pool-size",
+        "3",
+        "--space",
+        "classes",
+    ]
+    assert cli(*args) == 0
+    run_dir = only_run(runs)
+    final = show_json(runs, run_dir, capsys)["final"]
+    assert final["selected"] == "classes"
+    assert cli("--runs-dir", str(runs), "export", run_dir.name) == 0  # a text run exports
+    prompts = read_class_prompts(run_dir / "export" / "class_prompts.json")
+    assert prompts.templates == final["class_templates"] and prompts.classes == final["class_prompts"]
+    head, meta = load_head(run_dir / "export" / "classifier.safetensors")
+    assert head.shape[0] == 5 and meta["class_prompts"] == "class_prompts.json"
+    capsys.readouterr()
+    score = ["score", "--data", str(banking), "--scorer", MINILM, "--shots", "2", "--split", "test", "--json",
+             "--class-prompts", str(run_dir / "export" / "class_prompts.json")]  # fmt: skip
+    assert cli(*score) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["accuracy"] == pytest.approx(final["classes_test_acc"])
+    assert cli("--runs-dir", str(runs), "transfer", run_dir.name, "--clip", MINILM) == 0
+    assert "class-specific" in (run_dir / "transfer.json").read_text()
+
+
+def test_a_hostile_class_prompt_file_is_refused_in_one_line(banking, tmp_path, capsys):
+    from tests.graph_helpers import cli
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"format": "promptclimb-class-prompts", "templates": ["{}"],
+                               "classes": {"card arrival": ["evil \u202e text"]}}))  # fmt: skip
+    score = ["score", "--data", str(banking), "--scorer", MINILM, "--class-prompts", str(bad)]
+    assert cli(*score) == 2
+    assert "control characters" in capsys.readouterr().err
+    bad.write_text(json.dumps({"format": "promptclimb-class-prompts", "templates": ["{0.__class__}"],
+                               "classes": {}}))  # fmt: skip
+    assert cli(*score) == 2
