@@ -14,9 +14,23 @@ from promptclimb.llm.pricing import PriceFileError, price_for
 SYSTEM_TOKENS, RANKED_TOKENS, PROPOSAL_TOKENS = 400, 25, 25
 
 
+# --space classes scores this many edit and crossover variants of the best templates once (no LLM call).
+LOCAL_VARIANTS = 24
+
+
 def classify_numbers(config: RunConfig, pool: list[str], n_classes: int) -> dict[str, int]:
     steps = config.iterations * config.restarts
-    templates = len(pool) + steps * config.asked()
+    seeded = 2 if config.with_baselines() else 0  # "{}" and the hand-made template join the pool
+    if config.space == "classes":  # the LLM writes texts per class, not templates
+        templates = len(pool) + seeded + LOCAL_VARIANTS
+        texts = steps * config.class_batch * config.per_class * 2  # extras up to twice the ask are kept
+        return {
+            "llm_calls": steps,
+            "template_evaluations": templates,
+            "class_texts_at_most": texts,
+            "text_prompts_to_encode_at_most": templates * n_classes + texts,
+        }
+    templates = len(pool) + seeded + steps * config.asked()
     return {
         "llm_calls": steps,
         "template_evaluations": templates,
@@ -35,6 +49,9 @@ def cost_estimate(config: RunConfig, llm_calls: int) -> dict[str, Any]:
     turn = (config.top_k + config.bottom_k) * RANKED_TOKENS + config.asked() * PROPOSAL_TOKENS
     turns = 1 + config.history_turns
     tokens_in, tokens_out = llm_calls * (SYSTEM_TOKENS + turn * turns), llm_calls * (turn + 30)
+    if config.space == "classes":  # measured on banking77: ~650 tokens in, ~20 out per asked text
+        tokens_in = llm_calls * (250 + 70 * config.class_batch)
+        tokens_out = llm_calls * (20 + 20 * config.class_batch * config.per_class)
     if price is None:
         return {"llm": spec, "estimated_cost_usd": None, "price": "unknown (add it with PROMPTCLIMB_PRICES)"}
     return {

@@ -162,8 +162,14 @@ def test_dry_run_plans_without_spending(tmp_path, tiny_clip, capsys):
     runs = tmp_path / "runs"
     assert cli(*run_args(runs, tiny_clip, "--iterations", "4", "--restarts", "2", "--dry-run")) == 0
     plan = json.loads(capsys.readouterr().out)
-    assert plan["llm_calls"] == 8 and plan["template_evaluations"] == 6 + 8 * 8  # compact asks 8 a call
+    # compact asks 8 a call; "{}" and the hand-made template join the pool of 6
+    assert plan["llm_calls"] == 8 and plan["template_evaluations"] == 6 + 2 + 8 * 8
     assert not runs.exists()
+    assert cli(*run_args(runs, tiny_clip, "--iterations", "4", "--restarts", "2", "--space", "classes",
+                         "--dry-run")) == 0  # fmt: skip
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["llm_calls"] == 8 and plan["template_evaluations"] == 6 + 2 + 24
+    assert plan["class_texts_at_most"] == 8 * 6 * 2 * 2
 
 
 def test_zero_iterations_make_no_llm_call_as_the_plan_says(tmp_path, tiny_clip, capsys):
