@@ -137,8 +137,21 @@ def print_summary(summary: dict[str, Any], limit: int | None = None) -> None:
     if final:
         say(f"selected: {final['template']!r}  test {pct(final['test_acc'])}")
         say(f"top-{len(final['ensemble_templates'])} ensemble: test {pct(final['ensemble_test_acc'])}")
+        if final.get("class_templates"):
+            texts = sum(len(v) for v in (final.get("class_prompts") or {}).values())
+            chosen = " (reported)" if final.get("selected") == "classes" else ""
+            say(f"class-specific: {len(final['class_templates'])} template(s) + {texts} texts: "
+                f"test {pct(final.get('classes_test_acc'))}{chosen}")  # fmt: skip
         for name, acc in final["baselines"].items():
             say(f"baseline {name}: test {pct(acc)}")
+    contributed = summary["llm_templates_scored"] + (summary.get("class_prompts") or {}).get("kept", 0)
+    written = (summary.get("class_prompts") or {}).get("written", 0)
+    if summary["llm_calls"] and not summary["llm_templates_scored"] and not written:
+        # A run shorter than --max-unusable-steps never pauses: say that the LLM gave nothing usable.
+        warn(f"the LLM gave nothing usable in {summary['llm_calls']} calls: the result is the starting "
+             "pool's (see show's rejections)")  # fmt: skip
+    elif summary["llm_calls"] and not contributed and summary["status"] == "finished":
+        warn("nothing the LLM wrote was kept: the result is the starting pool's")
 
 
 # ------------------------------------------------------------------------------------ text-to-image

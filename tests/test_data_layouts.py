@@ -267,3 +267,19 @@ def test_image_extensions_are_case_insensitive_and_hidden_files_skipped(tmp_path
 def _pil_format(name: str) -> str:
     ext = name.rsplit(".", 1)[1].lower()
     return {"jpg": "JPEG", "jpeg": "JPEG", "tif": "TIFF", "tiff": "TIFF"}.get(ext, ext.upper())
+
+
+def test_wordnet_id_folders_get_imagenet_names_and_an_unknown_id_is_refused(tmp_path):
+    from promptclimb.evaluators.classify.data import load_dataset
+    from promptclimb.evaluators.classify.errors import DataError
+    from tests.data_fixtures import write_image
+
+    known = tmp_path / "known"
+    for index, wnid in enumerate(("n01440764", "n01443537")):
+        write_image(known / wnid / "a.JPEG", index)
+    assert load_dataset(str(known), shots=1, seed=1).classnames == ["tench", "goldfish"]
+    unknown = tmp_path / "unknown"
+    for index, wnid in enumerate(("n01440764", "n09999999")):
+        write_image(unknown / wnid / "a.JPEG", index)
+    with pytest.raises(DataError, match="n09999999.*rename the folder"):
+        load_dataset(str(unknown), shots=1, seed=1)

@@ -45,3 +45,17 @@ def test_reasks_never_overrun_the_call_budget(tmp_path, tiny_clip, capsys):
     assert cli(*args) == 3
     s = show_json(runs, only_run(runs), capsys)
     assert s["llm_calls"] == 2 and "budget" in s["reason"]
+
+
+def test_a_short_run_whose_llm_gave_nothing_usable_says_so(tmp_path, tiny_clip, capsys):
+    import json
+
+    from tests.graph_helpers import cli, run_args
+
+    replies = tmp_path / "garbage.jsonl"
+    replies.write_text("\n".join(json.dumps("no templates here, sorry") for _ in range(12)) + "\n")
+    runs = tmp_path / "runs"
+    args = run_args(runs, tiny_clip, "--iterations", "2", "--restarts", "1")
+    args[args.index("scripted:")] = f"scripted:{replies}"
+    assert cli(*args) == 0  # shorter than the 3-step pause: it finishes
+    assert "the LLM gave nothing usable in" in capsys.readouterr().err

@@ -112,7 +112,8 @@ def load_flat(root: str, *, shots: int, seed: int, sampler: str) -> FewShotDatas
     if not class_dirs:
         raise DataError(f"no class folders in {root} (flat layout: one sub-folder per class)")
     groups = [class_images(os.path.join(root, name)) for name in class_dirs]
-    classnames = clean_classnames(class_dirs)
+    wnids = all(_WNID_NAME.fullmatch(d) and "_" not in d for d in class_dirs)
+    classnames = _wnid_names(class_dirs) if wnids else clean_classnames(class_dirs)
     return _fixed_split_dataset(root, "flat", class_dirs, classnames, groups, shots, seed, sampler)
 
 
@@ -158,10 +159,17 @@ def _classes_from_file_names(stems: list[str]) -> tuple[list[str], dict[str, str
 
 
 def _wnid_names(wnids: list[str]) -> list[str]:
-    """CLIP's ImageNet class names for WordNet-id folders ("n01440764" -> "tench"); ids it does not know
-    stay as they are."""
+    """CLIP's ImageNet class names for WordNet-id folders ("n01440764" -> "tench"). An id it does not know
+    is refused: "n09999999" would reach CLIP and the LLM as a meaningless class name."""
     clip_names = imagenet_classname_by_wnid()
-    return clean_classnames([clip_names.get(wnid, wnid) for wnid in wnids])
+    unknown = [wnid for wnid in wnids if wnid not in clip_names]
+    if unknown:
+        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+        raise DataError(
+            f"class folder '{unknown[0]}'{more} is a WordNet id that is not one of ImageNet-1k's: rename the "
+            "folder to its class name"
+        )
+    return clean_classnames([clip_names[wnid] for wnid in wnids])
 
 
 def _wnid_classes(stems: list[str]) -> tuple[list[str], dict[str, str]]:
