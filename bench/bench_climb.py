@@ -50,7 +50,7 @@ HANDMADE = TEXT_HANDMADE
 LLM_METHODS: dict[str, dict[str, Any]] = {
     "resample": {"meta": "chat", "feedback": "none"},
     "chat": {"meta": "chat", "feedback": "pos+neg"},
-    "compact": {"meta": "compact"},
+    "compact": {"meta": "compact", "space": "templates"},
     "classes-none": {"space": "classes", "feedback": "none"},
     "classes": {"space": "classes"},
     "liu2024": {"meta": "liu2024", "pool": "caption-standin", "pool_size": 80},

@@ -68,7 +68,9 @@ def parser() -> argparse.ArgumentParser:
     # Options --meta liu2024 sets when the user does not (graph/config.py): None unless given, so its
     # defaults can apply; the help still names the ordinary default.
     for name in RUN_OPTIONS:
-        if name in LIU2024_DEFAULTS:
+        if name == "space":  # None unless given: its default depends on --meta (graph/config.py)
+            field_option(run, RunConfig, name, default=False)
+        elif name in LIU2024_DEFAULTS:
             default = RunConfig.model_fields[name].default
             described = RunConfig.model_fields[name].description
             help_text = f"{described} (default: {default}; liu2024: {LIU2024_DEFAULTS[name]})"

@@ -158,9 +158,9 @@ class RunConfig(BaseModel):
     )
     ensemble_size: int = Field(5, ge=1, description="top templates")
     space: SearchSpace = Field(
-        "templates",
+        "classes",
         description="what the LLM writes: one template for all classes (templates) or class-specific texts "
-        "(classes; docs/classes.md)",
+        "(classes; docs/classes.md); default: classes, templates for --meta chat and liu2024",
     )
     class_batch: int = Field(6, ge=1, description="classes: classes the LLM writes for per call")
     per_class: int = Field(2, ge=1, description="classes: texts asked per class per call")
@@ -180,7 +180,10 @@ class RunConfig(BaseModel):
     def _liu2024_defaults(cls, data: object) -> object:
         """--meta liu2024 brings the released code's settings for every option the user left out."""
         if isinstance(data, dict) and data.get("meta") == "liu2024":
-            return {**LIU2024_DEFAULTS, **{k: v for k, v in data.items() if v is not None}}
+            data = {**LIU2024_DEFAULTS, **{k: v for k, v in data.items() if v is not None}}
+        if isinstance(data, dict) and data.get("space") is None:
+            # The template styles (chat, liu2024) search one shared template; compact defaults to classes.
+            data = {**data, "space": "templates" if data.get("meta") in ("chat", "liu2024") else "classes"}
         return data
 
     def asked(self) -> int:
@@ -239,4 +242,12 @@ class RunConfig(BaseModel):
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:
-        return cls.model_validate(json.loads(path.read_text()))
+        return cls.from_saved(json.loads(path.read_text()))
+
+    @classmethod
+    def from_saved(cls, data: object) -> RunConfig:
+        """A config.json as saved: one written before these options existed (0.2.x) resumes as it started,
+        one shared template and no baselines added to its pool."""
+        if isinstance(data, dict):
+            data = {"space": "templates", "seed_baselines": False, **data}
+        return cls.model_validate(data)

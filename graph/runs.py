@@ -69,7 +69,9 @@ def first_error(error: BaseException) -> str:
 def read_model(path: Path, model: type[M]) -> M:
     """A run's JSON config as ``model``; RunUnreadable naming the file when it is damaged or crafted."""
     try:
-        return model.model_validate(json.loads(path.read_text()))
+        data = json.loads(path.read_text())
+        saved = getattr(model, "from_saved", None)  # a config that knows how older runs were saved
+        return saved(data) if callable(saved) else model.model_validate(data)
     except (OSError, ValueError, TypeError, RecursionError) as error:  # ValidationError is a ValueError
         raise RunUnreadable(f"unreadable run file {path}: {first_error(error)}") from None
 

@@ -18,7 +18,7 @@ from tests.conftest import DEMO_DATA, ROOT
 def run_args(runs: Path, clip: Path, *extra: str, data: Path = DEMO_DATA) -> list[str]:
     return [
         "--runs-dir", str(runs), "run", "--data", str(data), "--clip", str(clip), "--llm", "scripted:",
-        "--pool", "caption", "--pool-size", "6", *extra,
+        "--pool", "caption", "--pool-size", "6", "--space", "templates", *extra,
     ]  # fmt: skip
 
 

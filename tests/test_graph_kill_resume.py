@@ -22,6 +22,7 @@ def test_kill_9_then_resume_finishes_without_repeating_work(tmp_path, tiny_clip)
     env = {"PROMPTCLIMB_SCRIPTED_DELAY": "0.05"}
     argv = [
         "--runs-dir", str(runs), "run", "--data", str(DEMO_DATA), "--clip", str(tiny_clip),
+        "--space", "templates",
         "--llm", "scripted:", "--pool", "caption", "--pool-size", "6",
         "--iterations", "12", "--restarts", "2",
     ]  # fmt: skip

@@ -27,7 +27,17 @@ def test_paper_names_and_coop_draw_survive_a_resume(tmp_path: Path, tiny_clip: P
     coop = load_dataset(data, shots=1, seed=1, sampler="coop")
     assert coop.items("train") != load_dataset(data, shots=1, seed=1).items("train")  # the draws differ
 
-    args = ["--runs-dir", str(runs), "run", "--data", str(data), "--clip", str(tiny_clip)]
+    args = [
+        "--runs-dir",
+        str(runs),
+        "run",
+        "--data",
+        str(data),
+        "--clip",
+        str(tiny_clip),
+        "--space",
+        "templates",
+    ]
     args += ["--llm", "scripted:"]
     args += ["--pool", "caption", "--pool-size", "4", "--iterations", "2", "--restarts", "1"]
     args += ["--class-names", "clip", "--sampler", "coop", "--max-llm-calls", "1"]

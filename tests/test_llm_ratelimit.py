@@ -185,7 +185,17 @@ def test_the_run_options_reach_the_shared_limiter(tiny_clip) -> None:
     from promptclimb.session.classify import open_models
     from tests.conftest import DEMO_DATA
 
-    argv = ["run", "--data", str(DEMO_DATA), "--clip", str(tiny_clip), "--llm", "scripted:"]
+    argv = [
+        "run",
+        "--data",
+        str(DEMO_DATA),
+        "--clip",
+        str(tiny_clip),
+        "--llm",
+        "scripted:",
+        "--space",
+        "templates",
+    ]
     config = config_from_args(parser().parse_args([*argv, "--llm-rpm", "600", "--llm-tpm", "90000"]))
     assert (config.llm_rpm, config.llm_tpm) == (600, 90000)
     with open_models(config) as (_, backend):

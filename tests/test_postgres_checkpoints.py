@@ -199,7 +199,9 @@ def test_concurrent_restarts_on_postgres_survive_kill_9_and_rewind(pg_store, tmp
 
 
 def test_bench_cells_keep_their_checkpoints_in_postgres_one_thread_per_suite_cell(
-    pg_store, tmp_path, tiny_suite  # noqa: F811
+    pg_store,
+    tmp_path,
+    tiny_suite,  # noqa: F811
 ):
     from promptclimb.graph.checkpoint import uses_postgres
     from promptclimb.results.suite import cells, load_suite

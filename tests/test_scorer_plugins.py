@@ -41,6 +41,7 @@ def test_plugin_scorer_runs_and_resume_asks_consent(tmp_path, monkeypatch, capsy
     data = write_slice(tmp_path / "data", {"train": 6, "test": 4})
     runs = tmp_path / "runs"
     args = ["--runs-dir", str(runs), "run", "--data", str(data), "--scorer", "mine:some-model",
+            "--space", "templates",
             "--llm", "scripted:", "--iterations", "2", "--restarts", "1", "--pool-size", "4",
             "--max-llm-calls", "1"]  # fmt: skip
     assert cli(*args) == 3  # paused by the call budget

@@ -98,6 +98,7 @@ def test_a_text_encoder_refuses_image_data_and_back(encoder, text_data: Path):
 def test_a_run_on_text_data_describes_texts_and_shows_training_texts_only(text_data: Path, tmp_path, capsys):
     runs = tmp_path / "runs"
     args = ["--runs-dir", str(runs), "run", "--data", str(text_data), "--scorer", MINILM,
+            "--space", "templates",
             "--llm", "scripted:", "--shots", "2", "--iterations", "2", "--restarts", "1", "--pool-size", "5",
             "--task", "online-banking customer messages"]  # fmt: skip
     assert cli(*args) == 0
