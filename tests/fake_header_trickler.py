@@ -8,9 +8,10 @@ import threading
 import time
 
 
-class HeaderTrickler:
-    def __init__(self, every_s: float = 1.0, for_s: float = 60.0) -> None:
-        self.every_s, self.for_s = every_s, for_s  # for_s: then it hangs up, so a failing test ends
+class SlowServer:
+    """A loopback server answering every connection in a thread of its own with ``trickle``."""
+
+    def __init__(self) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.base_url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
         self.requests = 0
@@ -23,6 +24,15 @@ class HeaderTrickler:
             except OSError:
                 return
             threading.Thread(target=self.trickle, args=(conn,), daemon=True).start()
+
+    def trickle(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+
+class HeaderTrickler(SlowServer):
+    def __init__(self, every_s: float = 1.0, for_s: float = 60.0) -> None:
+        self.every_s, self.for_s = every_s, for_s  # for_s: then it hangs up, so a failing test ends
+        super().__init__()
 
     def trickle(self, conn: socket.socket) -> None:
         self.requests += 1

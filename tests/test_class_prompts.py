@@ -19,6 +19,13 @@ def banking(tmp_path_factory: pytest.TempPathFactory):
 MINILM = "text:sentence-transformers/all-MiniLM-L6-v2"
 
 
+def text_run(runs, data, *extra: str) -> list[str]:
+    """A short class-specific run on the banking slice (scripted LLM, real MiniLM)."""
+    return ["--runs-dir", str(runs), "run", "--data", str(data), "--scorer", MINILM, "--llm", "scripted:",
+            "--shots", "2", "--iterations", "2", "--restarts", "1", "--pool-size", "3", "--space", "classes",
+            *extra]  # fmt: skip
+
+
 def test_a_text_run_with_class_prompts_finishes_and_reports_its_classifier(banking, tmp_path, capsys):
     from promptclimb.graph.runs import read_calls
     from tests.graph_helpers import cli, only_run, show_json
@@ -80,28 +87,7 @@ def test_a_class_prompt_run_replays_exactly(banking, tmp_path, capsys):
     from tests.graph_helpers import cli, only_run
 
     runs = tmp_path / "runs"
-    args = [
-        "--runs-dir",
-        str(runs),
-        "run",
-        "--data",
-        str(banking),
-        "--scorer",
-        MINILM,
-        "--llm",
-        "scripted:",
-        "--shots",
-        "2",
-        "--iterations",
-        "2",
-        "--restarts",
-        "1",
-        "--pool-size",
-        "3",
-        "--space",
-        "classes",
-    ]
-    assert cli(*args) == 0
+    assert cli(*text_run(runs, banking)) == 0
     run_dir = only_run(runs)
     capsys.readouterr()
     assert cli("--runs-dir", str(runs), "replay", run_dir.name) == 0
@@ -116,28 +102,7 @@ def test_a_class_specific_result_exports_and_scores_and_transfers(banking, tmp_p
     from tests.graph_helpers import cli, only_run, show_json
 
     runs = tmp_path / "runs"
-    args = [
-        "--runs-dir",
-        str(runs),
-        "run",
-        "--data",
-        str(banking),
-        "--scorer",
-        MINILM,
-        "--llm",
-        "scripted:",
-        "--shots",
-        "2",
-        "--iterations",
-        "2",
-        "--restarts",
-        "1",
-        "--pool-size",
-        "3",
-        "--space",
-        "classes",
-    ]
-    assert cli(*args) == 0
+    assert cli(*text_run(runs, banking)) == 0
     run_dir = only_run(runs)
     final = show_json(runs, run_dir, capsys)["final"]
     assert final["selected"] == "classes"

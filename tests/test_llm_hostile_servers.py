@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from promptclimb.graph.runs import read_status
 from promptclimb.llm.backends import open_backend
 from promptclimb.llm.proposer import LLMUnavailable, Proposer
-from tests.fake_header_trickler import HeaderTrickler
+from tests.fake_header_trickler import HeaderTrickler, SlowServer
 from tests.fake_openai_server import FakeOpenAIServer, chat_reply
 from tests.graph_helpers import only_run, run_args, start_cli
 
@@ -55,22 +54,8 @@ def test_a_100_kb_reply_is_neither_resent_nor_kept_whole(server: FakeOpenAIServe
     assert logged < 50_000
 
 
-class TricklingServer:
+class TricklingServer(SlowServer):
     """Sends a 200 OK with its headers at once, then the body one byte every 0.2 s (for at most ~20 s)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.base_url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
-        self.requests = 0
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.trickle, args=(conn,), daemon=True).start()
 
     def trickle(self, conn: socket.socket) -> None:
         self.requests += 1
