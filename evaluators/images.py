@@ -22,6 +22,7 @@ _WHITE = (255, 255, 255, 255)
 # 328 KB would otherwise take 5.6 GB to decode and convert.
 MAX_DECODED_PIXELS = 40_000_000
 LARGE_PIXELS = 8_000_000
+ROWS_PER_BLOCK = 1 << 20  # pixels converted at a time from high bit depths
 _LARGE_DECODE = threading.Lock()
 
 
@@ -86,8 +87,9 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 def _high_depth_to_l(image: Image.Image) -> Image.Image:
     """16-bit, 32-bit integer and float grayscale to 8 bits by scaling, not clipping (PIL's convert clips,
-    which turns most 16-bit photos white)."""
-    values = np.asarray(image).astype(np.float64)
+    which turns most 16-bit photos white). Converted in blocks of rows, in float32: a 40 Mpx 16-bit image
+    needs its own array and the 8-bit result, not four float64 copies of it."""
+    values = np.asarray(image)
     if image.mode == "F":
         # Float images are either in [0, 1] or in pixel units.
         scale = 255.0 if values.size and np.nanmax(values) <= 1.0 else 1.0
@@ -95,5 +97,11 @@ def _high_depth_to_l(image: Image.Image) -> Image.Image:
         scale = 255.0 / 65535.0
     else:
         scale = 1.0
-    scaled = np.clip(np.nan_to_num(values * scale), 0, 255).round().astype(np.uint8)
-    return Image.fromarray(scaled)  # 2-D uint8 -> mode "L"
+    out = np.empty(values.shape, dtype=np.uint8)
+    rows = max(1, ROWS_PER_BLOCK // max(1, values.shape[1] if values.ndim > 1 else 1))
+    for start in range(0, values.shape[0], rows):
+        block = values[start : start + rows].astype(np.float32) * np.float32(scale)
+        np.nan_to_num(block, copy=False)
+        np.clip(block, 0, 255, out=block)
+        out[start : start + rows] = np.rint(block)
+    return Image.fromarray(out)  # 2-D uint8 -> mode "L"

@@ -100,3 +100,32 @@ def test_a_missing_test_image_is_an_error_not_a_smaller_benchmark(tmp_path: Path
     missing.unlink()
     with raises_data_error(f"test image not found: {missing}"):
         dataset.items("test")
+
+
+def test_a_large_16_bit_image_decodes_within_bounded_memory(tmp_path):
+    """A small file of 6320x6320 16-bit pixels (under the 40 Mpx cap): the conversion to 8 bits must not
+    hold float64 copies of it (it doubled the peak RSS, 1.08 to 2.25 GB)."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    from PIL import Image
+
+    path = tmp_path / "deep.png"
+    gradient = (np.arange(6320, dtype=np.uint32) * 10).astype(np.uint16)
+    Image.fromarray(np.broadcast_to(gradient, (6320, 6320)).copy()).save(path)
+    script = (
+        "import resource, sys\n"
+        "from promptclimb.evaluators.images import open_rgb\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "image = open_rgb(sys.argv[1])\n"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(image.size, image.getpixel((6319, 0)), (after - before) // 1024)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True
+    )
+    grown_mb = int(done.stdout.split()[-1])
+    assert done.stdout.startswith("(6320, 6320) (246, 246, 246)")  # scaled to 8 bits, not clipped to white
+    # The 16-bit pixels (80 MB), the 8-bit result and its RGB copy (160 MB), and PIL's decode buffers.
+    assert grown_mb < 600, f"decoding grew the peak RSS by {grown_mb} MB"
