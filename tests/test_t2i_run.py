@@ -319,3 +319,15 @@ def test_resume_reads_its_checkpoints_without_allow_list_warnings(tmp_path, serv
     with caplog.at_level("WARNING"):
         t2i(runs, "resume", run_dir.name, "--max-images", "1", "--trust-run-llm")
     assert "Blocked deserialization" not in caplog.text
+
+
+def test_an_invert_run_whose_critic_never_answers_usably_pauses(tmp_path, server, capsys):
+    garbage = chat_reply("Sure! I would describe it as a nice picture.")
+    server.script("critic", garbage, garbage, garbage)
+    ref = reference_image(tmp_path / "ref.png")
+    runs = tmp_path / "runs"
+    assert t2i(runs, "invert", str(ref), "--iterations", "1", *endpoints(server)) == 3
+    status, reason = read_status(only_run(runs))
+    assert status == "paused" and "no usable prompt" in reason
+    assert not server.image_requests()  # nothing was drawn from nothing
+    assert t2i(runs, "resume", only_run(runs).name, "--trust-run-llm") == 0  # the critic answers now

@@ -7,10 +7,15 @@ from langgraph.runtime import Runtime
 from promptclimb.evaluators.t2i.critics import Revision
 from promptclimb.graph.t2i.context import T2IContext
 from promptclimb.graph.t2i.state import T2IConfig, T2IMessage, T2IRejection, T2IState
+from promptclimb.llm.errors import LLMUnavailable
 from promptclimb.nodes.t2i.budget import check_llm_budget
 from promptclimb.nodes.t2i.rank import in_phase
 from promptclimb.prompts.t2i_messages import reference_turn, system_prompt
 from promptclimb.prompts.template import normalize
+
+
+class NoUsablePrompts(LLMUnavailable):
+    """The critic answered, but nothing usable: the run pauses, resumable."""
 
 
 def critic_seed(config: T2IConfig, phase: str, iteration: int) -> int:
@@ -52,6 +57,13 @@ def start_phase(state: T2IState, runtime: Runtime[T2IContext]) -> dict:
         set(),
         critic_seed(config, phase, 0),
     )
+    if not revision.prompts:
+        # Nothing to draw: the phase would "finish" with no image at all. Pause instead (resumable), as a
+        # classification run pauses on an LLM that gives nothing usable.
+        raise NoUsablePrompts(
+            f"the critic gave no usable prompt to start the {phase} phase "
+            f"({len(revision.rejections)} refused; see llm_calls.jsonl): check the critic model, then resume"
+        )
     reply = T2IMessage(role="assistant", content=revision.reply)
     return {
         **apply(state, revision, 0),
