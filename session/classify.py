@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from promptclimb.evaluators.base import DualEncoder
+from promptclimb.evaluators.cache import FeatureStore
 from promptclimb.evaluators.classify.data import FewShotDataset
 from promptclimb.evaluators.classify.registry import (
     check_modality,
@@ -153,6 +154,9 @@ def open_run(
         done = {"iterations_done": 0, "restarts_done": 0}
         if run_dir is None:
             assert runs_dir is not None
+            # A feature cache that cannot be opened (a full or read-only disk) is bad input: it fails here,
+            # before a run directory exists (exit 2, nothing created).
+            FeatureStore(config.cache_dir or default_cache_dir()).close()
             run_dir = create_run(runs_dir, config, data_record(dataset))
         else:
             summary = summarize(run_dir)

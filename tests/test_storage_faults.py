@@ -170,3 +170,18 @@ def test_a_full_cache_disk_names_the_cache_file(tmp_path: Path) -> None:
     with pytest.raises(CacheUnavailable, match=f"feature cache {tmp_path / 'cache'}.* cannot be written"):
         store.put_images(rows)
     assert not store._db.in_transaction
+
+
+def test_a_cache_that_cannot_be_opened_stops_a_run_before_its_directory_exists(
+    tmp_path: Path, tiny_clip: Path, monkeypatch, capsys
+) -> None:
+    full = disk_full_error()
+
+    def disk_full(self: FeatureStore) -> sqlite3.Connection:
+        raise full
+
+    monkeypatch.setattr(FeatureStore, "_open", disk_full)
+    runs = tmp_path / "runs"
+    assert cli(*run_args(runs, tiny_clip, "--iterations", "1", "--restarts", "1")) == 2
+    assert "database or disk is full" in capsys.readouterr().err
+    assert not runs.exists() or not any(runs.iterdir())  # exit 2: nothing created
