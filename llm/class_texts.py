@@ -81,9 +81,15 @@ def extract_class_texts(reply: str, names: list[str]) -> tuple[dict[int, list[st
     return {}, "no JSON object mapping the class names to lists of texts"
 
 
+# The message's own scaffolding: a text that carries it copies the feedback, not an input of the class.
+_SCAFFOLDING = re.compile(r"inputs right|mistaken for|\bmisread\b|\(given [\"']", re.IGNORECASE)
+
+
 def screen_text(text: str, name: str, seen: set[str]) -> tuple[str | None, str | None]:
     """(cleaned text, None) when usable, else (None, why)."""
     cleaned = " ".join(text.split())
+    if _SCAFFOLDING.search(cleaned):
+        return None, "copies the message's feedback"
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs") for ch in text):
         return None, "control, format or escape characters"
     if not MIN_TEXT_CHARS <= len(cleaned) <= MAX_TEXT_CHARS:

@@ -149,6 +149,8 @@ def test_replies_are_matched_to_the_asked_classes_and_screened():
     assert screen_text("card arrival", "card arrival", seen)[1] == "the class name itself"
     assert screen_text("evil \u202e text", "x", seen)[1].startswith("control")
     assert screen_text("evil \x1b[31m text", "x", seen)[1].startswith("control")
+    copied = "2 of 8 training inputs right; mistaken for 'transfer timing', 'failed transfer'"
+    assert screen_text(copied, "x", seen)[1] == "copies the message's feedback"  # seen in a blind bench run
     seen.add("where is my card?")
     assert screen_text("Where is my card?", "card arrival", seen)[1] == "duplicate"
     schema = texts_schema(names, 3)
