@@ -218,7 +218,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
 
     def score(row: dict[str, Any], key: str) -> str:  # accuracies as percentages, t2i scores as 0..1
-        return pct(row[key]) if row["kind"] == "classify" or row[key] is None else f"{row[key]:.3f}"
+        return pct(row[key]) if row["kind"].startswith("classify") or row[key] is None else f"{row[key]:.3f}"
 
     cells = [
         [r["run_id"], r["kind"], r["status"], r["iterations_done"], score(r, "best"), score(r, "test")]

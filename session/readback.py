@@ -54,16 +54,23 @@ def read_run(run_dir: Path) -> tuple[str, dict[str, Any]]:
     return kind, kind_named(kind).summarize(run_dir)
 
 
+REPLAY_MARKER = "replay.json"  # results/replay.py's marker of a replay directory
+
+
 def list_row(run_dir: Path) -> dict[str, Any]:
     """One record per run, as ``list --json`` gives it (best: train accuracy, or a t2i run's final score)."""
     kind, s = read_run(run_dir)
     row = {"run_id": run_dir.name, "run_dir": str(run_dir), "kind": s["kind"] if kind == T2I else kind}
+    if (run_dir / REPLAY_MARKER).is_file():  # a replay is a copy of another run, not a run of its own
+        row["kind"] = f"{row['kind']} replay"
     row |= {"status": s["status"], "iterations_done": s["iterations_done"]}
     if kind == T2I:
         return row | {"best": s["final"]["score"] if s["final"] else None, "test": None}
+    final = s["final"] or {}
     return row | {
         "best": s["leaderboard"][0]["train_acc"] if s["leaderboard"] else None,
-        "test": s["final"]["test_acc"] if s["final"] else None,
+        # the classifier the run reports (template, ensemble or class-specific), not always the template
+        "test": final.get("selected_test_acc", final.get("test_acc")) if final else None,
     }
 
 

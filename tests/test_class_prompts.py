@@ -94,6 +94,10 @@ def test_a_class_prompt_run_replays_exactly(banking, tmp_path, capsys):
     assert "reproduced exactly" in capsys.readouterr().out
     replayed = summarize(run_dir.parent / f"{run_dir.name}-replay")
     assert replayed["final"] == summarize(run_dir)["final"]
+    capsys.readouterr()
+    assert cli("--runs-dir", str(runs), "list", "--json") == 0
+    kinds = {row["run_id"]: row["kind"] for row in json.loads(capsys.readouterr().out)}
+    assert kinds == {run_dir.name: "classify", f"{run_dir.name}-replay": "classify replay"}
 
 
 def test_a_class_specific_result_exports_and_scores_and_transfers(banking, tmp_path, capsys):
