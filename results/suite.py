@@ -356,13 +356,15 @@ def cell_config(
         "llm": suite.llm,
     }
     if method == BASELINES_CELL:
-        fixed = {"pool": "single", "pool_size": None, "iterations": 0, "restarts": 1, "seed_baselines": False}
+        fixed = {"pool": "single", "pool_size": None, "iterations": 0, "restarts": 1, "seed_baselines": False,
+                 "space": "templates"}  # fmt: skip
         return RunConfig(**{**common, **fixed})
     if method == "pool":
         pool = pool_method_pool(suite, suite_dir)
         return RunConfig(
             **{**common, "pool": pool, "pool_size": suite.budget(), "iterations": 0, "restarts": 1},
             seed_baselines=False,  # the best of E pool templates, nothing added
+            space="templates",
         )
     if method == "promptclimb":
         return RunConfig(**{**common, "meta": "compact"})

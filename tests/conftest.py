@@ -57,6 +57,16 @@ def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def fresh_store_choice() -> Iterator[None]:
+    """A test's in-process `--checkpoints URL` is the process's store choice until the next main(): reset it,
+    so no later test reads through a store another test named."""
+    yield
+    checkpoint = sys.modules.get("promptclimb.graph.checkpoint")
+    if checkpoint is not None:
+        checkpoint.use_store(None)
+
+
+@pytest.fixture(autouse=True)
 def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own feature cache, so no test sees another's cached scores."""
     cache = tmp_path / "cache"

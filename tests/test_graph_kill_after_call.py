@@ -17,7 +17,7 @@ from tests.graph_helpers import cli, only_run, run_args, show_json
 # The CLI in a child that SIGKILLs itself as soon as one call record is durably in the log.
 DIE_AFTER_LOGGING = """
 import os, signal, sys
-import promptclimb.graph.session as session
+import promptclimb.session.classify as session
 from promptclimb.cli.main import main
 logged = session.append_call
 def log_then_die(run_dir, call):

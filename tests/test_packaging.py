@@ -19,8 +19,8 @@ import pytest
 
 from tests.conftest import ROOT
 
-SOURCES = ["promptclimb", "cli", "results", "graph", "nodes", "evaluators", "llm", "prompts"]
-MOVED = ["graph", "nodes", "llm", "evaluators", "prompts", "results", "cli"]
+SOURCES = ["promptclimb", "cli", "session", "results", "graph", "nodes", "evaluators", "llm", "prompts"]
+MOVED = ["graph", "nodes", "llm", "evaluators", "prompts", "results", "session", "cli"]
 HAS_PYPI_LLM = importlib.util.find_spec("llm") is not None
 
 

@@ -175,7 +175,7 @@ def test_a_crafted_checkpoint_or_status_is_one_line_naming_the_file(finished_run
     assert json.loads(capsys.readouterr().out)["status"] == "paused"
     with open_checkpointer(run_dir) as saver:
         build_graph(saver).update_state(
-            THREAD, {"usage": "crafted", "candidates": [{"x": 1}]}, as_node="rank"
+            THREAD, {"usage": "crafted", "candidates": [{"x": 1}]}, as_node="evaluate"
         )
     assert cli("--runs-dir", str(runs), "show", run_dir.name) == 2
     assert "checkpoints.sqlite" in one_line_error(capsys)
