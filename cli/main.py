@@ -22,7 +22,6 @@ from promptclimb.graph.config import LIU2024_DEFAULTS, RunConfig
 # Only light modules are imported above, so `--help` and `--version` answer at once: torch, transformers,
 # LangChain and LangGraph load inside the commands that need them (tests/test_cli_console.py checks it).
 if TYPE_CHECKING:
-    from promptclimb.evaluators.classify.scorer import ClipScorer
     from promptclimb.session.consent import Trust
 
 RUN_HELP = "run id (under --runs-dir) or run directory"
@@ -246,53 +245,17 @@ def add_score_command(sub: argparse._SubParsersAction) -> None:
     score.add_argument("--json", action="store_true", help="print the rows as JSON")
 
 
-def score_rows(
-    scorer: ClipScorer, templates: list[str], split: str, baselines: bool, class_prompts: Any = None
-) -> list[dict[str, Any]]:
-    from promptclimb.nodes.finalize import PHOTO_BASELINE
-    from promptclimb.prompts.pools import handmade_templates
-
-    results = scorer.score(templates, split) if templates else []
-    if class_prompts is not None:
-        per_class = class_prompts.by_index(scorer.classnames)
-        results.append(scorer.score_classes(class_prompts.templates, per_class, split))
-    if baselines:
-        photo = scorer.score([PHOTO_BASELINE], split)[0]
-        photo.template = f"baseline: {PHOTO_BASELINE}"
-        handmade = scorer.score_ensemble(handmade_templates(scorer.dataset.name), split)
-        handmade.template = "baseline: hand-made ensemble"
-        results += [photo, handmade]
-    keys = ("template", "split", "accuracy", "n_images", "seconds")
-    return [{k: getattr(r, k) for k in keys} for r in results]
-
-
 def cmd_score(args: argparse.Namespace) -> int:
-    from promptclimb.evaluators.classify.class_prompts import read_class_prompts
-    from promptclimb.evaluators.classify.data import DataError
-    from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir
-    from promptclimb.prompts.pools import load_pool
-    from promptclimb.prompts.template import TemplateError, validate
-    from promptclimb.session.classify import load_data, open_scorer_model
+    from promptclimb.session.scoring import score_prompts
 
-    templates = [validate(t) for t in args.templates]
-    if args.templates_file:
-        templates += load_pool(args.templates_file)
-    class_prompts = read_class_prompts(Path(args.class_prompts)) if args.class_prompts else None
-    if not templates and not args.baselines and class_prompts is None:
-        raise TemplateError(
-            "no templates: give TEMPLATE arguments, --templates FILE, --class-prompts FILE or --baselines"
-        )
     config = RunConfig.model_validate({k: v for k, v in vars(args).items() if k in RunConfig.model_fields})
-    dataset = load_data(config)
-    if not dataset.has_split(args.split):
-        raise DataError(f"dataset '{dataset.name}' has no {args.split} split")
-    backbone = open_scorer_model(config, dataset)
-    scorer = ClipScorer(backbone, dataset, args.cache_dir or default_cache_dir())
-    rows = score_rows(scorer, templates, args.split, args.baselines, class_prompts)
+    name, rows = score_prompts(
+        config, args.templates, args.templates_file, args.class_prompts, args.split, args.baselines
+    )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    title = f"{dataset.name}, {args.split} split, {rows[0]['n_images']} images"
+    title = f"{name}, {args.split} split, {rows[0]['n_images']} images"
     cells = [[row["template"], pct(row["accuracy"]), f"{row['seconds']:.2f}"] for row in rows]
     out.print(table(title, ["template", "accuracy", "seconds"], cells))
     return 0
