@@ -119,7 +119,7 @@ def print_summary(summary: dict[str, Any], limit: int | None = None) -> None:
     rows = summary["leaderboard"][:limit] if limit else summary["leaderboard"]
     cells = [
         [i, row["template"], pct(row["train_acc"]), pct(row.get("val_acc")),
-         row["source"] if row["source"] == "pool" else step(row["restart"], row["iteration"])]
+         row["source"] if row["source"] in ("pool", "local") else step(row["restart"], row["iteration"])]
         for i, row in enumerate(rows, 1)
     ]  # fmt: skip
     title = f"{summary['run_id']}  [{summary['status']}]"
