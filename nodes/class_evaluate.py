@@ -7,7 +7,8 @@ from langgraph.runtime import Runtime
 
 from promptclimb.graph.context import Context
 from promptclimb.graph.state import OptimState
-from promptclimb.nodes.class_feedback import classifier_score, kept_by_class, selection_splits
+from promptclimb.nodes.class_feedback import classifier_score, kept_by_class
+from promptclimb.nodes.rank import selection_splits
 
 
 def class_evaluate(state: OptimState, runtime: Runtime[Context]) -> dict:
@@ -20,7 +21,7 @@ def class_evaluate(state: OptimState, runtime: Runtime[Context]) -> dict:
         new.setdefault(prompt.cls, []).append(prompt.text)
     before = state.get("classifier")
     report = context.scorer.climb_classes(
-        state["shared"], kept_by_class(prompts), new, selection_splits(config)
+        state["shared"], kept_by_class(prompts), new, selection_splits(config.selection(), context.scorer)
     )
     accepted = {(cls, text) for cls, texts in report.accepted.items() for text in texts}
     dropped = {(cls, text) for cls, texts in report.dropped.items() for text in texts}

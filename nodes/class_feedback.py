@@ -15,12 +15,13 @@ from collections import Counter
 
 from langgraph.runtime import Runtime
 
+from promptclimb.evaluators.classify.scorer import ClassReport
 from promptclimb.graph.config import RunConfig
 from promptclimb.graph.context import Context
 from promptclimb.graph.state import ClassifierScore, ClassPrompt, Message, OptimState
 from promptclimb.nodes.evaluate import scored, unscored
 from promptclimb.nodes.feedback import restart_finished
-from promptclimb.nodes.rank import ranked
+from promptclimb.nodes.rank import ranked, selection_splits
 from promptclimb.prompts.classes import Target, classes_message
 from promptclimb.prompts.handmade import baseline_templates
 from promptclimb.prompts.operators import local_variants
@@ -37,10 +38,6 @@ def kept_by_class(prompts: list[ClassPrompt]) -> dict[int, list[str]]:
         if prompt.kept:
             kept.setdefault(prompt.cls, []).append(prompt.text)
     return kept
-
-
-def selection_splits(config: RunConfig) -> list[str]:
-    return ["train", "val"] if config.selection() == "train+val" else ["train"]
 
 
 def choose_targets(state: OptimState, config: RunConfig, n_classes: int) -> list[int]:
@@ -86,13 +83,13 @@ def targets_of(state: OptimState, context: Context, chosen: list[int]) -> list[T
     return targets
 
 
-def classifier_score(report: object) -> ClassifierScore:
+def classifier_score(report: ClassReport) -> ClassifierScore:
     return ClassifierScore(
-        correct=report.after.correct,  # type: ignore[attr-defined]
-        total=report.total,  # type: ignore[attr-defined]
-        per_class=report.per_class,  # type: ignore[attr-defined]
-        confusions=report.confusions,  # type: ignore[attr-defined]
-        misclassified=report.misclassified,  # type: ignore[attr-defined]
+        correct=report.after.correct,
+        total=report.total,
+        per_class=report.per_class,
+        confusions=report.confusions,
+        misclassified=report.misclassified,
     )
 
 
@@ -105,7 +102,7 @@ def class_feedback(state: OptimState, runtime: Runtime[Context]) -> dict:
         variants = unscored(local_variants(parents, config.seed, LOCAL_VARIANTS), state["candidates"])
         local = scored(scorer, variants, state["restart"], 0, "local")
         candidates = ranked([*state["candidates"], *local], config)
-        on = selection_splits(config)
+        on = selection_splits(config.selection(), scorer)
         # The anchor is what a user would type (the bare name or the hand-made template, the better on the
         # selection data); other templates join only with a significant gain (McNemar, z = 3).
         baselines = baseline_templates(context.dataset_name, context.modality)

@@ -7,7 +7,8 @@ from langgraph.runtime import Runtime
 from promptclimb.evaluators.base import Scorer
 from promptclimb.graph.context import Context
 from promptclimb.graph.state import Candidate, Final, OptimState
-from promptclimb.nodes.class_feedback import kept_by_class, selection_splits
+from promptclimb.nodes.class_feedback import kept_by_class
+from promptclimb.nodes.rank import selection_splits
 from promptclimb.prompts.pools import coop_template, handmade_templates
 
 PHOTO_BASELINE = "a photo of a {}."
@@ -74,19 +75,17 @@ def with_classes(final: Final, state: OptimState, context: Context, test: str | 
         return final
     scorer, names = context.scorer, context.scorer.classnames
     kept = kept_by_class(state.get("class_prompts", []))
-    splits = selection_splits(context.config)
-    classes_correct = sum(scorer.score_classes(shared, kept, s).n_correct for s in splits)  # type: ignore[attr-defined]
-    total = sum(scorer.score([final.template], s)[0].n_images for s in splits)  # type: ignore[arg-type]
+    splits = selection_splits(context.config.selection(), scorer)
+    class_scores = [scorer.score_classes(shared, kept, s) for s in splits]  # type: ignore[attr-defined]
+    classes_correct = sum(score.n_correct for score in class_scores)
+    total = sum(score.n_images for score in class_scores)
     update: dict = {
         "class_templates": shared,
         "class_prompts": {names[c]: texts for c, texts in sorted(kept.items())},
         "classes_selection_acc": classes_correct / total if total else None,
     }
     chosen = [final.template] if final.selected == "template" else final.ensemble_templates
-    chosen_correct = sum(
-        (scorer.score([chosen[0]], s)[0] if len(chosen) == 1 else scorer.score_ensemble(chosen, s)).n_correct
-        for s in splits  # type: ignore[arg-type]
-    )
+    chosen_correct = correct_on(scorer, chosen, splits)
     if test is not None:
         update["classes_test_acc"] = scorer.score_classes(shared, kept, test).accuracy  # type: ignore[attr-defined]
     if classes_correct >= chosen_correct:
@@ -100,7 +99,13 @@ def choose_classifier(scorer: Scorer, best: Candidate, ensemble: list[str], on: 
     correctly than the selected template, else "template". Never looks at the test split."""
     if len(ensemble) < 2:
         return "template"
-    splits = ["train", "val"] if on == "train+val" and scorer.has_split("val") else ["train"]
-    template_correct = sum(scorer.score([best.template], s)[0].n_correct for s in splits)
-    ensemble_correct = sum(scorer.score_ensemble(ensemble, s).n_correct for s in splits)
-    return "ensemble" if ensemble_correct > template_correct else "template"
+    splits = selection_splits(on, scorer)
+    better = correct_on(scorer, ensemble, splits) > correct_on(scorer, [best.template], splits)
+    return "ensemble" if better else "template"
+
+
+def correct_on(scorer: Scorer, templates: list[str], splits: list[str]) -> int:
+    """Selection inputs one template, or the ensemble of several, classifies right."""
+    if len(templates) == 1:
+        return sum(scorer.score(templates, s)[0].n_correct for s in splits)  # type: ignore[arg-type]
+    return sum(scorer.score_ensemble(templates, s).n_correct for s in splits)  # type: ignore[arg-type]

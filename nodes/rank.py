@@ -11,6 +11,7 @@ import random
 
 from langgraph.runtime import Runtime
 
+from promptclimb.evaluators.base import Scorer
 from promptclimb.graph.config import RunConfig
 from promptclimb.graph.context import Context
 from promptclimb.graph.state import Candidate, OptimState
@@ -23,6 +24,11 @@ def correct_and_total(candidate: Candidate, on: str) -> tuple[int, int]:
     if on == "train+val" and candidate.val_n:
         return candidate.train_correct + candidate.val_correct, candidate.train_n + candidate.val_n
     return candidate.train_correct, candidate.train_n
+
+
+def selection_splits(on: str, scorer: Scorer) -> list[str]:
+    """The splits behind the selection data: train, or train and val pooled where there is a val split."""
+    return ["train", "val"] if on == "train+val" and scorer.has_split("val") else ["train"]
 
 
 def selection_acc(candidate: Candidate, on: str = "train") -> float:

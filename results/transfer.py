@@ -100,9 +100,8 @@ def transfer(
     random_weights: dict[str, bool] = {}
     source = config.scorer or config.clip
     for role, clip in (("source", source), ("target", other_clip)):
-        spec = clip if clip == config.scorer or ":" in clip.split("/")[0] else f"hf:{clip}"
         options = {"device": device or config.device, "precision": precision or config.precision}
-        backbone = load_backbone(spec, **options)
+        backbone = load_backbone(clip, **options)
         random_weights[clip] = bool(backbone.random_weights)
         scorer = ClipScorer(backbone, dataset, config.cache_dir or default_cache_dir())
         if "test" in splits:

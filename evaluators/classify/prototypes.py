@@ -8,7 +8,7 @@ candidate and is deterministic: the LLM is asked only for what this search canno
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -32,16 +32,6 @@ class Fit:
     def better_than(self, other: Fit) -> bool:
         """The stated tie rule: more inputs right, or as many and a larger mean margin."""
         return (self.correct, self.margin) > (other.correct, other.margin)
-
-
-@dataclass
-class Climb:
-    """What one class-by-class climb kept, and the classifier's fit afterwards."""
-
-    accepted: dict[int, list[int]] = field(default_factory=dict)  # class -> indices into its new texts
-    dropped: dict[int, list[int]] = field(default_factory=dict)  # class -> indices into its kept texts
-    before: Fit = Fit(0, 0.0)
-    after: Fit = Fit(0, 0.0)
 
 
 def unit(matrix: np.ndarray) -> np.ndarray:

@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 ENSEMBLE_LABEL = "ensemble of {n} templates"
 CLASSIFY_ROWS = 8192  # images per similarity block
+RAW_TEXTS = "\x00raw texts"  # the group key of class-specific texts (never a template: it holds \x00)
 
 
 def default_cache_dir() -> Path:
@@ -165,7 +166,7 @@ class ClipScorer:
         """Offer each class its new texts (kept where they beat the classifier, class by class, in class
         order), then drop kept texts whose removal raises the number right. Deterministic."""
         search = ClassSearch(self._selection(on), self._class_sums(shared, kept))
-        report = ClassReport(before=search.fit)
+        report = ClassReport()
         for cls in sorted(new):
             if new[cls]:
                 taken = search.offer(cls, self._texts(new[cls]))
@@ -188,7 +189,7 @@ class ClipScorer:
     ) -> TemplateScore:
         """Zero-shot accuracy of a class-specific classifier (shared templates + per-class texts)."""
         start = time.perf_counter()
-        classes = unit(self._class_sums(shared, prompts)).astype(np.float32)
+        classes = self._class_vectors(shared, prompts)
         n = sum(len(texts) for texts in prompts.values())
         label = f"{len(shared)} template(s) + {n} class-specific prompt(s)"
         result = _classify(self._images(split), classes, label, split, False)
@@ -198,6 +199,9 @@ class ClipScorer:
     @serialized
     def class_embeddings(self, shared: Sequence[str], prompts: dict[int, list[str]]) -> np.ndarray:
         """[classes, dim]: the unit class vectors of a class-specific classifier (an exported head)."""
+        return self._class_vectors(shared, prompts)
+
+    def _class_vectors(self, shared: Sequence[str], prompts: dict[int, list[str]]) -> np.ndarray:
         return unit(self._class_sums(shared, prompts)).astype(np.float32)
 
     def _class_sums(self, shared: Sequence[str], prompts: dict[int, list[str]]) -> np.ndarray:
@@ -245,15 +249,10 @@ class ClipScorer:
     def _texts(self, texts: Sequence[str]) -> np.ndarray:
         """Unit features of raw prompt texts (not templates), through the feature cache."""
         unique = list(dict.fromkeys(texts))
-        identity = self.backbone.identity
-        rows = self.store.get_texts(identity, unique)
+        rows = self.store.get_texts(self.backbone.identity, unique)
         self.stats["text_cache_hits"] += int(rows.found.sum())
-        missing = [unique[i] for i in np.flatnonzero(~rows.found)]
-        if missing:
-            ((features, flags),) = self.backbone.encode_text_groups([missing])
-            self.store.put_texts(identity, zip(missing, features, flags, strict=True))
-            self.stats["texts_encoded"] += len(missing)
-            rows = self.store.get_texts(identity, unique)  # what a later cached run reads
+        if not rows.found.all():  # one group (texts share no template prefix), encoded as templates are
+            self._encode_missing([RAW_TEXTS], {RAW_TEXTS: unique}, unique, rows, {RAW_TEXTS: 0.0})
         position = {t: i for i, t in enumerate(unique)}
         return rows.vectors[[position[t] for t in texts]]
 
@@ -365,7 +364,6 @@ class ClassReport:
 
     accepted: dict[int, list[str]] = field(default_factory=dict)
     dropped: dict[int, list[str]] = field(default_factory=dict)
-    before: Fit = Fit(0, 0.0)
     after: Fit = Fit(0, 0.0)
     total: int = 0
     per_class: list[list[int]] = field(default_factory=list)
