@@ -11,12 +11,12 @@ import json
 import re
 import unicodedata
 
+from promptclimb.llm.parsing import THINKING, json_sources
+
 MAX_TEXT_CHARS = 200
 MIN_TEXT_CHARS = 3
 # One plain sentence for llama.cpp grammars (a positive class: grammars enforce only those).
 TEXT_PATTERN = r"^[A-Za-z0-9 ,.;:!?'()&/$%+#@-]{3,160}$"
-_FENCE = re.compile(r"```[\w+-]*[ \t]*\n?(.*?)(```|$)", re.DOTALL)
-_THINKING = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
 
 
 def key_of(text: str) -> str:
@@ -34,9 +34,8 @@ def texts_schema(names: list[str], per_class: int) -> dict:
 
 def _objects(text: str) -> list[dict]:
     decoder = json.JSONDecoder()
-    sources = [text, *(m.group(1).strip() for m in _FENCE.finditer(text))]
     found: list[dict] = []
-    for source in sources:
+    for source in json_sources(text):
         for start in [i for i, ch in enumerate(source) if ch == "{"][:20]:
             try:
                 value, _ = decoder.raw_decode(source, start)
@@ -60,7 +59,7 @@ def _flatten(value: object) -> list[str]:
 
 def extract_class_texts(reply: str, names: list[str]) -> tuple[dict[int, list[str]], str | None]:
     """Texts per asked class (index into ``names``), unvalidated, and why none were found."""
-    text = _THINKING.sub("", reply).strip()
+    text = THINKING.sub("", reply).strip()
     if not text:
         return {}, "the reply was empty"
     wanted = {key_of(name): i for i, name in enumerate(names)}

@@ -17,7 +17,7 @@ from promptclimb.prompts.template import PLACEHOLDER, TemplateError, normalize, 
 MAX_CANDIDATES = 100  # a reply listing thousands of lines must not flood the run's records
 SHORT_CHARS = 120
 
-_THINKING = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
+THINKING = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
 _FENCE = re.compile(r"```[\w+-]*[ \t]*\n?(.*?)(```|$)", re.DOTALL)
 _JSON_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -54,7 +54,7 @@ def shorten(text: str, limit: int = SHORT_CHARS) -> str:
 
 def extract_candidates(reply: str) -> tuple[list[str], str | None]:
     """The proposed templates in a reply, as written (unvalidated), and why none were found."""
-    text = _THINKING.sub("", reply).strip()
+    text = THINKING.sub("", reply).strip()
     if not text:
         return [], "the reply was empty"
     for found in (_from_json(text), _from_truncated_json(text), _from_lines(text)):
@@ -63,7 +63,8 @@ def extract_candidates(reply: str) -> tuple[list[str], str | None]:
     return [], 'no templates found: expected a JSON object {"templates": ["...", "..."]}'
 
 
-def _json_sources(text: str) -> Iterable[str]:
+def json_sources(text: str) -> Iterable[str]:
+    """The reply itself, then the contents of each fenced block: where a JSON value may stand."""
     yield text
     for fenced in _FENCE.finditer(text):
         yield fenced.group(1).strip()
@@ -71,7 +72,7 @@ def _json_sources(text: str) -> Iterable[str]:
 
 def _from_json(text: str) -> list[str]:
     decoder = json.JSONDecoder()
-    for source in _json_sources(text):
+    for source in json_sources(text):
         starts = [i for i, ch in enumerate(source) if ch in "{["][:20]
         for start in starts:
             try:
@@ -235,7 +236,7 @@ def dash_lines(reply: str) -> tuple[list[str], str | None]:
     """Templates in the reply format of Liu et al.'s released code (``--meta liu2024``): every line that
     starts with "- " is one, and, as the release's check does, a reply with such a line lacking ``{}`` is
     unusable as a whole. Returns (templates as written, why none were found)."""
-    text = _THINKING.sub("", reply).strip()
+    text = THINKING.sub("", reply).strip()
     templates = [line[2:] for line in text.splitlines() if line.startswith("- ")]
     if not templates:
         return [], 'no line starts with "- "'
