@@ -29,7 +29,7 @@ from promptclimb.prompts.operators import local_variants
 MISREAD_PER_CLASS = 2  # training inputs shown per asked class (texts, examples allowed)
 MISTAKEN_FOR = 3  # classes named per asked class
 LOCAL_PARENTS = 6  # best scored templates the edit and crossover operators start from
-LOCAL_VARIANTS = 24  # templates they add, scored without an LLM call (session/planning.py plans them)
+LOCAL_VARIANTS = 24  # templates they add, scored without an LLM call (the dry run plans them)
 
 
 def kept_by_class(prompts: list[ClassPrompt]) -> dict[int, list[str]]:

@@ -8,14 +8,11 @@ from promptclimb.graph.config import RunConfig
 from promptclimb.graph.t2i.state import T2IConfig
 from promptclimb.llm.errors import BackendError
 from promptclimb.llm.pricing import PriceFileError, price_for
+from promptclimb.nodes.class_feedback import LOCAL_VARIANTS
 
 # Rough token sizes of one LLM request's parts (about 4 characters per token of our meta-prompts): for a
 # dollar estimate before anything is spent, not a bill.
 SYSTEM_TOKENS, RANKED_TOKENS, PROPOSAL_TOKENS = 400, 25, 25
-
-
-# --space classes scores this many edit and crossover variants of the best templates once (no LLM call).
-LOCAL_VARIANTS = 24
 
 
 def classify_numbers(config: RunConfig, pool: list[str], n_classes: int) -> dict[str, int]:
