@@ -61,7 +61,7 @@ def test_old_configs_load_with_todays_defaults(tmp_path: Path):
 
 
 def test_score_command_takes_the_same_options(tmp_path: Path, tiny_clip: Path, capsys, monkeypatch):
-    import promptclimb.session.classify as session
+    import promptclimb.session.scoring as session
 
     data = make_eurosat(tmp_path)
     seen = []
