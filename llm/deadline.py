@@ -55,6 +55,18 @@ def _on_sigint(signum: int, frame: Any) -> None:
     signal.default_int_handler(signum, frame)  # the usual KeyboardInterrupt in the main thread
 
 
+def interruptible_sleep(seconds: float) -> None:
+    """time.sleep in slices: a Ctrl-C since the sleep began ends it (RequestInterrupted), in a worker thread
+    too, where Python delivers no KeyboardInterrupt; a backoff of a minute must not hold up a pause."""
+    start, ends = _interrupts, time.monotonic() + seconds
+    while (left := ends - time.monotonic()) > 0:
+        if _interrupts != start:
+            raise RequestInterrupted("interrupted by the user")
+        time.sleep(min(SLICE_S, left))
+    if _interrupts != start:
+        raise RequestInterrupted("interrupted by the user")
+
+
 def watch_interrupts() -> None:
     """Let Ctrl-C reach requests in worker threads: only where Python's default handler is in place (nobody
     else handles SIGINT), and only from the main thread (Python's rule)."""

@@ -26,6 +26,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from pydantic import BaseModel
 
 from promptclimb.llm.backends import ChatBackend
+from promptclimb.llm.deadline import interruptible_sleep
 from promptclimb.llm.errors import LLMUnavailable, one_line
 from promptclimb.llm.parsing import (
     MAX_CANDIDATES,
@@ -113,7 +114,7 @@ class Proposer:
         max_reasks: int = 2,
         backoff_s: float = 1.0,
         recorder: Callable[[LLMCall], None] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = interruptible_sleep,  # backoffs end on Ctrl-C, in any thread
         rng: random.Random | None = None,
         logged: Iterable[LLMCall] = (),
     ) -> None:

@@ -137,3 +137,31 @@ def seconds_until_paused(run_dir: Path, limit_s: float) -> float:
             break
         time.sleep(0.05)
     return time.monotonic() - started
+
+
+def test_ctrl_c_ends_a_backoff_sleep_in_a_worker_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python delivers no KeyboardInterrupt to a worker thread: the retry backoff watches Ctrl-C itself."""
+    import threading
+
+    from promptclimb.llm import deadline
+
+    ended: list[BaseException | None] = []
+
+    def backoff() -> None:
+        try:
+            deadline.interruptible_sleep(30)
+            ended.append(None)
+        except BaseException as exc:  # noqa: BLE001 - the test wants to see what ended it
+            ended.append(exc)
+
+    worker = threading.Thread(target=backoff)
+    started = time.monotonic()
+    worker.start()
+    time.sleep(0.3)
+    monkeypatch.setattr(deadline, "_interrupts", deadline._interrupts + 1)  # what the SIGINT handler does
+    worker.join(timeout=10)
+    assert time.monotonic() - started < 3
+    assert len(ended) == 1 and isinstance(ended[0], deadline.RequestInterrupted)
+    import inspect
+
+    assert inspect.signature(Proposer).parameters["sleep"].default is deadline.interruptible_sleep
