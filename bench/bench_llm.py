@@ -13,6 +13,12 @@ Memory (``--memory N``): one server with the default settings, N calls of distin
 RSS after each, and how many times it was restarted for passing its ceiling.
 
     python bench/bench_llm.py --models qwen2.5-coder-1.5b --calls 3 --variants today,default,lookup
+    python bench/bench_llm.py --models qwen2.5-coder-1.5b --calls 4 --message classes \
+        --variants default,lookup4
+
+``--message classes``: the message of the default search space (class-specific texts): 6 classes a step,
+each with its feedback line and two misread training inputs, drawn from a CSV text set (``--data``), the
+reply a JSON object of 2 texts per class under a llama.cpp grammar, as nodes/class_propose.py asks it.
     python bench/bench_llm.py --models qwen2.5-coder-1.5b --memory 200 --max-tokens 16 --write
 """
 
@@ -37,15 +43,19 @@ from langchain_openai import ChatOpenAI  # noqa: E402
 from promptclimb.graph.config import RunConfig  # noqa: E402
 from promptclimb.graph.state import Candidate  # noqa: E402
 from promptclimb.llm import backends  # noqa: E402
+from promptclimb.llm.class_texts import extract_class_texts, texts_schema  # noqa: E402
 from promptclimb.llm.models import list_models, model_path  # noqa: E402
 from promptclimb.llm.proposer import Proposer  # noqa: E402
 from promptclimb.llm.server import EmbeddedServer, Tuning, default_tuning, process_rss_bytes  # noqa: E402
+from promptclimb.nodes.class_propose import TOKENS_PER_TEXT  # noqa: E402
 from promptclimb.nodes.feedback import compact_message  # noqa: E402
 from promptclimb.nodes.propose import system_prompt  # noqa: E402
+from promptclimb.prompts.classes import Target, classes_message, reask_message  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## LLM backends"
 MEMORY_SECTION = "### The embedded server's memory over many calls"
+CLASS_SECTION = "### The default's message: class-specific texts"
 
 TASK = "online-banking customer messages, classified by their intent"
 EXAMPLES = [  # (input, class): the shape of banking77's training texts
@@ -63,6 +73,33 @@ STYLES = ["a message about", "a customer asking about", "a question about", "hel
           "I need help with", "a complaint about", "a bank customer writes about"]  # fmt: skip
 ENDINGS = ["", " please", " in my account", " today", " again", " on the app", " urgently", " for my card"]
 TOTAL = 616  # 4-shot train + val of 77 classes, pooled
+DATA = ROOT / ".." / "shared" / "datasets" / "banking77"
+CLASS_BATCH, PER_CLASS = RunConfig(data="x").class_batch, RunConfig(data="x").per_class
+
+
+def read_texts(data: Path) -> dict[str, list[str]]:
+    """A CSV text set's training texts by class (first column text, last column class)."""
+    import csv
+
+    by_class: dict[str, list[str]] = {}
+    with open(data / "train.csv", newline="", encoding="utf-8") as handle:
+        for row in list(csv.reader(handle))[1:]:
+            by_class.setdefault(row[-1].replace("_", " "), []).append(row[0])
+    return by_class
+
+
+def class_step(by_class: dict[str, list[str]], step: int) -> tuple[str, list[str]]:
+    """The default's class message at ``step``: 6 weak classes, each confused with two, two misread."""
+    names = sorted(by_class)
+    targets = []
+    for i in range(CLASS_BATCH):
+        k = (step * CLASS_BATCH + i) * 7 % len(names)  # a stride, so neighbours in a step differ
+        confused = [names[(k + 1) % len(names)], names[(k + 2) % len(names)]]
+        own = by_class[names[k]]
+        misread = [(own[(step + j) % len(own)], confused[j]) for j in range(2)]
+        targets.append(Target(names[k], 2, 8, confused, misread))
+    message = classes_message(TASK, "text", targets, PER_CLASS, feedback=True)
+    return message, [t.name for t in targets]
 
 
 def step_messages(step: int, static_first: bool = False) -> list[dict[str, str]]:
@@ -111,6 +148,7 @@ def variants(default: Tuning) -> dict[str, tuple[str, Tuning, int, bool, bool]]:
         "batch512": ("n_batch 512", replace(default, batch=512), 256, True, False),
         "flash": ("flash attention", replace(default, flash_attn=True), 256, True, False),
         "lookup": ("prompt-lookup decoding, 10 tokens", replace(default, draft_tokens=10), 256, True, False),
+        "lookup4": ("prompt-lookup decoding, 4 tokens", replace(default, draft_tokens=4), 256, True, False),
         "nocache": ("no RAM prompt cache", default, 0, True, False),
         "nogrammar": ("no JSON-schema grammar", default, 256, False, False),
         "static": ("static parts before the scores", default, 256, True, True),
@@ -126,8 +164,11 @@ def cpu_seconds(pid: int) -> float:
 class Bench:
     """One embedded server, asked the way the default run asks it."""
 
-    def __init__(self, server: EmbeddedServer, grammar: bool, max_tokens: int | None) -> None:
+    def __init__(
+        self, server: EmbeddedServer, grammar: bool, max_tokens: int | None, by_class: dict | None = None
+    ) -> None:
         self.server = server
+        self.by_class = by_class  # --message classes: the text set the class messages are drawn from
         self.http = httpx.Client(timeout=1800, trust_env=False)
         self.http.event_hooks["request"].append(server.before_request)
         chat = ChatOpenAI(model=server.alias, base_url=server.base_url, api_key=server.api_key,
@@ -145,7 +186,20 @@ class Bench:
         n = RunConfig(data="x").asked()
         pid = self.server.pid
         cpu0, t0 = cpu_seconds(pid) if pid else 0.0, time.perf_counter()
-        if self.max_tokens:  # --memory: one prompt, each call distinct by its last line, a short reply
+        if self.by_class is not None:  # the class-specific message, asked as class_propose asks it
+            message, names = class_step(self.by_class, step)
+            asked = self.proposer.ask(
+                [{"role": "user", "content": message}],
+                lambda reply: extract_class_texts(reply, names),
+                lambda error: reask_message(error, names, PER_CLASS, "text"),
+                schema=texts_schema(names, PER_CLASS),
+                max_tokens=60 + len(names) * PER_CLASS * TOKENS_PER_TEXT,
+                seed=step,
+            )
+            tokens_in = sum(c.input_tokens for c in asked.calls)
+            tokens_out = sum(c.output_tokens for c in asked.calls)
+            usable = asked.value is not None
+        elif self.max_tokens:  # --memory: one prompt, each call distinct by its last line, a short reply
             messages[-1]["content"] = step_messages(0)[-1]["content"] + f"\n\n(request {step})"
             options = self.proposer._request_options(n, step)
             options["extra_body"]["max_tokens"] = self.max_tokens  # type: ignore[index]
@@ -170,13 +224,13 @@ class Bench:
         }
 
 
-def bench_variant(name: str, model: str, spec: tuple, calls: int) -> dict:
+def bench_variant(name: str, model: str, spec: tuple, calls: int, by_class: dict | None = None) -> dict:
     what, tuning, cache_mb, grammar, static_first = spec
     start = time.perf_counter()
     server = EmbeddedServer(model_path(model), alias=model, tuning=tuning, prompt_cache_bytes=cache_mb << 20)
     with server:
         startup = time.perf_counter() - start
-        bench = Bench(server, grammar, None)
+        bench = Bench(server, grammar, None, by_class)
         first = bench.call(0, static_first)
         later = [bench.call(step, static_first) for step in range(1, calls + 1)]
     return {"variant": name, "what": what, "startup": startup, "first": first, "later": later}
@@ -255,8 +309,12 @@ def main() -> None:
         variants(default_tuning())))  # fmt: skip
     parser.add_argument("--memory", type=int, help="instead: this many calls on one server, RSS after each")
     parser.add_argument("--max-tokens", type=int, help="--memory: cap each reply (a shorter bench)")
+    parser.add_argument("--message", choices=["compact", "classes"], default="compact",
+                        help="the message: compact templates, or the default class texts")  # fmt: skip
+    parser.add_argument("--data", default=str(DATA), help="--message classes: a CSV text set")
     parser.add_argument("--write", action="store_true", help="update the section in bench/RESULTS.md")
     args = parser.parse_args()
+    by_class = read_texts(Path(args.data)) if args.message == "classes" else None
     installed = [m["name"] for m in list_models() if m["installed"]]
     names = args.models.split(",") if args.models else installed
     command = "python bench/bench_llm.py " + " ".join(sys.argv[1:])
@@ -269,14 +327,28 @@ def main() -> None:
             write_section(MEMORY_SECTION, text)
         return
     options = variants(default_tuning())
-    parts = [SECTION, "", f"Command: `{command.strip()}` ({machine}; llama-cpp-python 0.3.36, CPU)", ""]
+    section = CLASS_SECTION if by_class is not None else SECTION
+    parts = [section, "", f"Command: `{command.strip()}` ({machine}; llama-cpp-python 0.3.36, CPU)", ""]
     for name in names:
         rows = []
         for variant in args.variants.split(","):
-            rows.append(bench_variant(variant, name, options[variant], args.calls))
+            rows.append(bench_variant(variant, name, options[variant], args.calls, by_class))
             r = rows[-1]
             later = ", ".join(f"{c['wall']:.1f} s ({c['cpu']:.1f} CPU s)" for c in r["later"])
             print(f"{name} {variant}: first {r['first']['wall']:.1f} s, then {later}", flush=True)
+        if by_class is not None:
+            one, two = ([{"role": "user", "content": class_step(by_class, k)[0]}] for k in (1, 2))
+            parts += [
+                f"{name}: the class-specific message ({CLASS_BATCH} classes x {PER_CLASS} texts), "
+                f"{args.calls} calls per variant after its first.",
+                "",
+                speed_table(rows),
+                "",
+                f"Share of a step's message that repeats the previous step's from its start: "
+                f"{shared_prefix_chars(one, two):.0%}.",
+                "",
+            ]
+            continue
         share = shared_prefix_chars(step_messages(1), step_messages(2))
         share_static = shared_prefix_chars(step_messages(1, True), step_messages(2, True))
         parts += [
@@ -291,7 +363,7 @@ def main() -> None:
     text = "\n".join(parts)
     print(text)
     if args.write:
-        write_section(SECTION, text)
+        write_section(section, text)
 
 
 if __name__ == "__main__":
