@@ -32,7 +32,6 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -48,9 +47,8 @@ from promptclimb.llm.models import list_models, model_path  # noqa: E402
 from promptclimb.llm.proposer import Proposer  # noqa: E402
 from promptclimb.llm.server import EmbeddedServer, Tuning, default_tuning, process_rss_bytes  # noqa: E402
 from promptclimb.nodes.class_propose import TOKENS_PER_TEXT  # noqa: E402
-from promptclimb.nodes.feedback import compact_message  # noqa: E402
-from promptclimb.nodes.propose import system_prompt  # noqa: E402
 from promptclimb.prompts.classes import Target, classes_message, reask_message  # noqa: E402
+from promptclimb.prompts.classify_messages import Counted, compact_message, system_prompt  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## LLM backends"
@@ -116,15 +114,18 @@ def step_messages(step: int, static_first: bool = False) -> list[dict[str, str]]
         ranking.append(Candidate(template=template, train_acc=correct / TOTAL, train_correct=correct,
                                  train_n=TOTAL, iteration=k))  # fmt: skip
     ranking.sort(key=lambda c: -c.train_acc)
-    config = RunConfig(data="banking77")
-    scorer = SimpleNamespace(classnames=CLASSES)
-    context = SimpleNamespace(config=config, scorer=scorer, task=TASK, modality="text", examples=EXAMPLES)
-    user = compact_message(ranking, context, 0, None)  # type: ignore[arg-type]
+    config = RunConfig(data="banking77", space="templates")
+    shown = [Counted(template=c.template, correct=c.train_correct, total=TOTAL, train_acc=c.train_acc)
+             for c in ranking]  # fmt: skip
+    user = compact_message(
+        shown, config, task=TASK, modality="text", examples=EXAMPLES, repeats=0, error=None
+    )
     if static_first:
         parts = user.split("\n\n")
         scores = next(i for i, p in enumerate(parts) if p.startswith("Templates tried so far"))
         user = "\n\n".join(parts[:scores] + parts[scores + 1 :] + [parts[scores]])
-    return [{"role": "system", "content": system_prompt(context)}, {"role": "user", "content": user}]  # type: ignore[arg-type]
+    system = system_prompt(task=TASK, modality="text", classnames=CLASSES, feedback=config.feedback)
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
 def shared_prefix_chars(a: list[dict[str, str]], b: list[dict[str, str]]) -> float:
@@ -182,8 +183,7 @@ class Bench:
         self.proposer = Proposer(backend, max_reasks=0)
 
     def call(self, step: int, static_first: bool) -> dict:
-        messages = step_messages(step, static_first)
-        n = RunConfig(data="x").asked()
+        n = RunConfig(data="x", space="templates").asked()
         pid = self.server.pid
         cpu0, t0 = cpu_seconds(pid) if pid else 0.0, time.perf_counter()
         if self.by_class is not None:  # the class-specific message, asked as class_propose asks it
@@ -200,14 +200,15 @@ class Bench:
             tokens_out = sum(c.output_tokens for c in asked.calls)
             usable = asked.value is not None
         elif self.max_tokens:  # --memory: one prompt, each call distinct by its last line, a short reply
-            messages[-1]["content"] = step_messages(0)[-1]["content"] + f"\n\n(request {step})"
+            messages = step_messages(0)
+            messages[-1]["content"] += f"\n\n(request {step})"
             options = self.proposer._request_options(n, step)
             options["extra_body"]["max_tokens"] = self.max_tokens  # type: ignore[index]
             message = self.proposer.backend.model.invoke(messages, **options)
             usage = getattr(message, "usage_metadata", None) or {}
             tokens_in, tokens_out, usable = usage.get("input_tokens", 0), usage.get("output_tokens", 0), True
         else:
-            proposal = self.proposer.propose(messages, n, set(), seed=step)
+            proposal = self.proposer.propose(step_messages(step, static_first), n, set(), seed=step)
             tokens_in = sum(c.input_tokens for c in proposal.calls)
             tokens_out = sum(c.output_tokens for c in proposal.calls)
             usable = bool(proposal.templates)
