@@ -121,7 +121,13 @@ def test_tiny_suite_table_and_resume_after_interrupt(tiny_suite, tmp_path, monke
     capsys.readouterr()
     assert cli("--runs-dir", str(runs), "bench", str(tiny_suite)) == 0
     assert executed == [] and loads == []
-    printed = capsys.readouterr().out
+    printed, err = capsys.readouterr()
+    # No model loaded, yet the cells' run logs still say their CLIP had random weights: the banner comes last.
+    assert err.splitlines()[-1] == (
+        f"WARNING: RANDOM WEIGHTS: {Path(suite.clips[0]).name} had no weights and ran with random ones; "
+        "every accuracy measured with it is meaningless."
+    )
+    assert "(10/10 done, " in err and err.count("finished earlier: skipped") == 10
     assert "LLM, positive + negative feedback (conversational variant)" in printed and "Average" in printed
 
     check_table(runs / "tiny", grid, summaries, suite.budget())
@@ -141,6 +147,7 @@ def check_table(suite_dir: Path, grid: list, summaries: dict, budget: int) -> No
 
     md = (suite_dir / "suite.md").read_text()
     assert "| Method | clothing-mini | Average |" in md
+    assert md.splitlines()[2].startswith("**WARNING: RANDOM WEIGHTS: ")  # on top, bold
     rows = {
         r["method"]: r
         for r in csv.DictReader((suite_dir / "suite.csv").open())
