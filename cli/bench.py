@@ -32,7 +32,8 @@ def duration(seconds: float) -> str:
 class SuiteClock:
     """Cells done out of the total, the time since the bench began, and an ETA: the remaining cells times
     the wall-clock time per cell this invocation ran (cells skipped as finished earlier cost nothing and are
-    not counted; with --jobs or Ray, cells in parallel shorten that time, so the ETA follows)."""
+    not counted; with --jobs or Ray, cells in parallel shorten that time, so the ETA follows), counting down
+    between the events that measure it."""
 
     def __init__(self, total: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.total = total
@@ -40,10 +41,15 @@ class SuiteClock:
         self.began = clock()
         self.done = 0  # cells that ended: finished, skipped, paused or failed
         self.ran = 0  # of those, cells this invocation ran rather than skipped
+        self.per_cell: float | None = None  # wall-clock seconds per cell run, as of the last cell that ended
+        self.measured_at = self.began
 
     def ended(self, skipped: bool) -> None:
         self.done += 1
         self.ran += not skipped
+        self.measured_at = self.clock()
+        if self.ran:
+            self.per_cell = (self.measured_at - self.began) / self.ran
 
     def elapsed(self) -> float:
         return self.clock() - self.began
@@ -52,9 +58,9 @@ class SuiteClock:
         """Seconds left; None until a cell has run (nothing to measure yet)."""
         if self.done >= self.total:
             return 0.0
-        if self.ran == 0:
+        if self.per_cell is None:
             return None
-        return self.elapsed() / self.ran * (self.total - self.done)
+        return max(0.0, self.per_cell * (self.total - self.done) - (self.clock() - self.measured_at))
 
     def line(self) -> str:
         text = f"{self.done}/{self.total} done, {duration(self.elapsed())} elapsed"
@@ -74,19 +80,25 @@ class BenchProgress:
 
     def __enter__(self) -> BenchProgress:
         if err.is_terminal:
-            from rich.progress import BarColumn, Progress, TextColumn
+            from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn
+            from rich.text import Text
 
             clock = self.clock
+
+            class ClockColumn(ProgressColumn):  # redrawn every refresh, so the elapsed time keeps ticking
+                def render(self, task: Any) -> Text:
+                    return Text(clock.line())
+
             self.live = Progress(
                 TextColumn("bench"),
                 BarColumn(),
-                TextColumn("{task.fields[line]}"),
+                ClockColumn(),
                 console=err,
                 transient=True,
                 refresh_per_second=1,
             )
             self.live.start()
-            self.task = self.live.add_task("bench", total=clock.total, line=clock.line())
+            self.task = self.live.add_task("bench", total=clock.total)
         return self
 
     def __exit__(
@@ -105,7 +117,7 @@ class BenchProgress:
     def event(self, text: str) -> None:
         say(f"{text} ({self.clock.line()})", to_err=True)
         if self.live is not None:
-            self.live.update(self.task, completed=self.clock.done, line=self.clock.line())
+            self.live.update(self.task, completed=self.clock.done)
 
 
 def outcome_text(outcome: Any) -> str:

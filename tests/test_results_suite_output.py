@@ -174,6 +174,7 @@ def test_the_progress_line_counts_cells_and_estimates_from_the_cells_that_ran(ca
     clock.ended(skipped=False)
     assert clock.eta() == pytest.approx(180.0) and clock.line() == "2/4 done, 1m30s elapsed, ETA 3m00s"
     now[0] += 30
+    assert clock.line() == "2/4 done, 2m00s elapsed, ETA 2m30s"  # counting down until the next cell ends
     clock.ended(skipped=False)
     assert clock.line() == "3/4 done, 2m00s elapsed, ETA 1m00s"
     clock.ended(skipped=False)
