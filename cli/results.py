@@ -1,4 +1,5 @@
-"""Subcommands about results: report, export, transfer, replay, bench (wired into cli/main.py).
+"""Subcommands about results: report, export, transfer, replay, bench (wired into cli/main.py; bench's
+handler is cli/bench.py).
 
 Printing goes through cli/console.py (outside text is never markup); heavy modules load inside handlers.
 """
@@ -9,8 +10,8 @@ import argparse
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from promptclimb.cli.bench import cmd_bench
 from promptclimb.cli.console import error, out, say, table, warn
 from promptclimb.cli.unwritable import unwritable
 
@@ -157,99 +158,6 @@ def positive_int(text: str) -> int:
     return value
 
 
-def print_suite_tables(suite: Any, rows: list[Any]) -> None:
-    from promptclimb.results.suite_tables import published_tables, table_keys, tables
-
-    for (shots, clip), (title, header, body) in zip(table_keys(suite), tables(suite, rows), strict=True):
-        out.print(table(title, header, body, right_from=1))
-        for published_title, published_header, published_body in published_tables(suite, shots, clip):
-            out.print(table(published_title, published_header, published_body, right_from=1))
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from promptclimb.results.suite import SuiteError, cells, load_suite
-    from promptclimb.results.suite_tables import write_results
-    from promptclimb.session.cells import run_suite
-
-    suite = load_suite(Path(args.suite))
-    runs_dir = Path(args.runs_dir)
-    if args.table_only:
-        results = write_results(suite, runs_dir)
-        print_suite_tables(suite, results.rows)
-        say(f"wrote {results.markdown} and {results.csv}")
-        return 0
-    grid = cells(suite, runs_dir / suite.name)
-    jobs = min(args.jobs, len(grid))
-    at_once = f", {jobs} at a time" if jobs > 1 else ""
-    say(f"suite {suite.name}: {len(grid)} cells in {runs_dir / suite.name}{at_once}", to_err=True)
-    if args.ray is not None:
-        if args.jobs > 1:
-            raise SuiteError("--jobs and --ray do not go together: Ray schedules the cells itself")
-        return bench_on_ray(args, suite, runs_dir, len(grid))
-
-    def announce(cell: Any, k: int, total: int) -> None:
-        say(f"[{k + 1}/{total}] {cell.id}", to_err=True)
-
-    interrupted = False
-    problems = 0
-    try:
-        for outcome in run_suite(suite, runs_dir, on_cell=announce, jobs=jobs):
-            # With several cells in flight the outcome line names its cell; alone, it follows the announce.
-            label = f"  {outcome.cell.id}: " if jobs > 1 else "  "
-            if outcome.skipped:
-                say(f"{label}finished earlier: skipped", to_err=True)
-            elif outcome.status != "finished":
-                problems += 1
-                say(f"{label}{outcome.status}: {outcome.reason}", to_err=True)
-            elif jobs > 1:
-                say(f"{label}finished", to_err=True)
-    except KeyboardInterrupt:
-        interrupted = True
-    return bench_ended(suite, runs_dir, interrupted, problems, f"promptclimb bench {args.suite}")
-
-
-def bench_ended(suite: Any, runs_dir: Path, interrupted: bool, problems: int, again: str) -> int:
-    """The tables of whatever finished, and the exit status of a bench invocation."""
-    from promptclimb.results.suite_tables import write_results
-
-    results = write_results(suite, runs_dir)
-    print_suite_tables(suite, results.rows)
-    say(f"wrote {results.markdown} and {results.csv}")
-    if interrupted:
-        say(f"interrupted: run `{again}` again to resume", to_err=True)
-        return 130
-    return 3 if problems else 0
-
-
-def bench_on_ray(args: argparse.Namespace, suite: Any, runs_dir: Path, total: int) -> int:
-    """The cells as Ray tasks (session/distributed.py): one progress line per cell as it finishes."""
-    import os
-
-    from promptclimb.graph.checkpoint import STORE_ENV, store_url
-    from promptclimb.results.suite import SuiteError
-    from promptclimb.session.distributed import RayOptions, run_suite_on_ray
-
-    if store_url() is not None and not os.environ.get(STORE_ENV):
-        # The URL may hold a password: it is never sent to the workers; they read it where keys are read.
-        raise SuiteError(
-            f"with --ray, give the PostgreSQL store as ${STORE_ENV} in the environment of this command and "
-            "of every Ray node, not as --checkpoints"
-        )
-    options = RayOptions(address=args.ray or None, gpus_per_cell=args.ray_gpus, retries=args.ray_retries)
-    say(f"on Ray: {args.ray or 'a new local cluster'}", to_err=True)
-    interrupted, problems, done = False, 0, 0
-    try:
-        for outcome in run_suite_on_ray(suite, runs_dir, options):
-            done += 1
-            problems += outcome.status != "finished"
-            what = "finished earlier: skipped" if outcome.skipped else outcome.status
-            reason = f" ({outcome.reason})" if outcome.reason and outcome.status != "finished" else ""
-            say(f"[{done}/{total}] {outcome.cell.id}: {what}{reason}", to_err=True)
-    except KeyboardInterrupt:
-        interrupted = True
-    return bench_ended(suite, runs_dir, interrupted, problems, f"promptclimb bench {args.suite} --ray")
-
-
 # ------------------------------------------------------------------------------------------ wiring
 
 
@@ -315,6 +223,13 @@ def add_commands(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     )
     bench.add_argument(
         "--ray-retries", type=int, default=3, metavar="N", help="times a cell is retried when its worker dies"
+    )
+    bench.add_argument("--latex", action="store_true", help="also write suite.tex (booktabs, best bold)")
+    bench.add_argument(
+        "--baseline",
+        metavar="METHOD",
+        help="a method of the suite (e.g. zero-shot): add paired per-seed differences of every other method "
+        "against it (suite.md, suite-paired.csv); default none",
     )
 
     return {

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promptclimb.graph.runs import CONFIG_FILE
+from promptclimb.graph.runs import CONFIG_FILE, LOG_FILE
 from promptclimb.prompts.handmade import COOP_DATASETS, dataset_key
 from promptclimb.results.published import AVERAGE, matching
 from promptclimb.results.stats import mean_std
@@ -18,13 +19,18 @@ from promptclimb.results.suite import (
     HANDMADE,
     METHODS,
     PHOTO,
+    Cell,
     Suite,
     cell_id,
     cells,
     clip_label,
     pool_method_pool,
 )
+from promptclimb.results.suite_paired import PairedRow, check_baseline, paired, paired_csv_text, paired_tables
 from promptclimb.results.summary import summarize
+
+# session/classify.py logs this in a cell's run.log whenever its scorer runs without weights
+RANDOM_WEIGHTS_MARK = "RANDOM weights"
 
 
 def method_value(final: dict[str, Any] | None, method: str, score: str) -> float | None:
@@ -68,8 +74,9 @@ def cell_states(suite: Suite, suite_dir: Path) -> dict[str, tuple[str, dict[str,
 
 
 def collect(suite: Suite, states: dict[str, tuple[str, dict[str, Any] | None]]) -> list[ResultRow]:
-    """Per (shots, clip, method, dataset) the finished seeds' test accuracies, then an Average row: the
-    mean over datasets of the per-dataset means, only when every dataset has a value."""
+    """Per (shots, clip, method, dataset) the finished seeds' test accuracies, then an Average row over the
+    seeds finished on every dataset: per seed, the mean over datasets (so its std is over seeds, as in the
+    dataset rows, and its n_seeds is the number of such seeds)."""
     rows: list[ResultRow] = []
     for shots in suite.shots:
         for clip in suite.clips:
@@ -88,36 +95,84 @@ def collect(suite: Suite, states: dict[str, tuple[str, dict[str, Any] | None]]) 
                             row.evaluations.append(summary["candidates_scored"])
                     mine.append(row)
                 rows.extend(mine)
-                average = ResultRow(shots, clip, method, "Average")
-                if all(r.values for r in mine):
-                    average.values = [r.stats[0] for r in mine]
-                rows.append(average)
+                rows.append(average_row(shots, clip, method, mine, suite.seeds))
     return rows
+
+
+def average_row(shots: int, clip: str, method: str, datasets: list[ResultRow], seeds: list[int]) -> ResultRow:
+    """The Average of one method's dataset rows: one value per seed finished on every dataset, the mean of
+    that seed's accuracies over the datasets; no value when no seed is finished everywhere."""
+    average = ResultRow(shots, clip, method, AVERAGE)
+    for seed in seeds:
+        if datasets and all(seed in r.seeds for r in datasets):
+            average.values.append(sum(r.values[r.seeds.index(seed)] for r in datasets) / len(datasets))
+            average.seeds.append(seed)
+    return average
 
 
 def fmt(row: ResultRow | None) -> str:
     if row is None or not row.values:
         return "-"
     mean, std = row.stats
-    if row.dataset == "Average" or len(row.values) < 2:
+    if len(row.values) < 2:
         return f"{100 * mean:.1f}"
     return f"{100 * mean:.1f} ± {100 * std:.1f}"
 
 
-def tables(suite: Suite, rows: list[ResultRow]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """One paper-style table per (shots, clip): (title, header, rows of text); rows are methods, columns
-    datasets then Average; cells are mean ± std of test accuracy (%) over seeds."""
+@dataclass
+class SuiteTable:
+    """One paper-style table: rows are methods, columns datasets then Average, cells the rows' results."""
+
+    shots: int
+    clip: str
+    title: str
+    columns: list[str]
+    methods: list[str]
+    cells: list[list[ResultRow | None]]  # [method][column]
+
+    @property
+    def header(self) -> list[str]:
+        return ["Method", *self.columns]
+
+    def best(self) -> list[list[bool]]:
+        """[method][column]: the best cell of each column (the highest mean as printed, so ties are all
+        best); a column with fewer than two results has none."""
+        marks = [[False] * len(self.columns) for _ in self.methods]
+        for k in range(len(self.columns)):
+            shown: dict[int, float] = {}
+            for m, row in enumerate(r[k] for r in self.cells):
+                if row is not None and row.values:
+                    shown[m] = round(100 * row.stats[0], 1)
+            if len(shown) < 2:
+                continue
+            top = max(shown.values())
+            for m, value in shown.items():
+                marks[m][k] = value == top
+        return marks
+
+    def body(self, mark: Callable[[str], str] | None = None) -> list[list[str]]:
+        """The rows as text, the best cells passed through ``mark`` (markdown's bold, say)."""
+        best = self.best()
+        out = []
+        for m, method in enumerate(self.methods):
+            texts = [fmt(cell) for cell in self.cells[m]]
+            if mark is not None:
+                texts = [mark(text) if best[m][k] else text for k, text in enumerate(texts)]
+            out.append([METHODS[method], *texts])
+        return out
+
+
+def tables(suite: Suite, rows: list[ResultRow]) -> list[SuiteTable]:
+    """One paper-style table per (shots, clip); cells are mean ± std of test accuracy (%) over seeds."""
     index = {(r.shots, r.clip, r.method, r.dataset): r for r in rows}
-    columns = [d.name for d in suite.datasets] + ["Average"]
+    columns = [d.name for d in suite.datasets] + [AVERAGE]
     out = []
     for shots in suite.shots:
         for clip in suite.clips:
             title = f"{suite.name}: {shots}-shot, CLIP {clip_label(clip)}"
             title += ", test accuracy (%), mean ± std over seeds"
-            body = [
-                [METHODS[m], *(fmt(index.get((shots, clip, m, c))) for c in columns)] for m in suite.methods
-            ]
-            out.append((title, ["Method", *columns], body))
+            results = [[index.get((shots, clip, m, c)) for c in columns] for m in suite.methods]
+            out.append(SuiteTable(shots, clip, title, columns, list(suite.methods), results))
     return out
 
 
@@ -156,9 +211,31 @@ def data_settings(suite: Suite) -> str:
     return f"Data: class names {names}; few-shot images {draw}."
 
 
-def markdown(suite: Suite, rows: list[ResultRow], statuses: dict[str, str], pool_size: int) -> str:
+def random_banner(scorers: list[str]) -> str | None:
+    """The warning a suite with random-weight scorers carries wherever its numbers go (None: none had)."""
+    if not scorers:
+        return None
+    names = ", ".join(clip_label(c) for c in scorers)
+    which = "it" if len(scorers) == 1 else "them"
+    return (
+        f"RANDOM WEIGHTS: {names} had no weights and ran with random ones; every accuracy measured with "
+        f"{which} is meaningless."
+    )
+
+
+def markdown(
+    suite: Suite,
+    rows: list[ResultRow],
+    statuses: dict[str, str],
+    pool_size: int,
+    random_scorers: list[str] | None = None,
+    paired: list[PairedRow] | None = None,
+) -> str:
     budget = suite.budget()
     lines = [f"# Suite {suite.name}", ""]
+    banner = random_banner(random_scorers or [])
+    if banner:
+        lines += [f"**WARNING: {banner}**", ""]
     lines.append(
         f"Suite file: `{suite.path}`; LLM: {suite.llm or 'embedded local model'}; seeds {suite.seeds}; "
         f"score: the {suite.score} template(s) of each run, on the test split. {data_settings(suite)}"
@@ -167,17 +244,21 @@ def markdown(suite: Suite, rows: list[ResultRow], statuses: dict[str, str], pool
     lines.append(
         f"Equal budget: {budget} template evaluations per run (initial pool + iterations x restarts x "
         f"proposals); the pool method samples {min(budget, pool_size)} templates of its {pool_size}-template "
-        "pool. Std: sample standard deviation over seeds. Average: mean over datasets of the per-dataset "
-        "means (shown only when every dataset has a result)."
+        "pool. Std: sample standard deviation over seeds. Average: per seed, the mean over datasets; then "
+        "mean ± std over the seeds finished on every dataset (shown only when there is one). Bold: the best "
+        "cell of each column (ties all bold)."
     )
     if pool_size < budget:
         lines.append("")
         lines.append(f"Note: the pool method's pool is smaller than the budget ({pool_size} < {budget}).")
     lines.append("")
-    for (shots, clip), (title, header, body) in zip(table_keys(suite), tables(suite, rows), strict=True):
+    for table in tables(suite, rows):
+        body = table.body(mark=lambda text: f"**{text}**")
+        lines += [f"## {table.title}", "", *_markdown_table(table.header, body), ""]
+        for title, header, published in published_tables(suite, table.shots, table.clip):
+            lines += [f"{title}:", "", *_markdown_table(header, published), ""]
+    for title, header, body in paired_tables(suite, paired or []):
         lines += [f"## {title}", "", *_markdown_table(header, body), ""]
-        for published_title, published_header, published_body in published_tables(suite, shots, clip):
-            lines += [f"{published_title}:", "", *_markdown_table(published_header, published_body), ""]
     missing = {k: v for k, v in statuses.items() if v != "finished"}
     if missing:
         lines.append("Cells left out (not finished): " + ", ".join(f"{k} ({v})" for k, v in missing.items()))
@@ -232,25 +313,72 @@ def csv_text(rows: list[ResultRow]) -> str:
     return buffer.getvalue()
 
 
+def ran_with_random_weights(run_dir: Path) -> bool:
+    """What the cell's run.log says: the run writes this warning whenever its scorer had no weights."""
+    path = run_dir / LOG_FILE
+    return path.is_file() and RANDOM_WEIGHTS_MARK in path.read_text(errors="replace")
+
+
+def random_weight_scorers(suite: Suite, suite_dir: Path, grid: list[Cell], reported: set[str]) -> list[str]:
+    """The suite's scorers that ran with random weights: as this invocation's cells reported (``reported``,
+    carried back from threads or Ray workers), or as an earlier invocation's cells logged."""
+    found = set(reported)
+    for cell in grid:
+        if cell.clip not in found and ran_with_random_weights(suite_dir / cell.id):
+            found.add(cell.clip)
+    return [clip for clip in suite.clips if clip in found]
+
+
 @dataclass
 class SuiteResults:
     markdown: Path
     csv: Path
     rows: list[ResultRow]
     statuses: dict[str, str]  # cell id -> status
+    random_scorers: list[str]  # scorers that ran with random weights (the banner's)
+    paired: list[PairedRow]  # differences against the baseline ([] without one)
+    paired_csv: Path | None  # suite-paired.csv, with a baseline
+    latex: Path | None  # suite.tex, when asked for
+
+    @property
+    def banner(self) -> str | None:
+        return random_banner(self.random_scorers)
+
+    @property
+    def written(self) -> list[Path]:
+        return [p for p in (self.markdown, self.csv, self.paired_csv, self.latex) if p is not None]
 
 
-def write_results(suite: Suite, runs_dir: Path) -> SuiteResults:
-    """Collect every cell's result; write suite.md and suite.csv into the suite directory."""
+def write_results(
+    suite: Suite,
+    runs_dir: Path,
+    random_scorers: set[str] | None = None,
+    baseline: str | None = None,
+    latex: bool = False,
+) -> SuiteResults:
+    """Collect every cell's result; write suite.md and suite.csv into the suite directory, suite-paired.csv
+    with a ``baseline`` method, suite.tex with ``latex``. ``random_scorers``: the scorers this invocation's
+    cells reported as random-weight (the run logs of earlier invocations are read too)."""
     from promptclimb.prompts.pools import load_pool
+    from promptclimb.results.suite_latex import latex as latex_text
 
+    check_baseline(suite, baseline)
     suite_dir = runs_dir / suite.name
     suite_dir.mkdir(parents=True, exist_ok=True)
+    grid = cells(suite, suite_dir)
     states = cell_states(suite, suite_dir)
     rows = collect(suite, states)
     statuses = {cid: status for cid, (status, _) in states.items()}
+    randoms = random_weight_scorers(suite, suite_dir, grid, random_scorers or set())
+    differences = paired(suite, rows, baseline) if baseline else []
     pool_size = len(load_pool(pool_method_pool(suite, suite_dir)))
     md, table_csv = suite_dir / "suite.md", suite_dir / "suite.csv"
-    md.write_text(markdown(suite, rows, statuses, pool_size))
+    md.write_text(markdown(suite, rows, statuses, pool_size, randoms, differences))
     table_csv.write_text(csv_text(rows))
-    return SuiteResults(md, table_csv, rows, statuses)
+    paired_csv = suite_dir / "suite-paired.csv" if baseline else None
+    if paired_csv is not None:
+        paired_csv.write_text(paired_csv_text(differences))
+    tex = suite_dir / "suite.tex" if latex else None
+    if tex is not None:
+        tex.write_text(latex_text(tables(suite, rows), random_banner(randoms)))
+    return SuiteResults(md, table_csv, rows, statuses, randoms, differences, paired_csv, tex)

@@ -88,6 +88,7 @@ class CellOutcome:
     status: str  # finished | paused | failed
     reason: str | None
     skipped: bool  # already finished before this invocation: nothing was loaded or run
+    random_weights: str | None = None  # the scorer spec, when the cell ran it without weights
 
 
 def prepare_cell_dir(suite_dir: Path, cell: Cell) -> Path:
@@ -130,7 +131,9 @@ def run_cell(
     status, reason = execute(run_dir, context, pool, on_update)
     if reason == INTERRUPTED:
         raise KeyboardInterrupt
-    return CellOutcome(cell, status, reason, skipped=False)
+    # Returned, not only logged: a Ray worker's log never reaches the driver, its return value does.
+    random = cell.clip if backbone.random_weights else None
+    return CellOutcome(cell, status, reason, skipped=False, random_weights=random)
 
 
 def run_suite(

@@ -26,7 +26,9 @@ import os
 import socket
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -47,6 +49,9 @@ FORWARDED_ENV_EXCLUDED = {"PROMPTCLIMB_PARENT_PID", "PROMPTCLIMB_CHECKPOINTS"}
 CANCEL_GRACE_S = 30.0  # how long Ctrl-C waits for cancelled cells to write "paused"
 PROBE_TIMEOUT_S = 120.0
 CONNECT_TIMEOUT_S = 5.0
+# Ray's notices that are about Ray, not the suite (token authentication switched on for a local cluster):
+# the CLI is the only printer, and these would sit among the bench's lines on every --ray invocation.
+RAY_NOTICE_LOGGERS = ("ray._private.authentication.authentication_token_setup",)
 
 
 class RayError(SuiteError):
@@ -91,7 +96,8 @@ def worker_models() -> Models:
 
 
 def run_cell_task(suite_path: str, runs_dir: str, cell_id: str, expected: dict[str, Any]) -> tuple:
-    """Inside a Ray worker: run, resume or skip one cell; returns (status, reason, skipped)."""
+    """Inside a Ray worker: run, resume or skip one cell; returns (status, reason, skipped, random_weights):
+    the random-weights fact travels with the result, since the worker's own warning stays in Ray's logs."""
     suite = load_suite(Path(suite_path))
     suite_dir = Path(runs_dir) / suite.name
     cell = next((c for c in cells(suite, suite_dir) if c.id == cell_id), None)
@@ -101,7 +107,7 @@ def run_cell_task(suite_path: str, runs_dir: str, cell_id: str, expected: dict[s
             "the suite file and its data must be at the same paths on every node"
         )
     outcome = run_cell(suite_dir, cell, worker_models(), lambda node, update: None)
-    return outcome.status, outcome.reason, outcome.skipped
+    return outcome.status, outcome.reason, outcome.skipped, outcome.random_weights
 
 
 def probe_node(token_file: str, token: str, paths: list[str]) -> str | None:
@@ -165,12 +171,24 @@ def connect(address: str | None) -> bool:
         options["include_dashboard"] = False
     else:
         check_reachable(address)
+    for name in RAY_NOTICE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
     try:
-        ray.init(address=address, **options)
+        with quiet_ray():
+            ray.init(address=address, **options)
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
         raise RayError(f"cannot start or join {where}: {str(error).splitlines()[0]}") from error
     return True
+
+
+@contextmanager
+def quiet_ray() -> Iterator[None]:
+    """Ray's own deprecation and future warnings (Python warnings raised inside ray's modules) unprinted."""
+    with warnings.catch_warnings():
+        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, UserWarning):
+            warnings.filterwarnings("ignore", category=category, module=r"ray(\.|$)")
+        yield
 
 
 def check_shared_storage(suite: Suite, suite_dir: Path) -> None:
@@ -231,7 +249,7 @@ def submit(cell: Cell, suite: Suite, runs_dir: Path, options: RayOptions, cluste
 def outcome_of(ref: Any, cell: Cell) -> CellOutcome:
     ray = import_ray()
     try:
-        status, reason, skipped = ray.get(ref)
+        status, reason, skipped, random_weights = ray.get(ref)
     except ray.exceptions.TaskCancelledError:
         return CellOutcome(cell, "paused", "cancelled", skipped=False)
     except ray.exceptions.RayTaskError as error:
@@ -242,7 +260,7 @@ def outcome_of(ref: Any, cell: Cell) -> CellOutcome:
         return CellOutcome(cell, "failed", "its Ray worker died more often than retries allow", skipped=False)
     except ray.exceptions.RayError as error:  # a lost node, an object that cannot be fetched, ...
         return CellOutcome(cell, "failed", f"Ray: {first_line(error)}", skipped=False)
-    return CellOutcome(cell, status, reason, skipped=skipped)
+    return CellOutcome(cell, status, reason, skipped=skipped, random_weights=random_weights)
 
 
 def cancel(pending: dict[Any, Cell], suite_dir: Path) -> None:
@@ -274,21 +292,26 @@ def run_suite_on_ray(
     ray = import_ray()
     started_here = connect(options.address)
     try:
-        check_shared_storage(suite, suite_dir)
-        gpus = ray.cluster_resources().get("GPU", 0)
-        finished = {c.id for c in grid if read_status(suite_dir / c.id)[0] == "finished"}
-        pending = {submit(c, suite, runs_dir, options, gpus): c for c in grid if c.id not in finished}
+        with quiet_ray():
+            check_shared_storage(suite, suite_dir)
+            gpus = ray.cluster_resources().get("GPU", 0)
+            finished = {c.id for c in grid if read_status(suite_dir / c.id)[0] == "finished"}
+            pending = {submit(c, suite, runs_dir, options, gpus): c for c in grid if c.id not in finished}
         try:
             for cell in grid:
                 if cell.id in finished:
                     yield CellOutcome(cell, "finished", None, skipped=True)
             while pending:
-                [ref], _ = ray.wait(list(pending), num_returns=1)
-                yield outcome_of(ref, pending.pop(ref))
+                with quiet_ray():
+                    [ref], _ = ray.wait(list(pending), num_returns=1)
+                    outcome = outcome_of(ref, pending.pop(ref))
+                yield outcome
         except BaseException:  # Ctrl-C, or the consumer stopped early (GeneratorExit)
             if pending:
-                cancel(pending, suite_dir)
+                with quiet_ray():
+                    cancel(pending, suite_dir)
             raise
     finally:
         if started_here:
-            ray.shutdown()
+            with quiet_ray():
+                ray.shutdown()

@@ -121,7 +121,13 @@ def test_tiny_suite_table_and_resume_after_interrupt(tiny_suite, tmp_path, monke
     capsys.readouterr()
     assert cli("--runs-dir", str(runs), "bench", str(tiny_suite)) == 0
     assert executed == [] and loads == []
-    printed = capsys.readouterr().out
+    printed, err = capsys.readouterr()
+    # No model loaded, yet the cells' run logs still say their CLIP had random weights: the banner comes last.
+    assert err.splitlines()[-1] == (
+        f"WARNING: RANDOM WEIGHTS: {Path(suite.clips[0]).name} had no weights and ran with random ones; "
+        "every accuracy measured with it is meaningless."
+    )
+    assert "(10/10 done, " in err and err.count("finished earlier: skipped") == 10
     assert "LLM, positive + negative feedback (conversational variant)" in printed and "Average" in printed
 
     check_table(runs / "tiny", grid, summaries, suite.budget())
@@ -141,12 +147,16 @@ def check_table(suite_dir: Path, grid: list, summaries: dict, budget: int) -> No
 
     md = (suite_dir / "suite.md").read_text()
     assert "| Method | clothing-mini | Average |" in md
+    assert md.splitlines()[2].startswith("**WARNING: RANDOM WEIGHTS: ")  # on top, bold
     rows = {
         r["method"]: r
         for r in csv.DictReader((suite_dir / "suite.csv").open())
         if r["dataset"] == "clothing-mini"
     }
     assert list(rows) == ["zero-shot", "handmade", "pool", "none", "pos", "pos+neg"]
+    averages = {
+        r["method"]: r for r in csv.DictReader((suite_dir / "suite.csv").open()) if r["dataset"] == "Average"
+    }
     for method, row in rows.items():
         values = [value(f, method) for f in seeds_of(method)]
         mean = sum(values) / 2
@@ -155,7 +165,11 @@ def check_table(suite_dir: Path, grid: list, summaries: dict, budget: int) -> No
         assert float(row["mean_acc"]) == pytest.approx(mean, abs=1e-6)
         assert float(row["std_acc"]) == pytest.approx(std, abs=1e-6)
         line = next(line for line in md.splitlines() if line.startswith(f"| {METHODS[method]} |"))
-        assert line == f"| {METHODS[method]} | {100 * mean:.1f} ± {100 * std:.1f} | {100 * mean:.1f} |"
+        cell = f"{100 * mean:.1f} ± {100 * std:.1f}"  # one dataset: its Average is its own per-seed values
+        assert line.replace("**", "") == f"| {METHODS[method]} | {cell} | {cell} |"
+        average = averages[method]
+        assert (average["n_seeds"], average["seeds"], average["values"]) == ("2", "1 2", row["values"])
+        assert average["std_acc"] == row["std_acc"]
     # Equal budget: the pool method scores as many templates as an LLM cell may, the LLM cells no more.
     evaluations = {m: [int(x) for x in rows[m]["evaluations"].split()] for m in rows}
     assert evaluations["pool"] == [budget, budget]
@@ -284,10 +298,11 @@ def test_glov_numbers_show_for_vit_b_32_per_dataset_without_an_average(tmp_path)
 
 
 def test_bench_prints_the_published_table_after_the_measured_one(tmp_path, capsys):
-    from promptclimb.cli.results import print_suite_tables
+    from promptclimb.cli.bench import print_suite_tables
+    from promptclimb.results.suite_tables import write_results
 
     suite = load_suite(paper_like_suite(tmp_path, "open_clip:RN50/openai", ["EuroSAT"]))
-    print_suite_tables(suite, collect(suite, {}))
+    print_suite_tables(suite, write_results(suite, tmp_path / "runs"))
     out = capsys.readouterr().out
     assert out.index("1-shot, CLIP open_clip:RN50/openai") < out.index("Published, not measured here")
     assert "CoOp (white-box prompt learning) (published)" in out

@@ -57,7 +57,8 @@ def test_two_jobs_give_the_tables_of_one(tiny_suite, reference, tmp_path, capsys
     assert run_bench(runs, tiny_suite, "--jobs", "2") == 0
     err = capsys.readouterr().err
     assert "10 cells" in err and "2 at a time" in err
-    assert err.count(": finished") == 10  # one labelled line per cell that ended
+    assert err.count(": finished (") == 10  # one labelled line per cell that ended
+    assert "(10/10 done, " in err and "had no weights and ran with random ones" in err
     assert suite_tables(runs) == suite_tables(reference)
     assert cell_results(runs, tiny_suite) == cell_results(reference, tiny_suite)
 
