@@ -127,7 +127,7 @@ def add_resume_command(sub: argparse._SubParsersAction) -> None:
     resume.add_argument("--llm", help="another provider:model for the rest of the run")
     resume.add_argument("--llm-base-url", help="the OpenAI-compatible server to use from now on")
     resume.add_argument("--llm-api-key-env", help="environment variable holding that server's API key")
-    field_options(resume, RunConfig, ("llm_rpm", "llm_tpm"), default=False)
+    field_options(resume, RunConfig, ("llm_rpm", "llm_tpm", "track"), default=False)
     for option in ("--generator-base-url", "--generator-api-key-env"):
         resume.add_argument(option, help="text-to-image runs: use this from now on instead of the run's own")
     resume.add_argument(
