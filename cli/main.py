@@ -85,11 +85,14 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="the documented JSON (README: the contract)")
     runs = sub.add_parser("list", help="all runs with status and best score")
     runs.add_argument("--json", action="store_true", help="one JSON object per run, in a list")
-    rewind = sub.add_parser("rewind", help="go back to the start of a restart (then resume)")
+    rewind = sub.add_parser("rewind", help="go back to an earlier iteration or restart (then resume)")
     rewind.add_argument("run", help=RUN_HELP)
-    rewind.add_argument(
-        "--restart", type=int, required=True, help="restart to start again, numbered from 1 as shown"
+    point = rewind.add_mutually_exclusive_group(required=True)
+    point.add_argument(
+        "--to", type=int, metavar="N", help="back to just after the run's N-th LLM iteration (0: the pool)"
     )
+    point.add_argument("--restart", type=int, help="restart to start again, numbered from 1 as shown")
+    point.add_argument("--list", action="store_true", help="the points --to takes, with their scores")
     add_trust_plugin(rewind)
     add_score_command(sub)
     models = sub.add_parser(
@@ -127,7 +130,7 @@ def add_resume_command(sub: argparse._SubParsersAction) -> None:
     resume.add_argument("--llm", help="another provider:model for the rest of the run")
     resume.add_argument("--llm-base-url", help="the OpenAI-compatible server to use from now on")
     resume.add_argument("--llm-api-key-env", help="environment variable holding that server's API key")
-    field_options(resume, RunConfig, ("llm_rpm", "llm_tpm"), default=False)
+    field_options(resume, RunConfig, ("llm_rpm", "llm_tpm", "track"), default=False)
     for option in ("--generator-base-url", "--generator-api-key-env"):
         resume.add_argument(option, help="text-to-image runs: use this from now on instead of the run's own")
     resume.add_argument(
@@ -177,10 +180,17 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_rewind(args: argparse.Namespace) -> int:
-    from promptclimb.session.readback import CALLS_FILE, REWOUND_CALLS_FILE, rewind_run
+    from promptclimb.session.readback import CALLS_FILE, REWOUND_CALLS_FILE, rewind_points, rewind_run
 
-    run_dir, moved = rewind_run(args.run, Path(args.runs_dir), args.restart, trust(args))
-    say(f"run {run_dir.name} rewound to the start of restart {args.restart}", to_err=True)
+    if args.list:
+        run_dir, points = rewind_points(args.run, Path(args.runs_dir), trust(args))
+        cells = [[p.iterations, p.label(), pct(p.best), p.llm_calls] for p in points]
+        columns = ["N", "step", "best selection", "LLM calls"]
+        out.print(table(f"rewind --to N: run {run_dir.name}", columns, cells))
+        return 0
+    run_dir, moved = rewind_run(args.run, Path(args.runs_dir), args.restart, trust(args), to=args.to)
+    where = f"after iteration {args.to}" if args.to is not None else f"to the start of restart {args.restart}"
+    say(f"run {run_dir.name} rewound {where}", to_err=True)
     if moved:
         say(
             f"{moved} LLM calls made after that point moved from {CALLS_FILE} to {REWOUND_CALLS_FILE}",

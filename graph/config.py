@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 FeedbackMode = Literal["pos+neg", "pos", "neg", "none"]
@@ -174,6 +174,23 @@ class RunConfig(BaseModel):
     max_cost: float | None = Field(
         None, ge=0, description="stop (resumable) after this estimated cost in USD"
     )
+    # tracking (session/tracking.py)
+    track: str | None = Field(
+        None,
+        description="mlflow or mlflow:URI: log the config, one metric step per iteration, the call log and "
+        "the report to MLflow (pip install 'promptclimb[mlflow]'; default store ./mlruns or "
+        "$MLFLOW_TRACKING_URI)",
+    )
+
+    @field_validator("track")
+    @classmethod
+    def _tracker_named(cls, value: str | None) -> str | None:
+        """Only MLflow is known; "none" turns tracking off (a resume's --track none)."""
+        if value is None or value.strip().lower() in ("", "none"):
+            return None
+        if value.partition(":")[0] != "mlflow":
+            raise ValueError(f"--track takes mlflow or mlflow:URI, not {value!r}")
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -1,11 +1,12 @@
-"""A bounded checkpoint history that still allows rewinding to each restart, for SQLite and PostgreSQL.
+"""A bounded checkpoint history that still allows rewinding to each iteration, for SQLite and PostgreSQL.
 
 Every checkpoint holds the whole state (the leaderboard grows with the run), so keeping them all would grow
 the store quadratically. After each step we keep, on the current branch of the root namespace:
 
 - the newest ``KEEP_NEWEST`` checkpoints (a resume needs the latest; a kill mid-step leaves its writes on it);
-- the first checkpoint of each *boundary*: for a classification run each restart, and the one where the
-  pool had been scored (``classify_boundary``); for text-to-image runs each phase.
+- the first checkpoint of each *boundary*: for a classification run the one where the pool had been scored,
+  the end of each LLM iteration and the start of each restart (``classify_boundary``: one checkpoint per
+  iteration, against four or more written); for text-to-image runs each phase.
 
 Checkpoints off the current branch (the abandoned one after a rewind) are dropped. The kept ones are relinked
 into a chain (each one's parent is the previous kept one), so ``get_state_history`` lists a valid history
@@ -40,8 +41,9 @@ Boundary = Callable[[dict[str, Any]], Hashable]
 
 
 def classify_boundary(values: dict[str, Any]) -> Hashable:
-    """A classification run's boundaries: the start of each restart, and the scored pool of restart 0."""
-    return values.get("restart"), bool(values.get("candidates"))
+    """A classification run's boundaries: the scored pool, the end of each LLM iteration (``rewind --to``)
+    and the start of each restart (``rewind --restart``)."""
+    return values.get("restart"), bool(values.get("candidates")), values.get("iterations_done")
 
 
 def t2i_boundary(values: dict[str, Any]) -> Hashable:

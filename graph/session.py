@@ -6,7 +6,7 @@ The run's life (inputs, models, context, driving, status) is the session's: prom
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from promptclimb.graph.checkpoint import (
     SQLITE_THREAD,
@@ -22,6 +22,7 @@ from promptclimb.graph.runs import CONFIG_FILE, first_error, load_config, set_as
 from promptclimb.graph.state import LaneOutcome, OptimState
 from promptclimb.graph.wiring import build_graph, build_lane_graph
 from promptclimb.nodes.lanes import merge_lanes, outcome
+from promptclimb.nodes.rank import selection_acc
 
 THREAD = {"configurable": {"thread_id": SQLITE_THREAD}}  # a SQLite run's thread; thread_of(run_dir) for any
 
@@ -91,8 +92,68 @@ def restart_start(saver: Any, thread: dict[str, Any], restart: int) -> Any:
     return starts[restart]
 
 
-def rewind(run_dir: Path, restart: int) -> int:
-    """Fork the run at the start of ``restart`` (1-based); returns the LLM calls set aside.
+class RewindPoint(NamedTuple):
+    """A kept checkpoint ``rewind --to`` forks at: the run after ``iterations`` LLM iterations."""
+
+    iterations: int  # LLM iterations done in the whole run (0: the pool scored, before any LLM step)
+    restart: int  # 0-based, as the state holds it
+    iteration: int  # the last iteration done in that restart (0: none yet)
+    best: float  # the best selection accuracy there (the ranking score: train, or train+val pooled)
+    llm_calls: int
+    item: Any  # the checkpoint tuple
+
+    def label(self) -> str:
+        """The step as ``show`` prints it (r1.i5: restart 1, iteration 5), or the scored pool."""
+        return f"r{self.restart + 1}.i{self.iteration}" if self.iterations else "the scored pool"
+
+
+def rewind_points(saver: Any, thread: dict[str, Any], selection: str = "train") -> list[RewindPoint]:
+    """One point per number of iterations done, the first kept checkpoint after it, on the current branch."""
+    points: dict[int, RewindPoint] = {}
+    for item in branch(saver, thread):  # oldest first
+        values = item.checkpoint.get("channel_values") or {}
+        candidates = values.get("candidates") or []
+        if values.get("restart") is None or not candidates:
+            continue  # no state yet, or the pool not scored
+        done = values.get("iterations_done", 0)
+        usage = values.get("usage")
+        best = max(selection_acc(c, selection) for c in candidates)
+        calls = usage.calls if usage is not None else 0
+        where = (values["restart"], values.get("iteration", 0))
+        points.setdefault(done, RewindPoint(done, *where, best, calls, item))
+    return sorted(points.values(), key=lambda p: p.iterations)
+
+
+def list_rewind_points(run_dir: Path) -> list[RewindPoint]:
+    """The points ``rewind --to`` takes, oldest first (``rewind --list`` prints them)."""
+    selection = load_config(run_dir).selection()
+    with open_checkpointer(run_dir, readonly=True) as saver:
+        return rewind_points(saver, thread_of(run_dir), selection)
+
+
+def spans(numbers: list[int]) -> str:
+    """1, 2, 3, 5 -> "1-3, 5" (what a refused --to lists)."""
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs) or "none"
+
+
+def rewind_point(saver: Any, thread: dict[str, Any], iterations: int) -> RewindPoint:
+    points = rewind_points(saver, thread)
+    for point in points:
+        if point.iterations == iterations:
+            return point
+    kept = spans([p.iterations for p in points])
+    raise NoSuchRestart(f"no kept checkpoint after {iterations} iterations (kept: {kept})")
+
+
+def rewind(run_dir: Path, restart: int | None = None, to: int | None = None) -> int:
+    """Fork the run at the start of ``restart`` (1-based), or after ``to`` LLM iterations of the whole run
+    (``rewind_points``); returns the LLM calls set aside.
 
     The fork is LangGraph's checkpoint copy (``update_state(..., as_node="__copy__")``): a new latest
     checkpoint with the values of the restart's start, so the next resume continues from there with no
@@ -104,9 +165,14 @@ def rewind(run_dir: Path, restart: int) -> int:
     thread, concurrent = thread_of(run_dir), load_config(run_dir).concurrent()
     with run_lock(run_dir), open_checkpointer(run_dir) as saver:
         graph = build_graph(saver, concurrent)
-        start = restart_start(saver, thread, restart)
+        if to is not None:
+            point = rewind_point(saver, thread, to)
+            start, said = point.item, f"after iteration {to} ({point.label()})"
+        else:
+            assert restart is not None
+            start, said = restart_start(saver, thread, restart), f"to the start of restart {restart}"
         graph.update_state(start.config, None, as_node="__copy__")
         moved = set_aside_calls(run_dir, datetime.fromisoformat(start.checkpoint["ts"]))
         prune_history(saver, thread, classify_boundary)
-        write_status(run_dir, "paused", f"rewound to the start of restart {restart}")
+        write_status(run_dir, "paused", f"rewound {said}")
     return moved

@@ -16,7 +16,8 @@ python -m pip install -q --upgrade pip
 # torch first and explicitly: an unpinned `torch` would pull a multi-GB CUDA build.
 python -m pip install -q ${TORCH_SPEC:-torch==2.13.0}
 # ray: bench --ray and its test on a local Ray cluster (a 79 MB wheel); WITH_RAY=0 leaves it out.
-if [ "${WITH_RAY:-1}" = 1 ]; then extras="dev,postgres,ray"; else extras="dev,postgres"; fi
+# mlflow: --track mlflow and its test on a local file store (mlflow-skinny, a 4 MB wheel).
+if [ "${WITH_RAY:-1}" = 1 ]; then extras="dev,postgres,mlflow,ray"; else extras="dev,postgres,mlflow"; fi
 # strict: a tree of links to the sources, which type checkers and IDEs follow (the default editable mode maps
 # promptclimb.* through an import hook they cannot run); re-run this line after adding a module.
 python -m pip install -q -e ".[$extras]" --config-settings editable_mode=strict

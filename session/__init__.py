@@ -11,6 +11,7 @@ resumes, drives and reads back runs:
     t2i.py        a text-to-image run's inputs, models and context
     planning.py   the dry run: planned calls and evaluations, and their cost
     readback.py   a run read back for show, list, report, export, transfer, replay and rewind
+    tracking.py   optional MLflow tracking of a run (--track): params, metrics per step, artifacts
     replay.py     a run re-driven from its stored LLM replies
     cells.py      a benchmark suite's cells, run with shared models (results/suite_spec.py describes them)
     distributed.py the same cells as Ray tasks

@@ -45,7 +45,7 @@ from promptclimb.nodes.rank import ranked
 from promptclimb.prompts import meta
 from promptclimb.prompts.pools import load_pool
 from promptclimb.results.summary import summarize
-from promptclimb.session import driver
+from promptclimb.session import driver, tracking
 from promptclimb.session.kinds import CLASSIFY, Kind
 from promptclimb.session.lifecycle import Opened
 
@@ -58,6 +58,7 @@ RESUME_OVERRIDES = (
     "llm_api_key_env",
     "llm_rpm",
     "llm_tpm",
+    "track",
 )
 
 
@@ -206,7 +207,7 @@ def endpoint_reasons(config: RunConfig, given: dict[str, Any]) -> list[str]:
     reason = endpoint_needs_consent(
         "LLM", config.llm_base_url, config.llm_api_key_env, "OPENAI_API_KEY", from_user
     )
-    return [reason] if reason else []
+    return [r for r in (reason, tracking.consent_reason(config, given)) if r]
 
 
 def code_reasons(config: RunConfig) -> list[str]:
@@ -243,7 +244,7 @@ KIND = Kind(
     summarize=summarize,
     endpoint_reasons=endpoint_reasons,
     code_reasons=code_reasons,
-    endpoint_hint="give --llm-base-url and --llm-api-key-env",
+    endpoint_hint="give --llm-base-url and --llm-api-key-env (--track for the tracking store)",
     code_hint="check the plugin or file first",
     finished=lambda run_dir: [],
 )

@@ -19,6 +19,7 @@ from promptclimb.graph.checkpoint import RunLocked, is_locked
 from promptclimb.graph.runs import check_progress_kept, read_status, save_config
 from promptclimb.session.consent import Trust, check_consent
 from promptclimb.session.kinds import Kind, kind_named, kind_of
+from promptclimb.session.tracking import with_tracking
 
 
 @dataclass
@@ -51,9 +52,16 @@ class Session:
     def drive(self, on_update: Callable[[str, dict[str, Any]], None]) -> tuple[str, str | None]:
         """Drive the run to its end or a stop; returns (status, reason)."""
         from promptclimb.session.driver import execute
+        from promptclimb.session.tracking import tracker_for
 
         o = self.opened
-        return execute(o.run_dir, self.kind, o.context, o.pool, on_update, self.prepare)
+        tracker = tracker_for(o.run_dir, self.config, self.summary)  # None unless --track
+        if tracker is not None:
+            on_update = tracker.wrap(on_update)
+        result = execute(o.run_dir, self.kind, o.context, o.pool, on_update, self.prepare)
+        if tracker is not None:
+            tracker.guarded(lambda: tracker.ended(*result))
+        return result
 
     def summary(self) -> dict[str, Any]:
         return self.kind.summarize(self.run_dir)
@@ -67,7 +75,7 @@ class Session:
 def start(kind: str, config: Any, runs_dir: Path) -> Iterator[Session]:
     """A new run of ``kind``: nothing is created before its inputs, models and endpoint are checked."""
     row = kind_named(kind)
-    with row.open(config, runs_dir=runs_dir) as opened:
+    with row.open(with_tracking(config), runs_dir=runs_dir) as opened:
         yield Session(row, opened)
 
 
@@ -89,7 +97,7 @@ def resume_config(
     given = {k: v for k, v in given.items() if k in kind.overrides and v is not None}
     config = kind.load_config(run_dir).model_copy(update=given)
     check_consent(kind, config, given, trust)
-    return config, given
+    return with_tracking(config), given
 
 
 @contextmanager

@@ -87,11 +87,25 @@ def list_rows(runs_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
     return rows, warnings
 
 
-def rewind_run(ref: str, runs_dir: Path, restart: int, trust: Trust) -> tuple[Path, int]:
-    """Fork a classification run at the start of ``restart`` (1-based); returns it and the calls set aside."""
+def rewind_points(ref: str, runs_dir: Path, trust: Trust) -> tuple[Path, list[Any]]:
+    """The points ``rewind --to`` takes (graph/session.py's RewindPoint), oldest first."""
+    from promptclimb.graph.session import list_rewind_points
+
+    run_dir = open_for_reading(ref, runs_dir, "rewind", trust)
+    return run_dir, list_rewind_points(run_dir)
+
+
+def rewind_run(
+    ref: str, runs_dir: Path, restart: int | None, trust: Trust, to: int | None = None
+) -> tuple[Path, int]:
+    """Fork a classification run at the start of ``restart`` (1-based) or after ``to`` LLM iterations of the
+    whole run; returns it and the calls set aside."""
     from promptclimb.graph.session import rewind
 
     run_dir = open_for_reading(ref, runs_dir, "rewind", trust)
+    if to is not None:
+        return run_dir, rewind(run_dir, to=to)
+    assert restart is not None
     config = load_config(run_dir)
     if not 1 <= restart <= config.restarts:
         raise RewindRefused(
@@ -101,4 +115,4 @@ def rewind_run(ref: str, runs_dir: Path, restart: int, trust: Trust) -> tuple[Pa
         raise RewindRefused(
             f"the restarts of run {run_dir.name} climb concurrently: rewind takes --restart 1 (all again)"
         )
-    return run_dir, rewind(run_dir, restart)
+    return run_dir, rewind(run_dir, restart=restart)

@@ -59,10 +59,11 @@ def finished_run(store: str, tmp_path: Path, tiny_clip: Path, restarts: int, ite
 def test_history_is_bounded_keeps_each_restart_start_and_is_a_chain(store, tmp_path, tiny_clip):
     run_dir = finished_run(store, tmp_path, tiny_clip, restarts=3, iterations=6)
     snapshots = history(run_dir)
-    # 18 iterations of 4 nodes ran; kept: the newest 3, the input and first checkpoints, the scored pool, and
-    # the start of restarts 2 and 3.
-    assert len(snapshots) <= KEEP_NEWEST + 5
+    # 18 iterations of 4 nodes ran; kept: the newest 3, the input and first checkpoints, the scored pool, the
+    # end of each iteration (rewind --to) and the start of restarts 2 and 3.
+    assert len(snapshots) <= KEEP_NEWEST + 5 + 18
     assert {s.values.get("restart") for s in snapshots} == {None, 0, 1, 2}
+    assert {s.values.get("iterations_done") for s in snapshots} >= set(range(19))
     for restart in (1, 2):
         start = next(s for s in reversed(snapshots) if s.values.get("restart") == restart)
         assert start.values["iteration"] == 0 and start.next == ("propose",)
@@ -98,6 +99,41 @@ def test_rewind_to_a_restart_then_resume_finishes_as_the_original_run(store, tmp
     capsys.readouterr()
     assert cli("--runs-dir", str(runs), "rewind", run_dir.name, "--restart", "4") == 2
     assert "1 to 3" in capsys.readouterr().err
+
+
+def test_rewind_to_an_iteration_then_resume_goes_on_from_exactly_there(tmp_path, tiny_clip, capsys):
+    """--to N forks after the run's N-th LLM iteration (mid-restart here): the history up to N is the
+    original's, the calls after it are set aside, and the resumed run climbs on to the original's end."""
+    run_dir = finished_run("sqlite", tmp_path, tiny_clip, restarts=2, iterations=3)
+    runs, original = run_dir.parent, summary(run_dir)
+    capsys.readouterr()
+    assert cli("--runs-dir", str(runs), "rewind", run_dir.name, "--list") == 0
+    listed = capsys.readouterr().out
+    assert "the scored pool" in listed and "r1.i3" in listed and "r2.i3" in listed
+
+    assert cli("--runs-dir", str(runs), "rewind", run_dir.name, "--to", "4") == 0
+    rewound = summary(run_dir)
+    assert rewound["status"] == "paused" and "after iteration 4 (r2.i1)" in rewound["reason"]
+    assert (rewound["iterations_done"], rewound["llm_calls"], rewound["restarts_done"]) == (4, 4, 1)
+    assert rewound["history"] == original["history"][: len(rewound["history"])]
+    assert [(h["restart"], h["iteration"]) for h in rewound["history"]] == [(0, 1), (0, 2), (0, 3), (1, 1)]
+    assert [r for r in original["leaderboard"] if (r["restart"], r["iteration"]) <= (1, 1)] == [
+        r for r in rewound["leaderboard"]
+    ]
+    assert len(read_calls(run_dir)) == 4 and len((run_dir / REWOUND_CALLS_FILE).read_text().splitlines()) == 2
+
+    assert cli("--runs-dir", str(runs), "resume", run_dir.name) == 0
+    again = summary(run_dir)
+    assert again["status"] == "finished" and (again["iterations_done"], again["llm_calls"]) == (6, 6)
+    assert again["history"] == original["history"] and again["leaderboard"] == original["leaderboard"]
+    assert again["final"] == original["final"]
+    assert_chain(history(run_dir))
+
+    for bad in ("7", "-1"):
+        capsys.readouterr()
+        assert cli("--runs-dir", str(runs), "rewind", run_dir.name, "--to", bad) == 2
+        err = capsys.readouterr().err.strip()
+        assert "kept: 0-6" in err and len(err.splitlines()) == 1
 
 
 class Inner(TypedDict):

@@ -116,8 +116,10 @@ def test_a_long_run_leaves_no_orphan_blobs_and_a_bounded_store(pg_store, tmp_pat
                    WHERE c.thread_id = b.thread_id AND c.checkpoint_ns = b.checkpoint_ns
                    AND v.key = b.channel AND v.value = b.version)"""
         ).fetchone()
-    assert checkpoints <= 3 + 4 and orphans == 0
-    assert blobs <= 20 * checkpoints and size < 1_000_000, (blobs, size)
+    # The newest 3, the input, first, pool and restart checkpoints, one after each iteration (rewind --to).
+    assert checkpoints <= 3 + 4 + 30 and orphans == 0
+    # 0.96 MB measured: each kept iteration keeps its leaderboard blob (every fourth checkpoint's, pruned).
+    assert blobs <= 20 * checkpoints and size < 1_500_000, (blobs, size)
 
 
 @pytest.fixture
