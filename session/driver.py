@@ -22,6 +22,7 @@ from promptclimb.session.kinds import Kind
 log = logging.getLogger(__name__)
 Updates = Callable[[str, dict[str, Any]], None]
 INTERRUPTED = "interrupted by the user"
+PROGRESS = "progress"  # what a view gets as the node name of a progress event (the custom stream)
 
 
 class NoUsableTemplates(RuntimeError):
@@ -59,11 +60,15 @@ def drive(run_dir: Path, kind: Kind, context: Any, pool: list[str], on_update: U
                     inputs,
                     run_config,
                     context=context,
-                    stream_mode="updates",
+                    stream_mode=["updates", "custom"],
                     durability="sync",
                     subgraphs=True,
                 )
-                for namespace, chunk in stream:
+                for namespace, mode, chunk in stream:
+                    if mode == "custom":  # a node's progress within its step: nothing checkpointed yet
+                        if not namespace and isinstance(chunk, dict):
+                            on_update(PROGRESS, chunk)
+                        continue
                     prune_history(saver, thread, kind.boundary)  # bounded; resume needs the latest
                     for node, update in chunk.items():
                         if node == "__interrupt__":
