@@ -188,12 +188,27 @@ def drive_to_end(session: Session, announce: bool = False) -> int:
     view = (live if err.is_terminal else plain)(session.config, session.opened.done)
     with view.shown():
         status, reason = session.drive(view)
-    # Why it stopped is said once, by the end line below, not also by the summary.
-    show_summary(session.kind.name, {**session.summary(), "reason": None}, limit)
+    summary = readable_summary(session, status)
+    if summary is not None:  # why it stopped is said once, by the end line below, not also by the summary
+        show_summary(session.kind.name, {**summary, "reason": None}, limit)
     outputs = session.outputs(status)
     if outputs:
         say(f"report: {outputs[0]}")
     return stopped(session.run_dir, status, reason)
+
+
+def readable_summary(session: Session, status: str) -> dict[str, Any] | None:
+    """The run's summary; None (said in a warning) when a run that did not finish cannot be read back now,
+    such as one whose PostgreSQL store went away: its stop and resume hint still follow."""
+    from promptclimb.graph.checkpoint import CheckpointError
+
+    try:
+        return session.summary()
+    except CheckpointError as error:
+        if status == "finished":
+            raise
+        warn(f"no summary: {error}")
+        return None
 
 
 def stopped(run_dir: Path, status: str, reason: str | None) -> int:
@@ -207,8 +222,15 @@ def stopped(run_dir: Path, status: str, reason: str | None) -> int:
         say(f"traceback in {run_dir / 'run.log'}", to_err=True)
         if logging.getLogger("promptclimb").isEnabledFor(logging.DEBUG):
             say(failure_traceback(run_dir), to_err=True)
-    say(f"resume with: promptclimb resume {run_dir}", to_err=True)
+    say(f"resume with: promptclimb resume {run_dir}{store_hint(run_dir)}", to_err=True)
     return 130 if reason == INTERRUPTED else EXIT[status]
+
+
+def store_hint(run_dir: Path) -> str:
+    """What a resume of a run on PostgreSQL needs besides its id: the store's URL, from the user again."""
+    from promptclimb.graph.checkpoint import STORE_ENV, uses_postgres
+
+    return f" (with --checkpoints postgresql://... or ${STORE_ENV})" if uses_postgres(run_dir) else ""
 
 
 def failure_traceback(run_dir: Path) -> str:

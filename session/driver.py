@@ -14,7 +14,14 @@ from typing import Any
 
 from langgraph.types import Command
 
-from promptclimb.graph.checkpoint import RunLocked, run_lock, thread_of
+from promptclimb.graph.checkpoint import (
+    RunLocked,
+    StoreLost,
+    lost_store,
+    run_lock,
+    store_failures,
+    thread_of,
+)
 from promptclimb.graph.history import prune_history, pruning_in_background
 from promptclimb.graph.runs import append_log, write_status
 from promptclimb.session.kinds import Kind
@@ -39,7 +46,15 @@ def flush_log(run_dir: Path, lines: list[str]) -> None:
 
 def drive(run_dir: Path, kind: Kind, context: Any, pool: list[str], on_update: Updates) -> None:
     """Run the graph to its end, or until an error. A new run starts from ``kind.initial``; a graph that
-    paused itself (interrupts) is answered "resume", one answer per pending interrupt."""
+    paused itself (interrupts) is answered "resume", one answer per pending interrupt. A lost PostgreSQL
+    store is a pause (StoreLost)."""
+    try:
+        drive_stored(run_dir, kind, context, pool, on_update)
+    except store_failures() as error:
+        raise lost_store(error) from error
+
+
+def drive_stored(run_dir: Path, kind: Kind, context: Any, pool: list[str], on_update: Updates) -> None:
     config = context.config
     thread = thread_of(run_dir)
     lanes = kind.lanes(config)
@@ -130,4 +145,4 @@ def execute(
 ) -> tuple[str, str | None]:
     """Start or resume a run of any kind; returns (status, reason). ``prepare`` runs under the run's lock."""
     work = lambda: drive(run_dir, kind, context, pool, on_update)  # noqa: E731
-    return supervise(run_dir, work, (*kind.resumable, NoUsableTemplates), prepare)
+    return supervise(run_dir, work, (*kind.resumable, NoUsableTemplates, StoreLost), prepare)
