@@ -11,12 +11,11 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Group
-from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from promptclimb.cli.console import err, out, safe, say, table, warn
+from promptclimb.llm.pricing import cost_text, usage_cost_text
 
 if TYPE_CHECKING:
     from promptclimb.session.lifecycle import Session
@@ -36,85 +35,6 @@ def step(restart: int, iteration: int) -> str:
 # ------------------------------------------------------------------------------------ classification
 
 
-class LiveBoard:
-    """Progress bar (iterations, restarts) over a live top-5 leaderboard, fed by the graph's node updates."""
-
-    def __init__(self, config: Any, done: dict[str, int]) -> None:
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-        )
-        total = config.iterations * config.restarts
-        self.concurrent = config.concurrent()
-        at_once = f"{config.restarts} restarts, {config.parallel_restarts} at once"
-        self.restarts = config.restarts
-        first = (
-            at_once
-            if self.concurrent
-            else f"restart {min(done['restarts_done'], config.restarts - 1) + 1}"
-        )
-        self.task = self.progress.add_task(first, total=total, completed=done["iterations_done"])
-        self.top: list[Any] = []
-
-    def __rich__(self) -> Group:
-        board = table(
-            "",
-            ["train", "val", "template"],
-            [[pct(c.train_acc), pct(c.val_acc), c.template] for c in self.top],
-            box=None,
-            show_header=bool(self.top),
-        )
-        return Group(self.progress, board)
-
-    def __call__(self, node: str, update: dict[str, Any]) -> None:
-        if node == "rank" and update.get("candidates"):
-            self.top = update["candidates"][:5]
-            if "iterations_done" in update:
-                self.progress.update(self.task, completed=update["iterations_done"])
-        elif node == "feedback" and "restarts_done" in update and not self.concurrent:
-            # After the last restart there is no next one: "restart 2" of a --restarts 1 run was wrong.
-            restart = min(update["restarts_done"] + 1, self.restarts)
-            self.progress.update(self.task, description=f"restart {restart}")
-        elif node == "finalize":
-            self.progress.update(self.task, description="final test evaluation")
-
-    def shown(self) -> AbstractContextManager[Any]:
-        return Live(self, console=err, refresh_per_second=4, transient=True)
-
-
-class PlainProgress:
-    """Not a terminal (nohup, SLURM, CI logs): one plain line per LLM iteration, nothing redrawn."""
-
-    def __init__(self, config: Any, done: dict[str, int]) -> None:
-        self.config, self.restart, self.iteration = config, done["restarts_done"], 0
-        self.calls, self.cost = 0, 0.0
-
-    def __call__(self, node: str, update: dict[str, Any]) -> None:
-        self.restart = update.get("restart", self.restart)
-        self.iteration = update.get("iteration", self.iteration)  # concurrent restarts: the lane's own
-        if node == "propose":
-            self.iteration = update.get("iteration", self.iteration)
-            usage = update.get("usage")
-            if usage is not None:
-                self.calls, self.cost = usage.calls, usage.cost_usd
-        elif node == "rank" and "iterations_done" in update and update.get("candidates"):
-            best = update["candidates"][0]
-            say(
-                f"{time.strftime('%H:%M:%S')} restart {self.restart + 1}/{self.config.restarts} "
-                f"iteration {self.iteration}/{self.config.iterations} best train {pct(best.train_acc)} "
-                f"LLM calls {self.calls} cost ${self.cost:.4f}",
-                to_err=True,
-            )
-        elif node == "finalize":
-            say(f"{time.strftime('%H:%M:%S')} final test evaluation done", to_err=True)
-
-    def shown(self) -> AbstractContextManager[Any]:
-        return nullcontext()
-
-
 def print_summary(summary: dict[str, Any], limit: int | None = None) -> None:
     rows = summary["leaderboard"][:limit] if limit else summary["leaderboard"]
     cells = [
@@ -129,7 +49,7 @@ def print_summary(summary: dict[str, Any], limit: int | None = None) -> None:
     say(
         f"iterations {summary['iterations_done']}, restarts {summary['restarts_done']}, "
         f"templates scored {summary['candidates_scored']}, rejected {len(summary['rejections'])}, "
-        f"LLM calls {summary['llm_calls']}, tokens {tokens}, cost ${usage.get('cost_usd', 0.0):.4f}"
+        f"LLM calls {summary['llm_calls']}, tokens {tokens}, cost {usage_cost_text(usage)}"
     )
     if summary["reason"]:
         say(f"{summary['status']}: {summary['reason']}")
@@ -222,10 +142,11 @@ def print_t2i_summary(summary: dict[str, Any], limit: int | None = None) -> None
     title = f"{summary['run_id']}  [{summary['status']}]"
     out.print(table(title, ["#", "score", "prompt", "image", "step"], cells))
     images = summary["images"] or {}
+    total = cost_text(summary["cost_usd"], (summary["usage"] or {}).get("unpriced_calls", 0))
     say(
         f"iterations {summary['iterations_done']}, images {images.get('images', 0)} "
         f"(${images.get('cost_usd', 0.0):.3f}), LLM calls {summary['llm_calls']}, "
-        f"total cost ${summary['cost_usd']:.4f}, rejected prompts {len(summary['rejections'])}"
+        f"total cost {total}, rejected prompts {len(summary['rejections'])}"
     )
     if summary["reason"]:
         say(f"{summary['status']}: {summary['reason']}")
@@ -237,21 +158,29 @@ def print_t2i_summary(summary: dict[str, Any], limit: int | None = None) -> None
 
 # ------------------------------------------------------------------------------------ both kinds
 
-# kind -> (terminal progress, plain progress, summary printer, rows of the summary printed after a drive)
-VIEWS: dict[str, tuple[Any, Any, Any, int]] = {
-    "classify": (LiveBoard, PlainProgress, print_summary, 10),
-    "t2i": (T2ILive, T2IPlainProgress, print_t2i_summary, 8),
-}
+# kind -> (summary printer, rows of the summary printed after a drive)
+VIEWS: dict[str, tuple[Any, int]] = {"classify": (print_summary, 10), "t2i": (print_t2i_summary, 8)}
 
 
 def show_summary(kind: str, summary: dict[str, Any], limit: int | None = None) -> None:
-    VIEWS[kind][2](summary, limit)
+    VIEWS[kind][0](summary, limit)
+
+
+def progress_views(kind: str) -> tuple[Any, Any]:
+    """The (terminal, plain) progress views of a kind; classification's load the graph's modules, so only
+    a command that drives a run imports them."""
+    if kind == "classify":
+        from promptclimb.cli.progress import LiveBoard, PlainProgress
+
+        return LiveBoard, PlainProgress
+    return T2ILive, T2IPlainProgress
 
 
 def drive_to_end(session: Session, announce: bool = False) -> int:
     """Drive a started (``announce``: say where it is) or resumed run with its progress view; print its
     summary; return the exit status."""
-    live, plain, _, limit = VIEWS[session.kind.name]
+    live, plain = progress_views(session.kind.name)
+    limit = VIEWS[session.kind.name][1]
     for line in session.opened.warnings:
         warn(line)
     if announce:
@@ -259,11 +188,27 @@ def drive_to_end(session: Session, announce: bool = False) -> int:
     view = (live if err.is_terminal else plain)(session.config, session.opened.done)
     with view.shown():
         status, reason = session.drive(view)
-    show_summary(session.kind.name, session.summary(), limit)
+    summary = readable_summary(session, status)
+    if summary is not None:  # why it stopped is said once, by the end line below, not also by the summary
+        show_summary(session.kind.name, {**summary, "reason": None}, limit)
     outputs = session.outputs(status)
     if outputs:
         say(f"report: {outputs[0]}")
     return stopped(session.run_dir, status, reason)
+
+
+def readable_summary(session: Session, status: str) -> dict[str, Any] | None:
+    """The run's summary; None (said in a warning) when a run that did not finish cannot be read back now,
+    such as one whose PostgreSQL store went away: its stop and resume hint still follow."""
+    from promptclimb.graph.checkpoint import CheckpointError
+
+    try:
+        return session.summary()
+    except CheckpointError as error:
+        if status == "finished":
+            raise
+        warn(f"no summary: {error}")
+        return None
 
 
 def stopped(run_dir: Path, status: str, reason: str | None) -> int:
@@ -277,8 +222,15 @@ def stopped(run_dir: Path, status: str, reason: str | None) -> int:
         say(f"traceback in {run_dir / 'run.log'}", to_err=True)
         if logging.getLogger("promptclimb").isEnabledFor(logging.DEBUG):
             say(failure_traceback(run_dir), to_err=True)
-    say(f"resume with: promptclimb resume {run_dir}", to_err=True)
+    say(f"resume with: promptclimb resume {run_dir}{store_hint(run_dir)}", to_err=True)
     return 130 if reason == INTERRUPTED else EXIT[status]
+
+
+def store_hint(run_dir: Path) -> str:
+    """What a resume of a run on PostgreSQL needs besides its id: the store's URL, from the user again."""
+    from promptclimb.graph.checkpoint import STORE_ENV, uses_postgres
+
+    return f" (with --checkpoints postgresql://... or ${STORE_ENV})" if uses_postgres(run_dir) else ""
 
 
 def failure_traceback(run_dir: Path) -> str:

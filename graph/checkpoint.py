@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -39,10 +40,32 @@ LOCK_FILE = "lock"
 _store_url: str | None = None  # the CLI's --checkpoints; None: $PROMPTCLIMB_CHECKPOINTS, else SQLite
 # The OS lock of the platform, never filelock's soft (file exists) fallback: a kill -9 would leave it held.
 OSFileLock = WindowsFileLock if os.name == "nt" else UnixFileLock
+_QUIET = logging.NullHandler()  # one instance: adding it again is a no-op
 
 
 class CheckpointError(UserError, RuntimeError):
     """A checkpoint file that cannot be read; the message names the file."""
+
+
+class StoreLost(RuntimeError):
+    """The PostgreSQL checkpoint store went away during a run: a pause, resumable once it is back (the last
+    checkpoint it acknowledged is the run's state)."""
+
+
+def store_failures() -> tuple[type[BaseException], ...]:
+    """The errors of a lost connection to the checkpoint store (none without the postgres extra)."""
+    try:
+        import psycopg
+    except ImportError:
+        return ()
+    return (psycopg.OperationalError,)
+
+
+def lost_store(error: BaseException) -> StoreLost:
+    """A lost connection said in one line, without the URL's password."""
+    detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    url = store_url()
+    return StoreLost(f"lost the checkpoint store (PostgreSQL): {scrubbed(detail, url) if url else detail}")
 
 
 def read_state(graph: Any, thread: dict, state_type: Any, path: Path | str) -> Any:
@@ -267,6 +290,9 @@ def _postgres_saver(
         raise CheckpointError(
             "PostgreSQL checkpoints need the postgres extra: pip install 'promptclimb[postgres]'"
         ) from None
+    # A dying connection's pipeline logs "error ignored terminating <psycopg.Pipeline [BAD]>" through the
+    # last-resort handler: the run says what happened once, as a pause (StoreLost).
+    logging.getLogger("psycopg").addHandler(_QUIET)
     try:
         conn = psycopg.Connection.connect(
             url, autocommit=True, prepare_threshold=0, row_factory=dict_row, connect_timeout=10

@@ -8,7 +8,8 @@ a TOML or JSON file named by the environment variable PROMPTCLIMB_PRICES::
     "gpt-4o-mini" = { input = 0.15, output = 0.60 }
     "openai:my-finetune" = { input = 0.30, output = 1.20 }
 
-A model found nowhere costs 0 and its backend's ``price`` is None, so reports can say "unknown".
+A model found nowhere costs 0 and its backend's ``price`` is None: its calls are counted as unpriced, and
+``cost_text`` writes "unknown" instead of a made-up $0.0000.
 """
 
 from __future__ import annotations
@@ -131,3 +132,16 @@ def _parse_entry(path: Path, name: str, entry: object) -> ModelPrice:
     raise PriceFileError(
         f'{PRICES_ENV} file {path}: entry "{name}" needs numbers "input" and "output" (USD per 1M tokens)'
     )
+
+
+def cost_text(cost_usd: float, unpriced_calls: int = 0) -> str:
+    """A run's LLM cost as printed: "$0.0123", "unknown" (no call priced), "$0.0123 + unknown" (some)."""
+    if not unpriced_calls:
+        return f"${cost_usd:.4f}"
+    return "unknown" if cost_usd == 0 else f"${cost_usd:.4f} + unknown"
+
+
+def usage_cost_text(usage: dict | None) -> str:
+    """``cost_text`` of a summary's ``usage`` (None: no call yet)."""
+    usage = usage or {}
+    return cost_text(usage.get("cost_usd", 0.0), usage.get("unpriced_calls", 0))

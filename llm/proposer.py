@@ -439,6 +439,7 @@ class Proposer:
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             cost_usd=price.cost(input_tokens, output_tokens) if price else 0.0,
+            priced=price is not None,
             step=getattr(self._serving, "step", None),
         )
         calls.append(call)

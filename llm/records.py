@@ -22,6 +22,7 @@ class LLMCall(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    priced: bool = True  # False: the model's price is unknown, so cost_usd (0) is no real cost
     step: str | None = None  # which graph step asked, e.g. "restart 0, iteration 3" (audit and replay)
 
 
@@ -33,6 +34,7 @@ class Usage(BaseModel):
     output_tokens: int = 0
     cost_usd: float = 0.0
     latency_s: float = 0.0
+    unpriced_calls: int = 0  # calls to a model without a known price: cost_usd leaves them out
 
     def add(self, call: LLMCall) -> Usage:
         """A new Usage with the call counted; the graph state is never mutated in place."""
@@ -42,6 +44,7 @@ class Usage(BaseModel):
             output_tokens=self.output_tokens + call.output_tokens,
             cost_usd=self.cost_usd + call.cost_usd,
             latency_s=self.latency_s + call.latency_s,
+            unpriced_calls=self.unpriced_calls + (0 if call.priced else 1),
         )
 
 
@@ -53,6 +56,7 @@ class Usage(BaseModel):
             output_tokens=self.output_tokens + other.output_tokens,
             cost_usd=self.cost_usd + other.cost_usd,
             latency_s=self.latency_s + other.latency_s,
+            unpriced_calls=self.unpriced_calls + other.unpriced_calls,
         )
 
 

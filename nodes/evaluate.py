@@ -1,4 +1,8 @@
-"""Evaluate: score the pending templates on the training split (and validation, when there is one)."""
+"""Evaluate: score the pending templates on the training split (and validation, when there is one).
+
+The starting pool (24 templates or more: tens of seconds on a large split) is scored a few templates at a
+time, each step reported on LangGraph's custom stream (``POOL_PROGRESS``) for the progress views.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,10 @@ from promptclimb.graph.context import Context
 from promptclimb.graph.state import Candidate, OptimState
 from promptclimb.prompts.handmade import baseline_templates
 from promptclimb.prompts.template import normalize
+
+POOL_PROGRESS = "pool"  # custom-stream key: (templates scored, templates to score) of the starting pool
+INPUTS_PROGRESS = "inputs"  # custom-stream key: the split whose inputs are being encoded before scoring
+POOL_CHUNK = 4  # templates scored per progress step (scores do not depend on it: one template at a time)
 
 
 def unscored(pending: list[str], candidates: list[Candidate]) -> list[str]:
@@ -57,5 +65,19 @@ def evaluate(state: OptimState, runtime: Runtime[Context]) -> dict:
         # What a user would type first is always a candidate: a run never selects less on its data.
         pending = [*baseline_templates(context.dataset_name, context.modality), *pending]
     templates = unscored(pending, state["candidates"])
-    new = scored(scorer, templates, state["restart"], state["iteration"], source)
+    if source != "pool":
+        new = scored(scorer, templates, state["restart"], state["iteration"], source)
+        return {"candidates": [*state["candidates"], *new], "pending": []}
+    write = runtime.stream_writer
+    prepare = getattr(scorer, "prepare", None)  # encode the inputs first, so the counts below mean templates
+    for split in ("train", "val") if prepare is not None and templates else ():
+        if split == "train" or scorer.has_split(split):
+            write({INPUTS_PROGRESS: split})
+            prepare(split)
+    new = []
+    write({POOL_PROGRESS: (0, len(templates))})
+    for start in range(0, len(templates), POOL_CHUNK):
+        chunk = templates[start : start + POOL_CHUNK]
+        new += scored(scorer, chunk, state["restart"], state["iteration"], source)
+        write({POOL_PROGRESS: (len(new), len(templates))})
     return {"candidates": [*state["candidates"], *new], "pending": []}

@@ -16,6 +16,7 @@ from typing import Any
 from promptclimb.errors import UserError
 from promptclimb.graph.config import RunConfig
 from promptclimb.graph.runs import LOG_FILE, append_log, load_config
+from promptclimb.llm.pricing import usage_cost_text
 from promptclimb.results.plots import Bar, plot_candidates, plot_progress, plot_test_bars
 from promptclimb.results.render import REPORT_HTML, REPORT_MD, Block, Code, Inline, write_document
 from promptclimb.results.stats import wilson_interval
@@ -291,7 +292,7 @@ def usage_blocks(summary: dict[str, Any], numbers: dict[str, Any]) -> list[Block
         [str(usage.get("calls", 0))],
         [str(usage.get("input_tokens", 0))],
         [str(usage.get("output_tokens", 0))],
-        [f"${usage.get('cost_usd', 0.0):.4f}"],
+        [usage_cost_text(usage)],
         [str(len(summary["rejections"]))],
     ]
     return [Block("h2", ["LLM usage"]), Block("table", header=header, rows=[row])]

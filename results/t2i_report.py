@@ -12,6 +12,7 @@ from promptclimb.graph.runs import read_status
 from promptclimb.graph.t2i.context import REFERENCE_FILE
 from promptclimb.graph.t2i.session import current_t2i_state, load_t2i_config
 from promptclimb.graph.t2i.state import T2ICandidate, T2IConfig
+from promptclimb.llm.pricing import cost_text
 from promptclimb.nodes.t2i.rank import ranked
 from promptclimb.results.render import (
     REPORT_HTML,
@@ -125,6 +126,7 @@ def what(config: T2IConfig) -> str:
 
 def header_blocks(run_dir: Path, summary: dict[str, Any], config: T2IConfig) -> list[Block]:
     images = summary["images"]["images"] if summary["images"] else 0
+    cost = cost_text(summary["cost_usd"], (summary["usage"] or {}).get("unpriced_calls", 0))
     blocks = [
         Block("h1", [summary["run_id"]]),
         Block("p", [what(config)]),
@@ -133,7 +135,7 @@ def header_blocks(run_dir: Path, summary: dict[str, Any], config: T2IConfig) -> 
             [
                 "status ", Strong(summary["status"]), ", generator ", Code(config.generator), ", critic ",
                 Code(config.critic), ", score ", Code(config.score),
-                f"; {images} images, {summary['llm_calls']} LLM calls, ${summary['cost_usd']:.3f}",
+                f"; {images} images, {summary['llm_calls']} LLM calls, {cost}",
             ],
         ),
     ]  # fmt: skip

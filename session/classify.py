@@ -33,6 +33,7 @@ from promptclimb.graph.runs import (
     load_config,
     read_calls,
 )
+from promptclimb.graph.session import current_state
 from promptclimb.graph.state import Candidate, initial_state
 from promptclimb.graph.wiring import build_graph
 from promptclimb.llm.backends import ChatBackend, open_backend
@@ -160,9 +161,22 @@ def open_run(
             FeatureStore(config.cache_dir or default_cache_dir()).close()
             run_dir = create_run(runs_dir, config, data_record(dataset))
         else:
-            summary = summarize(run_dir)
-            done = {k: summary[k] for k in done}
+            done = progress_so_far(run_dir)
         yield Opened(run_dir, make_context(config, run_dir, dataset, backbone, backend), pool, done)
+
+
+def progress_so_far(run_dir: Path) -> dict[str, Any]:
+    """Where a resumed run stands, for its progress view's first line: counts, LLM usage, its place."""
+    state = current_state(run_dir) or {}
+    usage = state.get("usage")
+    return {
+        "iterations_done": state.get("iterations_done", 0),
+        "restarts_done": state.get("restarts_done", 0),
+        "restart": state.get("restart", 0),
+        "iteration": state.get("iteration", 0),
+        "candidates_scored": len(state.get("candidates", [])),
+        "usage": usage.model_dump() if usage else None,
+    }
 
 
 class LaneProgress:

@@ -14,7 +14,14 @@ from typing import Any
 
 from langgraph.types import Command
 
-from promptclimb.graph.checkpoint import RunLocked, run_lock, thread_of
+from promptclimb.graph.checkpoint import (
+    RunLocked,
+    StoreLost,
+    lost_store,
+    run_lock,
+    store_failures,
+    thread_of,
+)
 from promptclimb.graph.history import prune_history, pruning_in_background
 from promptclimb.graph.runs import append_log, write_status
 from promptclimb.session.kinds import Kind
@@ -22,6 +29,7 @@ from promptclimb.session.kinds import Kind
 log = logging.getLogger(__name__)
 Updates = Callable[[str, dict[str, Any]], None]
 INTERRUPTED = "interrupted by the user"
+PROGRESS = "progress"  # what a view gets as the node name of a progress event (the custom stream)
 
 
 class NoUsableTemplates(RuntimeError):
@@ -38,7 +46,15 @@ def flush_log(run_dir: Path, lines: list[str]) -> None:
 
 def drive(run_dir: Path, kind: Kind, context: Any, pool: list[str], on_update: Updates) -> None:
     """Run the graph to its end, or until an error. A new run starts from ``kind.initial``; a graph that
-    paused itself (interrupts) is answered "resume", one answer per pending interrupt."""
+    paused itself (interrupts) is answered "resume", one answer per pending interrupt. A lost PostgreSQL
+    store is a pause (StoreLost)."""
+    try:
+        drive_stored(run_dir, kind, context, pool, on_update)
+    except store_failures() as error:
+        raise lost_store(error) from error
+
+
+def drive_stored(run_dir: Path, kind: Kind, context: Any, pool: list[str], on_update: Updates) -> None:
     config = context.config
     thread = thread_of(run_dir)
     lanes = kind.lanes(config)
@@ -59,11 +75,15 @@ def drive(run_dir: Path, kind: Kind, context: Any, pool: list[str], on_update: U
                     inputs,
                     run_config,
                     context=context,
-                    stream_mode="updates",
+                    stream_mode=["updates", "custom"],
                     durability="sync",
                     subgraphs=True,
                 )
-                for namespace, chunk in stream:
+                for namespace, mode, chunk in stream:
+                    if mode == "custom":  # a node's progress within its step: nothing checkpointed yet
+                        if not namespace and isinstance(chunk, dict):
+                            on_update(PROGRESS, chunk)
+                        continue
                     prune_history(saver, thread, kind.boundary)  # bounded; resume needs the latest
                     for node, update in chunk.items():
                         if node == "__interrupt__":
@@ -125,4 +145,4 @@ def execute(
 ) -> tuple[str, str | None]:
     """Start or resume a run of any kind; returns (status, reason). ``prepare`` runs under the run's lock."""
     work = lambda: drive(run_dir, kind, context, pool, on_update)  # noqa: E731
-    return supervise(run_dir, work, (*kind.resumable, NoUsableTemplates), prepare)
+    return supervise(run_dir, work, (*kind.resumable, NoUsableTemplates, StoreLost), prepare)

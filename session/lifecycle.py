@@ -29,7 +29,7 @@ class Opened:
     run_dir: Path
     context: Any
     pool: list[str]
-    done: dict[str, int]  # iterations_done (and restarts_done) before this drive
+    done: dict[str, Any]  # iterations_done (classification: also restarts, usage, place) before this drive
     warnings: list[str] = field(default_factory=list)  # for the user (the CLI prints them)
 
 

@@ -82,9 +82,23 @@ def list_rows(runs_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
             rows.append(list_row(run_dir))
         except CheckpointError as failure:
             warnings.append(str(failure))
-            rows.append({"run_id": run_dir.name, "run_dir": str(run_dir), "kind": "-", "status": "unreadable",
-                         "iterations_done": None, "best": None, "test": None})  # fmt: skip
+            rows.append({"run_id": run_dir.name, "run_dir": str(run_dir), "kind": "-",
+                         "status": unread_status(run_dir), "iterations_done": None, "best": None,
+                         "test": None})  # fmt: skip
     return rows, warnings
+
+
+def unread_status(run_dir: Path) -> str:
+    """A run whose checkpoints cannot be read: its status from run.json where they are in a PostgreSQL store
+    not given (or not reachable) now, else "unreadable"."""
+    from promptclimb.graph.checkpoint import uses_postgres
+    from promptclimb.graph.runs import read_status
+
+    try:
+        on_postgres = uses_postgres(run_dir)
+    except CheckpointError:
+        on_postgres = False
+    return f"{read_status(run_dir)[0]}, stored in PostgreSQL" if on_postgres else "unreadable"
 
 
 def rewind_points(ref: str, runs_dir: Path, trust: Trust) -> tuple[Path, list[Any]]:

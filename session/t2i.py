@@ -76,8 +76,10 @@ def open_t2i_models(config: T2IConfig) -> Iterator[tuple[ImageGenerator, Any, An
     clip = None
     if config.clip_model():
         from promptclimb.evaluators.classify.clip import load_clip
+        from promptclimb.evaluators.quiet import no_progress_bars
 
-        clip = load_clip(config.clip_model(), device=config.device)
+        with no_progress_bars():
+            clip = load_clip(config.clip_model(), device=config.device)
     with ExitStack() as stack:
         backend = stack.enter_context(
             open_backend(

@@ -66,14 +66,29 @@ def postgres_server() -> Iterator[str]:
 
     try:
         run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "-N")
-        options = f"-k {base} -p {port} -c listen_addresses='' -c fsync=off -c max_connections=50"
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start")
+        url = f"postgresql://postgres@/postgres?host={base}&port={port}"
+        server_ctl(url, "start")
         try:
-            yield f"postgresql://postgres@/postgres?host={base}&port={port}"
+            yield url
         finally:
-            run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+            server_ctl(url, "stop")
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def server_ctl(url: str, action: str) -> None:
+    """Start, or stop at once (as a crash would), the server ``postgres_server`` yielded ``url`` for."""
+    query = dict(part.split("=", 1) for part in url.split("?", 1)[1].split("&"))
+    base, port = Path(query["host"]), query["port"]
+    user = server_user()
+    as_user = ["runuser", "-u", user, "--"] if user else []
+    pg_ctl, data = str(find_binaries() / "pg_ctl"), str(base / "data")  # type: ignore[operator]
+    if action == "start":
+        options = f"-k {base} -p {port} -c listen_addresses='' -c fsync=off -c max_connections=50"
+        argv = [pg_ctl, "-D", data, "-o", options, "-l", str(base / "log"), "-w", "start"]
+    else:
+        argv = [pg_ctl, "-D", data, "-m", "immediate", "-w", "stop"]
+    subprocess.run([*as_user, *argv], check=True, capture_output=True, text=True, timeout=120)
 
 
 def fresh_database(server_url: str, name: str) -> str:

@@ -33,6 +33,7 @@ from promptclimb.evaluators.classify.specs import (
     split_spec,
 )
 from promptclimb.evaluators.classify.texts import TextDataset, is_text_dataset, load_text_dataset
+from promptclimb.evaluators.quiet import no_progress_bars
 
 ENTRY_POINT_GROUP = "promptclimb.scorers"
 
@@ -59,6 +60,12 @@ def untrusted_reason(spec: str) -> str | None:
 
 
 def load_backbone(spec: str, *, device: str | None = None, precision: str = "auto") -> DualEncoder:
+    """The scorer's model; no third-party progress bar is drawn while it loads (evaluators/quiet.py)."""
+    with no_progress_bars():
+        return _load_backbone(spec, device=device, precision=precision)
+
+
+def _load_backbone(spec: str, *, device: str | None, precision: str) -> DualEncoder:
     kind, target = split_spec(spec)
     if kind in HF_KINDS:
         return load_clip(target, device=device, precision=precision)
