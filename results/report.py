@@ -319,6 +319,61 @@ def leaderboard_blocks(summary: dict[str, Any], sizes: dict[str, int], limit: in
     ]
 
 
+CLASSES_SHOWN = 10  # worst classes listed when there are more than CLASSES_ALL
+CLASSES_ALL = 15
+PAIRS_SHOWN = 5
+REPORTED = {"template": "selected template", "ensemble": "top-k ensemble", "classes": "class-specific"}
+
+
+def class_rows(diagnosis: dict[str, Any]) -> tuple[list[list[Inline]], str]:
+    """Per-class rows (train and test accuracy), worst first, and how many of how many are shown."""
+    train, test = diagnosis["train"]["per_class"], diagnosis.get("test", {}).get("per_class")
+    order = test or train  # worst by test accuracy once the test split is read
+    ranked = sorted(range(len(order)), key=lambda c: (order[c]["acc"] is None, order[c]["acc"] or 0.0))
+    shown = ranked if len(ranked) <= CLASSES_ALL else ranked[:CLASSES_SHOWN]
+    rows = []
+    for c in shown:
+        cells = [[train[c]["class"]], [f"{pct(train[c]['acc'])} ({train[c]['correct']}/{train[c]['n']})"]]
+        if test:
+            cells.append([f"{pct(test[c]['acc'])} ({test[c]['correct']}/{test[c]['n']})"])
+        rows.append(cells)
+    every = len(shown) == len(ranked)
+    what = f"all {len(ranked)} classes" if every else f"the worst {len(shown)} of {len(ranked)}"
+    return rows, what
+
+
+def diagnosis_blocks(summary: dict[str, Any], config: RunConfig) -> list[Block]:
+    """Per-class accuracy, the most confused pairs and a few misread training inputs of the reported
+    classifier (from its predictions only; runs that finished before this was recorded have none)."""
+    final = summary["final"] or {}
+    diagnosis = final.get("diagnosis") or {}
+    if "train" not in diagnosis:
+        return []
+    noun = inputs_noun(config)
+    splits = [s for s in ("train", "test") if s in diagnosis]
+    rows, what = class_rows(diagnosis)
+    header = ["class", "train", *(["test"] if "test" in diagnosis else [])]
+    blocks = [
+        Block("h2", ["Where it goes wrong"]),
+        para(
+            f"The reported classifier ({REPORTED[final.get('selected', 'template')]}), from its predictions "
+            f"only: per-class accuracy ({what}, worst first), the most confused class pairs and a few "
+            f"misread training {noun}."
+        ),
+        Block("table", header=header, rows=rows),
+    ]
+    for split in splits:
+        pairs = diagnosis[split]["confused"][:PAIRS_SHOWN]
+        if pairs:
+            items: list[Inline] = [[f"{p['true']} read as {p['predicted']}: {p['count']}"] for p in pairs]
+            blocks += [para(f"Most confused pairs ({split}):"), Block("list", items=items)]
+    misread = diagnosis["train"]["misread"]
+    if misread:
+        items = [[Code(m["input"]), f": {m['true']}, read as {m['predicted']}"] for m in misread]
+        blocks += [para(f"Misread training {noun}:"), Block("list", items=items)]
+    return blocks
+
+
 def usage_blocks(summary: dict[str, Any], numbers: dict[str, Any]) -> list[Block]:
     usage = summary["usage"] or {}
     numbers["usage"] = usage
@@ -341,6 +396,7 @@ def build_blocks(
     blocks += result_blocks(summary, sizes, numbers, config)
     blocks += ensemble_blocks(summary, sizes)
     blocks += leaderboard_blocks(summary, sizes)
+    blocks += diagnosis_blocks(summary, config)
     blocks += usage_blocks(summary, numbers)
     blocks.append(Block("h2", ["Plots"]))
     blocks += [Block("img", [caption], image=path) for caption, path in plots.items()]
