@@ -234,7 +234,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         for r in rows
     ]
     out.print(
-        table(f"runs in {args.runs_dir}", ["run", "kind", "status", "iterations", "best", "test"], cells)
+        # best: the selected template's selection score, the leaderboard's ranking score (show's first column)
+        table(
+            f"runs in {args.runs_dir}",
+            ["run", "kind", "status", "iterations", "best (selection)", "test"],
+            cells,
+        )
     )
     return 0
 

@@ -59,12 +59,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     report = write_report(_run_dir(args))
     numbers = report.numbers
-    if "selected" in numbers:
-        selected, ensemble = numbers["selected"], numbers["ensemble"]
-        say(
-            f"selected test {_pct(selected['test_acc'])}, ensemble test {_pct(ensemble['test_acc'])} "
-            f"(n = {numbers['n'].get('test', '?')})"
-        )
+    if "reported" in numbers:
+        reported = numbers["reported"]
+        say(f"reported classifier ({reported['name']}): test {_pct(reported['test_acc'])} "
+            f"(n = {numbers['n'].get('test', '?')} {numbers['inputs']})")  # fmt: skip
     say(f"wrote {report.markdown}")
     say(f"wrote {report.html} (self-contained)")
     for plot in report.plots:
@@ -85,11 +83,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         device=args.device,
         precision=args.precision,
     )
-    # A CLIP without weights was already announced by the loader's warning (printed once by the CLI).
-    say(
-        f"{len(result.classnames)} classes x {result.dim} dims, {len(result.templates)} templates, "
-        f"CLIP {result.clip}"
-    )
+    # A scorer without weights was already announced by the loader's warning (printed once by the CLI).
+    what = result.classifier or f"{len(result.templates)} templates"
+    say(f"{len(result.classnames)} classes x {result.dim} dims, {what}, scorer {result.clip}")
     say(f"wrote {result.templates_path}")
     say(f"wrote {result.head_path}")
     say("load it: see docs/export.md")
@@ -127,7 +123,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from promptclimb.session.replay import replay
 
     run_dir = _run_dir(args)
-    say(f"replaying {run_dir.name} (no LLM call: stored replies, cached CLIP features)", to_err=True)
+    say(f"replaying {run_dir.name} (no LLM call: stored replies, cached features)", to_err=True)
     result = replay(run_dir, trust=Trust(plugin=args.trust_run_plugin))
     for line in result.warnings:
         warn(line)

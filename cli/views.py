@@ -37,13 +37,17 @@ def step(restart: int, iteration: int) -> str:
 
 def print_summary(summary: dict[str, Any], limit: int | None = None) -> None:
     rows = summary["leaderboard"][:limit] if limit else summary["leaderboard"]
+    # The ranking score first (train, or train+val pooled): the rows are in its order.
     cells = [
-        [i, row["template"], pct(row["train_acc"]), pct(row.get("val_acc")),
+        [i, row["template"], pct(row.get("selection_acc", row["train_acc"])), pct(row["train_acc"]),
+         pct(row.get("val_acc")),
          row["source"] if row["source"] in ("pool", "local") else step(row["restart"], row["iteration"])]
         for i, row in enumerate(rows, 1)
     ]  # fmt: skip
     title = f"{summary['run_id']}  [{summary['status']}]"
-    out.print(table(title, ["#", "template", "train", "val", "source"], cells))
+    out.print(table(title, ["#", "template", "selection", "train", "val", "source"], cells))
+    pooled = "train+val pooled" if summary.get("selection") == "train+val" else "train"
+    say(f"ranked by selection accuracy ({pooled})")
     usage = summary["usage"] or {}
     tokens = f"{usage.get('input_tokens', 0)}+{usage.get('output_tokens', 0)}"
     say(

@@ -9,7 +9,7 @@ run; the conversation is reset at each restart and the full LLM request/reply lo
 from __future__ import annotations
 
 import operator
-from typing import Annotated, TypedDict
+from typing import Annotated, Any, TypedDict
 
 from pydantic import BaseModel
 
@@ -91,6 +91,9 @@ class Final(BaseModel):
     n_train: int = 0  # images behind each accuracy, for confidence intervals
     n_val: int = 0
     n_test: int = 0
+    # Per split (train, test): where the reported classifier goes wrong, from its predictions only
+    # (per-class accuracy, confused pairs, misread training inputs: evaluators/classify/confusion.py)
+    diagnosis: dict[str, dict[str, Any]] = {}
 
 
 class LaneOutcome(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from langgraph.runtime import Runtime
 
 from promptclimb.evaluators.base import Scorer
+from promptclimb.evaluators.classify.confusion import diagnose
 from promptclimb.graph.context import Context
 from promptclimb.graph.state import Candidate, Final, OptimState
 from promptclimb.nodes.class_feedback import kept_by_class
@@ -39,7 +40,7 @@ def finalize(state: OptimState, runtime: Runtime[Context]) -> dict:
             llm_templates_scored=llm_scored,
             **sizes,
         )
-        return {"final": with_classes(final, state, context, None)}
+        return {"final": with_diagnosis(with_classes(final, state, context, None), state, context, None)}
     context.log.append("test split read by finalize")
     selected = scorer.score([best.template], "test")[0]
     ensemble_score = scorer.score_ensemble(ensemble, "test")
@@ -64,7 +65,7 @@ def finalize(state: OptimState, runtime: Runtime[Context]) -> dict:
         llm_templates_scored=llm_scored,
         **sizes,
     )
-    return {"final": with_classes(final, state, context, "test")}
+    return {"final": with_diagnosis(with_classes(final, state, context, "test"), state, context, "test")}
 
 
 def with_classes(final: Final, state: OptimState, context: Context, test: str | None) -> Final:
@@ -92,6 +93,28 @@ def with_classes(final: Final, state: OptimState, context: Context, test: str | 
         update["selected"] = "classes"
         update["selected_test_acc"] = update.get("classes_test_acc")
     return final.model_copy(update=update)
+
+
+def with_diagnosis(final: Final, state: OptimState, context: Context, test: str | None) -> Final:
+    """Where the reported classifier goes wrong on the training split (with a few misread training inputs)
+    and, once the test split is read, on it: from its predictions only. A plugin scorer that cannot give
+    predictions leaves it out."""
+    scorer = context.scorer
+    predict = getattr(scorer, "predictions", None)
+    if not callable(predict):
+        return final
+    prompts = None
+    if final.selected == "classes":
+        templates, prompts = final.class_templates, kept_by_class(state.get("class_prompts", []))
+    elif final.selected == "ensemble":
+        templates = final.ensemble_templates
+    else:
+        templates = [final.template]
+    diagnosis = {}
+    for split in ["train", *([test] if test else [])]:
+        seen = predict(templates, split, prompts, named=split == "train")  # inputs shown: training ones only
+        diagnosis[split] = diagnose(seen.labels, seen.predicted, scorer.classnames, seen.inputs)
+    return final.model_copy(update={"diagnosis": diagnosis})
 
 
 def choose_classifier(scorer: Scorer, best: Candidate, ensemble: list[str], on: str) -> str:

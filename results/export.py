@@ -46,6 +46,7 @@ class ExportResult:
     templates_path: Path
     head_path: Path
     random_weights: bool
+    classifier: str = ""  # a class-specific head: what it holds ("1 template + 4 class texts"); else ""
 
 
 def ensemble_embeddings(scorer: Any, templates: list[str]) -> np.ndarray:
@@ -165,7 +166,16 @@ def export(
         templates_path=templates_path,
         head_path=head_path,
         random_weights=bool(backbone.random_weights),
+        classifier=class_summary(classes),
     )
+
+
+def class_summary(classes: Any) -> str:
+    """What a class-specific head holds, in words; "" for a template head."""
+    if classes is None:
+        return ""
+    texts = sum(len(v) for v in classes.classes.values())
+    return f"class-specific: {len(classes.templates)} template(s) + {texts} class texts"
 
 
 def load_head(path: Path) -> tuple[np.ndarray, dict[str, Any]]:

@@ -2,8 +2,9 @@
 
 Every accuracy comes with a Wilson 95% interval for its split size n. The numbers are those of
 ``show --json`` (results/summary.py); the split sizes come from the dataset the run's config loads (train and
-val are the few-shot samples; the test split is only *listed* to count its images, never decoded, and
-that listing is written to run.log) unless the run's Final already records them.
+val are the few-shot samples; the test split is only *listed* to count its images or texts, never decoded,
+and that listing is written to run.log) unless the run's Final already records them. Image and text runs
+are worded by results/wording.py.
 """
 
 from __future__ import annotations
@@ -18,9 +19,17 @@ from promptclimb.graph.config import RunConfig
 from promptclimb.graph.runs import LOG_FILE, append_log, load_config
 from promptclimb.llm.pricing import usage_cost_text
 from promptclimb.results.plots import Bar, plot_candidates, plot_progress, plot_test_bars
-from promptclimb.results.render import REPORT_HTML, REPORT_MD, Block, Code, Inline, write_document
+from promptclimb.results.render import REPORT_HTML, REPORT_MD, Block, Code, Inline, Strong, write_document
 from promptclimb.results.stats import wilson_interval
 from promptclimb.results.summary import summarize
+from promptclimb.results.wording import (
+    handmade_text,
+    inputs_noun,
+    method_text,
+    scorer_label,
+    scorer_name,
+    selection_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,28 +69,30 @@ def lift_text(x: float | None, reference: float | None) -> str:
 
 
 def split_sizes(run_dir: Path, config: RunConfig, final: dict[str, Any] | None) -> dict[str, int]:
-    """Images per split: from Final when it records them, else from the dataset the config loads.
+    """Images (or texts) per split: from Final when it records them, else from the dataset the config loads.
 
-    Listing the test split (to count it, no image is opened) is logged in run.log like any test access.
+    Listing the test split (to count it, no input is read) is logged in run.log like any test access.
     """
     sizes = {k: final[f"n_{k}"] for k in ("train", "val", "test") if final and final.get(f"n_{k}")}
     need_test = bool(final and final.get("test_split") == "test" and "test" not in sizes)
     if "train" in sizes and not need_test:
         return sizes
-    from promptclimb.evaluators.classify.data import load_dataset
     from promptclimb.evaluators.classify.errors import DataError
+    from promptclimb.evaluators.classify.registry import load_any_dataset
 
-    try:
-        dataset = load_dataset(config.data, **config.draw())
+    try:  # CSV text data and every image layout, as the run loaded them
+        dataset = load_any_dataset(
+            config.data, **config.draw(), text_column=config.text_column, label_column=config.label_column
+        )  # type: ignore[arg-type]
     except DataError as error:  # the data moved: report without intervals rather than not at all
-        log.warning("cannot load the run's dataset to count images: %s", error)
+        log.warning("cannot load the run's dataset to count its inputs: %s", error)
         return sizes
     sizes.setdefault("train", len(dataset.items("train")))
     if dataset.has_split("val"):
         sizes.setdefault("val", len(dataset.items("val")))
     if need_test and dataset.has_split("test"):
         sizes["test"] = len(dataset.items("test"))
-        append_log(run_dir, ["test split listed by report (image count only, no image read)"])
+        append_log(run_dir, ["test split listed by report (input count only, no input read)"])
     return sizes
 
 
@@ -158,8 +169,12 @@ class Report:
     numbers: dict[str, Any]  # what the tables show, for tests and scripts
 
 
+def class_texts(final: dict[str, Any]) -> int:
+    return sum(len(v) for v in (final.get("class_prompts") or {}).values())
+
+
 def result_rows(
-    final: dict[str, Any], sizes: dict[str, int]
+    final: dict[str, Any], sizes: dict[str, int], config: RunConfig
 ) -> tuple[list[list[Inline]], dict[str, Any], list[Bar]]:
     n = sizes.get("test")
     photo = final["baselines"].get(PHOTO)
@@ -174,14 +189,24 @@ def result_rows(
             final["ensemble_test_acc"],
             "#2ca02c",
         ),
-        ("photo", "Zero-shot baseline", [Code(PHOTO)], photo, "#7f7f7f"),
-        ("handmade", "Hand-made ensemble", ["CLIP's hand-made templates"], handmade, "#bcbd22"),
     ]
+    if final.get("class_templates"):  # --space classes: the class-specific classifier
+        what = f"{len(final['class_templates'])} shared template(s) + {class_texts(final)} class texts"
+        classes_acc = final.get("classes_test_acc")
+        entries.append(("classes", "Class-specific prompts", [what], classes_acc, "#9467bd"))
+    entries += [
+        ("photo", "Zero-shot baseline", [Code(PHOTO)], photo, "#7f7f7f"),
+        ("handmade", "Hand-made ensemble", [handmade_text(config)], handmade, "#bcbd22"),
+    ]
+    reported = final.get("selected", "template")
+    reported_key = "selected" if reported == "template" else reported
     rows, numbers, bars = [], {}, []
     for key, name, what, acc, color in entries:
-        rows.append(
-            [[name], what, [pct(acc)], [ci_text(acc, n)], [lift_text(acc, photo)], [lift_text(acc, handmade)]]
-        )
+        if key == reported_key:
+            numbers["reported"] = {"name": name, "test_acc": acc}
+            what = [*what, " ", Strong("reported")]
+        lifts = [[lift_text(acc, photo)], [lift_text(acc, handmade)]]
+        rows.append([[name], what, [pct(acc)], [ci_text(acc, n)], *lifts])
         low_high = wilson_interval(acc, n) if acc is not None and n else None
         numbers[key] = {"test_acc": acc, "ci95": low_high}
         if acc is not None:
@@ -195,20 +220,20 @@ def para(*parts: str) -> Block:
     return Block("p", list(parts))
 
 
-def overview_blocks(run_dir: Path, summary: dict[str, Any]) -> list[Block]:
-    config = summary["config"]
+def overview_blocks(run_dir: Path, summary: dict[str, Any], config: RunConfig) -> list[Block]:
     status = summary["status"] + (f" ({summary['reason']})" if summary["reason"] else "")
     blocks = [
         Block("h1", [f"promptclimb report: {summary['run_id']}"]),
         para(
-            f"Status: {status}. Data: {config['data']}, {config['shots']}-shot, seed {config['seed']}. "
-            f"CLIP: {config['clip']}. Optimizer LLM: {config['llm'] or 'embedded local model'}, feedback "
-            f"{config['feedback']}, {summary['iterations_done']} iterations over {summary['restarts_done']} "
-            f"restart(s), {summary['candidates_scored']} templates scored."
+            f"Status: {status}. Data: {config.data} ({inputs_noun(config)}), {config.shots}-shot, seed "
+            f"{config.seed}. {scorer_label(config)}. Optimizer LLM: {config.llm or 'embedded local model'}. "
+            f"Method: {method_text(config)}; {summary['iterations_done']} iterations over "
+            f"{summary['restarts_done']} restart(s), {summary['candidates_scored']} templates scored, "
+            f"ranked by {selection_text(summary['selection'])}."
         ),
     ]
     if random_weights_warning(run_dir):
-        warning = "WARNING: CLIP ran with RANDOM weights: these accuracies are meaningless."
+        warning = f"WARNING: {scorer_name(config)} ran with RANDOM weights: these accuracies are meaningless."
         blocks.append(Block("warning", [warning]))
     return blocks
 
@@ -223,20 +248,23 @@ RESULT_HEADER = [
 ]
 
 
-def result_blocks(summary: dict[str, Any], sizes: dict[str, int], numbers: dict[str, Any]) -> list[Block]:
-    final = summary["final"]
+def result_blocks(
+    summary: dict[str, Any], sizes: dict[str, int], numbers: dict[str, Any], config: RunConfig
+) -> list[Block]:
+    final, noun = summary["final"], inputs_noun(config)
     blocks = [Block("h2", ["Result"])]
     if not final:
         return [*blocks, para("The run has not finished: no test accuracy yet (training results below).")]
     if final["test_split"] == "test":
-        rows, result_numbers, _ = result_rows(final, sizes)
+        rows, result_numbers, _ = result_rows(final, sizes, config)
         numbers.update(result_numbers)
         blocks.append(Block("table", header=RESULT_HEADER, rows=rows))
         blocks.append(
             para(
-                f"Test split: n = {sizes.get('test', 'unknown')} images, the same for every row. Lifts are "
+                f"Test split: n = {sizes.get('test', 'unknown')} {noun}, the same for every row. Lifts are "
                 "differences in percentage points (pp); the intervals are per accuracy (Wilson score, 95%), "
-                "not intervals of the differences. The templates were selected on training data only."
+                "not intervals of the differences. Everything was selected without the test split, by "
+                f"{selection_text(summary['selection'])}; the run reports the classifier marked reported."
             )
         )
     else:
@@ -244,7 +272,7 @@ def result_blocks(summary: dict[str, Any], sizes: dict[str, int], numbers: dict[
     n_train = sizes.get("train")
     acc = final["train_acc"]
     numbers["selected_train"] = {"train_acc": acc, "ci95": wilson_interval(acc, n_train) if n_train else None}
-    n_text = f"(n = {n_train or 'unknown'} images)"
+    n_text = f"(n = {n_train or 'unknown'} {noun})"
     blocks.append(
         para(
             "Selected template ",
@@ -271,17 +299,80 @@ def ensemble_blocks(summary: dict[str, Any], sizes: dict[str, int]) -> list[Bloc
     return [Block("h2", [f"Top-{len(ensemble)} ensemble"]), Block("list", items=items)]
 
 
+def selection_size(summary: dict[str, Any], sizes: dict[str, int]) -> int | None:
+    """Inputs behind the selection score: train, plus val where it is pooled."""
+    pooled = summary["selection"] == "train+val" and sizes.get("val")
+    return sizes.get("train", 0) + sizes["val"] if pooled and sizes.get("train") else sizes.get("train")
+
+
 def leaderboard_blocks(summary: dict[str, Any], sizes: dict[str, int], limit: int = 10) -> list[Block]:
-    rows = []
+    """The top of the leaderboard in its ranking order, the ranking score first."""
+    rows, n_selection = [], selection_size(summary, sizes)
     for i, r in enumerate(summary["leaderboard"][:limit], 1):
         where = "pool" if r["source"] == "pool" else f"restart {r['restart'] + 1}, iteration {r['iteration']}"
         train, val = acc_ci(r["train_acc"], sizes.get("train")), acc_ci(r.get("val_acc"), sizes.get("val"))
-        rows.append([[str(i)], [Code(r["template"])], [train], [val], [where]])
-    header = ["#", "template", "train (95% CI)", "val (95% CI)", "from"]
+        selection = acc_ci(r.get("selection_acc", r["train_acc"]), n_selection)
+        rows.append([[str(i)], [Code(r["template"])], [selection], [train], [val], [where]])
+    header = ["#", "template", "selection (95% CI)", "train", "val", "from"]
     return [
-        Block("h2", [f"Leaderboard (top {limit}, training data)"]),
+        Block("h2", [f"Leaderboard (top {limit}, ranked by {selection_text(summary['selection'])})"]),
         Block("table", header=header, rows=rows),
     ]
+
+
+CLASSES_SHOWN = 10  # worst classes listed when there are more than CLASSES_ALL
+CLASSES_ALL = 15
+PAIRS_SHOWN = 5
+REPORTED = {"template": "selected template", "ensemble": "top-k ensemble", "classes": "class-specific"}
+
+
+def class_rows(diagnosis: dict[str, Any]) -> tuple[list[list[Inline]], str]:
+    """Per-class rows (train and test accuracy), worst first, and how many of how many are shown."""
+    train, test = diagnosis["train"]["per_class"], diagnosis.get("test", {}).get("per_class")
+    order = test or train  # worst by test accuracy once the test split is read
+    ranked = sorted(range(len(order)), key=lambda c: (order[c]["acc"] is None, order[c]["acc"] or 0.0))
+    shown = ranked if len(ranked) <= CLASSES_ALL else ranked[:CLASSES_SHOWN]
+    rows = []
+    for c in shown:
+        cells = [[train[c]["class"]], [f"{pct(train[c]['acc'])} ({train[c]['correct']}/{train[c]['n']})"]]
+        if test:
+            cells.append([f"{pct(test[c]['acc'])} ({test[c]['correct']}/{test[c]['n']})"])
+        rows.append(cells)
+    every = len(shown) == len(ranked)
+    what = f"all {len(ranked)} classes" if every else f"the worst {len(shown)} of {len(ranked)}"
+    return rows, what
+
+
+def diagnosis_blocks(summary: dict[str, Any], config: RunConfig) -> list[Block]:
+    """Per-class accuracy, the most confused pairs and a few misread training inputs of the reported
+    classifier (from its predictions only; runs that finished before this was recorded have none)."""
+    final = summary["final"] or {}
+    diagnosis = final.get("diagnosis") or {}
+    if "train" not in diagnosis:
+        return []
+    noun = inputs_noun(config)
+    splits = [s for s in ("train", "test") if s in diagnosis]
+    rows, what = class_rows(diagnosis)
+    header = ["class", "train", *(["test"] if "test" in diagnosis else [])]
+    blocks = [
+        Block("h2", ["Where it goes wrong"]),
+        para(
+            f"The reported classifier ({REPORTED[final.get('selected', 'template')]}), from its predictions "
+            f"only: per-class accuracy ({what}, worst first), the most confused class pairs and a few "
+            f"misread training {noun}."
+        ),
+        Block("table", header=header, rows=rows),
+    ]
+    for split in splits:
+        pairs = diagnosis[split]["confused"][:PAIRS_SHOWN]
+        if pairs:
+            items: list[Inline] = [[f"{p['true']} read as {p['predicted']}: {p['count']}"] for p in pairs]
+            blocks += [para(f"Most confused pairs ({split}):"), Block("list", items=items)]
+    misread = diagnosis["train"]["misread"]
+    if misread:
+        items = [[Code(m["input"]), f": {m['true']}, read as {m['predicted']}"] for m in misread]
+        blocks += [para(f"Misread training {noun}:"), Block("list", items=items)]
+    return blocks
 
 
 def usage_blocks(summary: dict[str, Any], numbers: dict[str, Any]) -> list[Block]:
@@ -299,13 +390,14 @@ def usage_blocks(summary: dict[str, Any], numbers: dict[str, Any]) -> list[Block
 
 
 def build_blocks(
-    run_dir: Path, summary: dict[str, Any], sizes: dict[str, int], plots: dict[str, Path]
+    run_dir: Path, summary: dict[str, Any], sizes: dict[str, int], plots: dict[str, Path], config: RunConfig
 ) -> tuple[list[Block], dict[str, Any]]:
-    numbers: dict[str, Any] = {"n": sizes}
-    blocks = overview_blocks(run_dir, summary)
-    blocks += result_blocks(summary, sizes, numbers)
+    numbers: dict[str, Any] = {"n": sizes, "inputs": inputs_noun(config)}
+    blocks = overview_blocks(run_dir, summary, config)
+    blocks += result_blocks(summary, sizes, numbers, config)
     blocks += ensemble_blocks(summary, sizes)
     blocks += leaderboard_blocks(summary, sizes)
+    blocks += diagnosis_blocks(summary, config)
     blocks += usage_blocks(summary, numbers)
     blocks.append(Block("h2", ["Plots"]))
     blocks += [Block("img", [caption], image=path) for caption, path in plots.items()]
@@ -316,10 +408,10 @@ def make_plots(
     run_dir: Path, summary: dict[str, Any], config: RunConfig, sizes: dict[str, int]
 ) -> dict[str, Path]:
     """caption -> PNG path."""
-    name = Path(config.data).name
+    name, noun = Path(config.data).name, inputs_noun(config)
     calls, exact = step_calls(run_dir, summary)
     train_title = (
-        f"Hill-climbing progress ({name}, {config.shots}-shot, n = {sizes.get('train', '?')} train images)"
+        f"Hill-climbing progress ({name}, {config.shots}-shot, n = {sizes.get('train', '?')} train {noun})"
     )
     plots = {
         "Best training accuracy so far against LLM calls": plot_progress(
@@ -333,8 +425,8 @@ def make_plots(
     }
     final = summary["final"]
     if final and final["test_split"] == "test":
-        _, _, bars = result_rows(final, sizes)
-        title = f"Test accuracy ({name}, n = {sizes.get('test', '?')} test images)"
+        _, _, bars = result_rows(final, sizes, config)
+        title = f"Test accuracy ({name}, n = {sizes.get('test', '?')} test {noun})"
         caption = "Test accuracy of the selected template, the ensemble and the baselines"
         plots[caption] = plot_test_bars(bars, run_dir / PLOT_TEST, title)
     return plots
@@ -347,6 +439,6 @@ def write_report(run_dir: Path) -> Report:
     config = load_config(run_dir)
     sizes = split_sizes(run_dir, config, summary["final"])
     plots = make_plots(run_dir, summary, config, sizes)
-    blocks, numbers = build_blocks(run_dir, summary, sizes, plots)
+    blocks, numbers = build_blocks(run_dir, summary, sizes, plots, config)
     md, page = write_document(run_dir, blocks, f"promptclimb report: {summary['run_id']}")
     return Report(md, page, list(plots.values()), numbers)

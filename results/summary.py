@@ -12,13 +12,13 @@ from promptclimb.nodes.rank import ranked, selection_acc
 
 
 def leaderboard_rows(candidates: list[Candidate], on: str = "train") -> list[dict[str, Any]]:
+    """Best first; ``selection_acc`` is the ranking score (train, or train+val pooled) on every row."""
     rows = []
     for c in candidates:
-        row: dict[str, Any] = {"template": c.template, "train_acc": c.train_acc}
+        row: dict[str, Any] = {"template": c.template, "selection_acc": selection_acc(c, on)}
+        row["train_acc"] = c.train_acc
         if c.val_acc is not None:
             row["val_acc"] = c.val_acc
-        if on != "train":
-            row["selection_acc"] = selection_acc(c, on)
         row.update(source=c.source, restart=c.restart, iteration=c.iteration)
         if c.truncated:
             row["truncated"] = True

@@ -106,7 +106,7 @@ def transfer(
         scorer = ClipScorer(backbone, dataset, config.cache_dir or default_cache_dir())
         if "test" in splits:
             what = f"{len(templates)} templates, their ensemble and 2 baselines"
-            append_log(run_dir, [f"test split read by transfer: CLIP {clip} scores {what} ({role})"])
+            append_log(run_dir, [f"test split read by transfer: {clip} scores {what} ({role})"])
         for split in splits:
             n = len(dataset.items(split))
             for row, acc in zip(rows, score_all(scorer, rows, split), strict=True):

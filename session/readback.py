@@ -58,7 +58,8 @@ REPLAY_MARKER = "replay.json"  # results/replay.py's marker of a replay director
 
 
 def list_row(run_dir: Path) -> dict[str, Any]:
-    """One record per run, as ``list --json`` gives it (best: train accuracy, or a t2i run's final score)."""
+    """One record per run, as ``list --json`` gives it (best: the selected template's selection score, the
+    leaderboard's ranking score; a t2i run's final score)."""
     kind, s = read_run(run_dir)
     row = {"run_id": run_dir.name, "run_dir": str(run_dir), "kind": s["kind"] if kind == T2I else kind}
     if (run_dir / REPLAY_MARKER).is_file():  # a replay is a copy of another run, not a run of its own
@@ -68,7 +69,7 @@ def list_row(run_dir: Path) -> dict[str, Any]:
         return row | {"best": s["final"]["score"] if s["final"] else None, "test": None}
     final = s["final"] or {}
     return row | {
-        "best": s["leaderboard"][0]["train_acc"] if s["leaderboard"] else None,
+        "best": s["leaderboard"][0]["selection_acc"] if s["leaderboard"] else None,
         # the classifier the run reports (template, ensemble or class-specific), not always the template
         "test": final.get("selected_test_acc", final.get("test_acc")) if final else None,
     }

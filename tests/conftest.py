@@ -30,7 +30,7 @@ UNIT_FILES = frozenset({
     "test_import_names.py", "test_layers.py", "test_prompts_messages.py", "test_prompts_template.py",
     "test_llm_parsing.py", "test_data_sampling.py", "test_data_classnames.py", "test_data_pools.py",
     "test_results_stats.py", "test_t2i_scores.py", "test_t2i_critic_prompts.py", "test_rank_selection.py",
-    "test_class_search.py",
+    "test_class_search.py", "test_confusion.py",
 })  # fmt: skip
 
 

@@ -56,8 +56,8 @@ def test_transfer_scores_both_clips_on_train_and_test_and_logs_the_test_access(r
     assert record["random_weights"] == {str(results_run.clip): True, str(other): True}
 
     log = (run_dir / "run.log").read_text()
-    assert f"test split read by transfer: CLIP {results_run.clip} scores" in log
-    assert log.count(f"test split read by transfer: CLIP {other} scores") == 1
+    assert f"test split read by transfer: {results_run.clip} scores" in log
+    assert log.count(f"test split read by transfer: {other} scores") == 1
 
     # A second transfer to the same CLIP replaces its record instead of piling up.
     assert (

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from promptclimb.evaluators.classify.confusion import confused_pairs
+
 
 @dataclass
 class Selection:
@@ -149,12 +151,7 @@ class ClassSearch:
 
     def confusions(self) -> list[list[int]]:
         """[true, predicted, count] of the errors, most frequent first (then by class order)."""
-        labels, wrong = self.data.labels, self.predicted != self.data.labels
-        pairs: dict[tuple[int, int], int] = {}
-        for true, predicted in zip(labels[wrong], self.predicted[wrong], strict=True):
-            key = (int(true), int(predicted))
-            pairs[key] = pairs.get(key, 0) + 1
-        return [[t, p, n] for (t, p), n in sorted(pairs.items(), key=lambda item: (-item[1], item[0]))]
+        return confused_pairs(self.data.labels.tolist(), self.predicted.tolist())
 
     def misclassified(self) -> list[list[int]]:
         """[training input index, predicted class] of the misclassified training inputs (never val)."""

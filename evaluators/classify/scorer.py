@@ -49,6 +49,21 @@ class _SplitImages:
 
 
 @dataclass
+class Predictions:
+    """One split under one classifier: each usable input's label and predicted label (and name, if asked)."""
+
+    labels: list[int]
+    predicted: list[int]
+    inputs: list[str] | None = None  # a text, or an image's file name, per row
+
+
+def input_name(item: object) -> str:
+    """How an input is shown to a person: a text as it is, an image by its file name."""
+    text = getattr(item, "text", None)
+    return text if isinstance(text, str) else Path(str(getattr(item, "path", item))).name
+
+
+@dataclass
 class _ClassText:
     matrix: np.ndarray  # [classes, d] float32, one row per class prompt
     truncated: bool
@@ -131,14 +146,46 @@ class ClipScorer:
             raise ValueError("an ensemble needs at least one template")
         start = time.perf_counter()
         images = self._images(split)
+        mean, truncated = self._ensemble_matrix(templates)
+        label = ENSEMBLE_LABEL.format(n=len(templates))
+        result = _classify(images, mean, label, split, truncated)
+        result.seconds = time.perf_counter() - start
+        return result
+
+    def _ensemble_matrix(self, templates: Sequence[str]) -> tuple[np.ndarray, bool]:
+        """Per class, the mean of the templates' normalised text features, renormalised; and whether any
+        class prompt was cut."""
         texts = self._class_texts(list(templates))
         mean = np.mean([texts[t].matrix for t in dict.fromkeys(templates)], axis=0)
         mean /= np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
-        truncated = any(texts[t].truncated for t in templates)
-        label = ENSEMBLE_LABEL.format(n=len(templates))
-        result = _classify(images, mean.astype(np.float32), label, split, truncated)
-        result.seconds = time.perf_counter() - start
-        return result
+        return mean.astype(np.float32), any(texts[t].truncated for t in templates)
+
+    @serialized
+    def predictions(
+        self,
+        templates: Sequence[str],
+        split: Split,
+        prompts: dict[int, list[str]] | None = None,
+        *,
+        named: bool = False,
+    ) -> Predictions:
+        """What a classifier predicts for each input of a split: one template (as ``score``), the ensemble of
+        several (as ``score_ensemble``), or class-specific prompts (as ``score_classes``). ``named``: with
+        each input's name (a text, or an image file name)."""
+        images = self._images(split)
+        if prompts is not None:
+            classes = self._class_vectors(templates, prompts)
+        elif len(dict.fromkeys(templates)) == 1:
+            classes = self._class_texts([templates[0]])[templates[0]].matrix
+        else:
+            classes, _ = self._ensemble_matrix(templates)
+        predicted = np.zeros(len(images.labels), dtype=np.int64)
+        for start in range(0, len(images.labels), CLASSIFY_ROWS):  # bounded memory, as _classify
+            part = slice(start, start + CLASSIFY_ROWS)
+            predicted[part] = cosine_matrix(images.features[part], classes).argmax(axis=1)
+        items = self.dataset.items(split)
+        inputs = [input_name(items[i]) for i in self._usable[split]] if named else None
+        return Predictions(images.labels.tolist(), predicted.tolist(), inputs)
 
     # ------------------------------------------------------------------------ class-specific prompts
 
