@@ -277,7 +277,7 @@ def bench_memory(model: str, calls: int, max_tokens: int | None) -> str:
     marks = sorted({0, calls // 4, calls // 2, 3 * calls // 4, calls - 1})
     after = ", ".join(f"{i + 1}: {rss[i] >> 20}" for i in marks)
     return (
-        f"{model}, {calls} calls of distinct prompts (the default's message, each ending in its own line), "
+        f"{model}, {calls} calls of distinct prompts (the compact message, each ending in its own line), "
         f"default settings ({tuning}, prompt cache {server.prompt_cache_bytes >> 20} MB), "
         f"max_tokens {max_tokens or 'as a run asks'}: RSS {loaded >> 20} MB after loading; after call "
         f"{after} MB; peak {peak >> 20} MB = {peak / first:.2f}x the RSS after the first call; "
