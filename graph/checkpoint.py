@@ -74,7 +74,7 @@ def read_saved_state(saver: BaseCheckpointSaver, thread: dict, state_type: Any, 
             return {}
         if any(channel not in VALUE_NEUTRAL_WRITES for _, channel, _ in saved.pending_writes or []):
             return None
-        hints = get_type_hints(state_type, include_extras=True)
+        hints = _hints(state_type)
         values = {k: v for k, v in (saved.checkpoint.get("channel_values") or {}).items() if k in hints}
         for key, hint in hints.items():  # a reducer's channel holds its empty value before any write
             if key not in values and get_origin(hint) is Annotated and callable(hint.__metadata__[-1]):
@@ -85,11 +85,16 @@ def read_saved_state(saver: BaseCheckpointSaver, thread: dict, state_type: Any, 
 
 
 def _checked(values: Any, state_type: Any) -> Any:
-    hints = get_type_hints(state_type)
+    hints = _hints(state_type)
     for key, value in (values or {}).items():
         if key in hints:  # typing.TypedDict is not for pydantic on Python < 3.12: check field by field
             _adapter(hints[key]).validate_python(value)
     return values
+
+
+@functools.cache
+def _hints(state_type: Any) -> dict[str, Any]:  # evaluated once: `list` reads every run's state
+    return get_type_hints(state_type, include_extras=True)
 
 
 def _unreadable(path: Path | str, error: Exception) -> CheckpointError:
