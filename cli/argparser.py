@@ -43,7 +43,7 @@ class Parser(argparse.ArgumentParser):
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
-    ) -> tuple[argparse.Namespace, list[str]]:
+    ) -> tuple[Any, list[str]]:
         words = list(sys.argv[1:] if args is None else args)
         self.refuse_unknown_flags(words)
         return super().parse_known_args(words, namespace)

@@ -155,14 +155,12 @@ def parser() -> argparse.ArgumentParser:
 def add_shared_options(p: argparse._ActionsContainer, *, command: bool, hidden: bool = False) -> None:
     """Options of every command, given before it or after it (``command``): after it, they replace the
     earlier ones only when given."""
-    after = {"default": argparse.SUPPRESS} if command else {}
+    unless = lambda default: argparse.SUPPRESS if command else default  # noqa: E731
     help_of = lambda text: argparse.SUPPRESS if hidden else text  # noqa: E731
-    p.add_argument(
-        "--runs-dir", **({"default": "runs"} | after), help=help_of("where runs live (default ./runs)")
-    )
+    p.add_argument("--runs-dir", default=unless("runs"), help=help_of("where runs live (default ./runs)"))
     p.add_argument(
         "--checkpoints",
-        **after,
+        default=unless(None),
         help=help_of(
             "where new runs keep their checkpoints: sqlite (in the run directory) or a postgresql:// URL "
             "shared by workers; also how a run on PostgreSQL is reached "
@@ -172,7 +170,7 @@ def add_shared_options(p: argparse._ActionsContainer, *, command: bool, hidden: 
     p.add_argument(
         "--debug",
         action="store_true",
-        **after,
+        default=unless(False),
         help=help_of("also print failures' tracebacks (run.log has them)"),
     )
 

@@ -69,7 +69,7 @@ def read_saved_state(saver: BaseCheckpointSaver, thread: dict, state_type: Any, 
     checkpoint's values as ``get_state`` gives them, or None when it holds pending writes that only the
     graph can apply (a step cut short after a task wrote); then ``read_state`` is the way."""
     try:
-        saved = saver.get_tuple(thread)
+        saved = saver.get_tuple(thread)  # type: ignore[arg-type]
         if saved is None:
             return {}
         if any(channel not in VALUE_NEUTRAL_WRITES for _, channel, _ in saved.pending_writes or []):
