@@ -87,8 +87,10 @@ RUN_GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "selection": ("select_on", "tie_break", "ensemble_size"),
     "budget and stopping": ("max_llm_calls", "max_cost", "patience", "max_unusable_steps"),
+    "storage and output": (),  # and --runs-dir, --checkpoints, --debug, --dry-run (add_run_options)
 }
 # fmt: on
+STORAGE = "storage and output"
 RUN_EXAMPLES = """examples:
   promptclimb run --data examples/clothing-mini --shots 4 --llm openai:gpt-4o-mini --max-cost 0.50
   promptclimb run --data DIR --meta liu2024 --llm openai:gpt-4o-mini --seed 2    # Liu et al.'s loop
@@ -180,14 +182,16 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     grouped = {name for names in RUN_GROUPS.values() for name in names}
     others = tuple(name for name in RUN_OPTIONS if name not in grouped)
     for title, names in {**RUN_GROUPS, "other options": others}.items():
-        group = run.add_argument_group(title) if names else None
+        if not names and title != STORAGE:
+            continue
+        group = run.add_argument_group(title)
         for name in names:
-            add_run_option(group, name)  # type: ignore[arg-type]
-    storage = run.add_argument_group("storage and output")
-    add_shared_options(storage, command=True)
-    storage.add_argument(
-        "--dry-run", action="store_true", help="print the planned LLM calls, evaluations and cost"
-    )
+            add_run_option(group, name)
+        if title == STORAGE:
+            add_shared_options(group, command=True)
+            group.add_argument(
+                "--dry-run", action="store_true", help="print the planned LLM calls, evaluations and cost"
+            )
 
 
 def add_run_option(group: argparse._ArgumentGroup, name: str) -> None:

@@ -98,7 +98,7 @@ def help_text(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
 
 def test_run_help_is_grouped_with_every_default_and_examples(capsys):
     text = help_text(["run"], capsys)
-    for title in [*RUN_GROUPS, "storage and output", "examples:"]:
+    for title in [*RUN_GROUPS, "examples:"]:
         assert f"\n{title}" in text, title
     assert "other options" not in text  # every RunConfig field has its group
     for flag, default in [

@@ -18,7 +18,17 @@ from tests.conftest import ROOT
 from tests.graph_helpers import cli, only_run, run_args
 
 REFERENCE_RUN = ROOT / "tests" / "reference" / "run-0.2.0"  # paused: its last task's error is a pending write
-HEAVY = ("torch", "transformers", "numpy", "langgraph.graph", "openai", "langchain_openai", "PIL")
+# the models, the nodes (LangGraph's graph and runtime), the LLM clients
+HEAVY = (
+    "torch",
+    "transformers",
+    "numpy",
+    "PIL",
+    "langgraph.graph",
+    "langgraph.runtime",
+    "openai",
+    "langchain_openai",
+)
 
 
 def both_reads(run_dir: Path) -> tuple[dict, dict]:
