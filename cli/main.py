@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import promptclimb
+from promptclimb.cli.argparser import Parser
 from promptclimb.cli.console import error, one_line, out, say, setup_logging, table, warn
 from promptclimb.cli.options import field_option, field_options
 from promptclimb.cli.results import add_commands as add_results_commands
@@ -18,12 +19,17 @@ from promptclimb.cli.t2i import add_commands as add_t2i_commands
 from promptclimb.cli.views import drive_to_end, pct, show_summary, step
 from promptclimb.errors import UserError
 from promptclimb.graph.config import LIU2024_DEFAULTS, RunConfig
+from promptclimb.graph.diagrams import DIAGRAMS
 
 # Only light modules are imported above, so `--help` and `--version` answer at once: torch, transformers,
 # LangChain and LangGraph load inside the commands that need them (tests/test_cli_console.py checks it).
 if TYPE_CHECKING:
     from promptclimb.session.consent import Trust
 
+DESCRIPTION = (
+    "A chat LLM optimizes the prompt templates of CLIP-like models from their accuracy alone. "
+    "`promptclimb COMMAND --help` lists a command's options."
+)
 RUN_HELP = "run id (under --runs-dir) or run directory"
 # What a run and the score command take from RunConfig (cli/options.py: flag, type, default and help).
 RUN_OPTIONS = tuple(RunConfig.model_fields)
@@ -38,47 +44,76 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return (UserError, ValidationError)
 
 
-class HelpFormatter(argparse.HelpFormatter):
-    """Every option's help ends with its default, unless it has none or its help already names it."""
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default, unless it is a switch or its help already names it;
+    descriptions and examples keep their lines."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if not action.option_strings or default in (None, False, argparse.SUPPRESS) or "default" in text:
+        if not action.option_strings or action.nargs == 0 or action.required or default is argparse.SUPPRESS:
             return text
-        return f"{text} (default: %(default)s)"
+        if "default:" in text or "(default" in text:
+            return text
+        return f"{text} (default: {'none' if default is None else '%(default)s'})"
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if isinstance(action, CommandList):  # a heading's commands, at the options' indentation
+            return "".join(super(HelpFormatter, self)._format_action(a) for a in action.commands)
+        return super()._format_action(action)
+
+
+class CommandList(argparse.Action):
+    """The commands listed under one heading of the top-level help; it parses nothing."""
+
+    def __init__(self, commands: list[argparse.Action]) -> None:
+        super().__init__(option_strings=[], dest=argparse.SUPPRESS, help="")
+        self.commands = commands
+
+    def _get_subactions(self) -> list[argparse.Action]:  # argparse's hook: aligns their help columns
+        return self.commands
+
+
+# `run --help` in groups; a RunConfig field no group names is listed under "other options".
+# fmt: off
+RUN_GROUPS: dict[str, tuple[str, ...]] = {
+    "data": (*DATA_OPTIONS, "text_column", "label_column", "task"),
+    "scorer": ("scorer", "clip", "precision", "device", "cache_dir"),
+    "LLM": ("llm", "llm_base_url", "llm_api_key_env", "temperature", "llm_rpm", "llm_tpm"),
+    "search": (
+        "meta", "space", "pool", "pool_size", "iterations", "restarts", "parallel_restarts", "proposals",
+        "top_k", "bottom_k", "feedback", "shown", "examples", "history_turns", "class_batch", "per_class",
+        "seed_baselines",
+    ),
+    "selection": ("select_on", "tie_break", "ensemble_size"),
+    "budget and stopping": ("max_llm_calls", "max_cost", "patience", "max_unusable_steps"),
+    "storage and output": ("track",),  # and --runs-dir, --checkpoints, --debug, --dry-run (add_run_options)
+}
+# fmt: on
+STORAGE = "storage and output"
+RUN_EXAMPLES = """examples:
+  promptclimb run --data examples/clothing-mini --shots 4 --llm openai:gpt-4o-mini --max-cost 0.50
+  promptclimb run --data DIR --meta liu2024 --llm openai:gpt-4o-mini --seed 2    # Liu et al.'s loop
+  promptclimb run --data banking77 --scorer text:all-MiniLM-L6-v2 --iterations 5 --dry-run   # CSV texts
+"""
+# The top-level help's headings: the commands registered by cli/results.py and cli/t2i.py get their own.
+RESULTS_HEADING = "results and benchmarks"
+T2I_HEADING = "text-to-image (resume, show and list serve these runs too; docs/t2i.md)"
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="promptclimb", description=__doc__, formatter_class=HelpFormatter)
+    root = Parser(prog="promptclimb", description=DESCRIPTION, formatter_class=HelpFormatter)
     root.add_argument("--version", action="version", version=f"promptclimb {promptclimb.__version__}")
-    root.add_argument("--runs-dir", default="runs", help="where runs live (default ./runs)")
-    root.add_argument(
-        "--debug", action="store_true", help="also print failures' tracebacks (run.log has them)"
-    )
-    root.add_argument(
-        "--checkpoints",
-        help="where new runs keep their checkpoints: sqlite (in the run directory) or a postgresql:// URL "
-        "shared by workers; also how a run on PostgreSQL is reached "
-        "(default: $PROMPTCLIMB_CHECKPOINTS, else sqlite)",
-    )
+    add_shared_options(root, command=False)
     sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = sub.add_parser("run", help="start an optimization run")
-    # Options --meta liu2024 sets when the user does not (graph/config.py): None unless given, so its
-    # defaults can apply; the help still names the ordinary default.
-    for name in RUN_OPTIONS:
-        if name == "space":  # None unless given: its default depends on --meta (graph/config.py)
-            field_option(run, RunConfig, name, default=False)
-        elif name in LIU2024_DEFAULTS:
-            default = RunConfig.model_fields[name].default
-            described = RunConfig.model_fields[name].description
-            help_text = f"{described} (default: {default}; liu2024: {LIU2024_DEFAULTS[name]})"
-            field_option(run, RunConfig, name, default=False, help=help_text)
-        else:
-            field_option(run, RunConfig, name)
-    run.add_argument(
-        "--dry-run", action="store_true", help="print the planned LLM calls, evaluations and cost"
+    run = sub.add_parser(
+        "run",
+        help="start an optimization run",
+        usage="%(prog)s --data DIR [options]",
+        description="Start an optimization run.",
+        epilog=RUN_EXAMPLES,
     )
+    add_run_options(run)
     add_resume_command(sub)
     show = sub.add_parser("show", help="status, leaderboard, history and counts of a run")
     show.add_argument("run", help=RUN_HELP)
@@ -100,16 +135,93 @@ def parser() -> argparse.ArgumentParser:
         help="the embedded LLMs and OpenAI CLIP checkpoints (--scorer openai:NAME), and which are here",
     )
     models.add_argument("--verify", action="store_true", help="check the sha256 of installed model files")
-    COMMANDS.update(add_t2i_commands(sub))  # t2i, invert, personalize, t2i-report (cli/t2i.py)
-    COMMANDS.update(add_results_commands(sub))  # report, export, transfer, replay, bench (cli/results.py)
+    drawing = sub.add_parser(
+        "graph", help="the Mermaid diagrams of the classification and text-to-image graphs"
+    )
+    drawing.add_argument(
+        "name",
+        nargs="?",
+        choices=list(DIAGRAMS),
+        help="print only this graph's Mermaid (default: every graph, as Markdown with its title)",
+    )
+    t2i_commands = add_t2i_commands(sub)  # t2i, invert, personalize, t2i-report (cli/t2i.py)
+    results_commands = add_results_commands(sub)  # report, export, transfer, replay, bench (cli/results.py)
+    COMMANDS.update(t2i_commands)
+    COMMANDS.update(results_commands)
     for command in sub.choices.values():  # `promptclimb run --runs-dir X` works as well as before `run`
         command.formatter_class = HelpFormatter
-        command.add_argument("--runs-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        command.add_argument("--checkpoints", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        command.add_argument(
-            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
-        )
+        if "--runs-dir" not in command._option_string_actions:  # run shows them in its own group
+            add_shared_options(command, command=True, hidden=True)
+    headings = {RESULTS_HEADING: results_commands, T2I_HEADING: t2i_commands}
+    add_headings(root, sub, headings)
     return root
+
+
+def add_shared_options(p: argparse._ActionsContainer, *, command: bool, hidden: bool = False) -> None:
+    """Options of every command, given before it or after it (``command``): after it, they replace the
+    earlier ones only when given."""
+    unless = lambda default: argparse.SUPPRESS if command else default  # noqa: E731
+    help_of = lambda text: argparse.SUPPRESS if hidden else text  # noqa: E731
+    p.add_argument("--runs-dir", default=unless("runs"), help=help_of("where runs live (default ./runs)"))
+    p.add_argument(
+        "--checkpoints",
+        default=unless(None),
+        help=help_of(
+            "where new runs keep their checkpoints: sqlite (in the run directory) or a postgresql:// URL "
+            "shared by workers; also how a run on PostgreSQL is reached "
+            "(default: $PROMPTCLIMB_CHECKPOINTS, else sqlite)"
+        ),
+    )
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        default=unless(False),
+        help=help_of("also print failures' tracebacks (run.log has them)"),
+    )
+
+
+def add_run_options(run: argparse.ArgumentParser) -> None:
+    """RunConfig's fields as run's options, in RUN_GROUPS, then where the run goes."""
+    grouped = {name for names in RUN_GROUPS.values() for name in names}
+    others = tuple(name for name in RUN_OPTIONS if name not in grouped)
+    for title, names in {**RUN_GROUPS, "other options": others}.items():
+        if not names and title != STORAGE:
+            continue
+        group = run.add_argument_group(title)
+        for name in names:
+            add_run_option(group, name)
+        if title == STORAGE:
+            add_shared_options(group, command=True)
+            group.add_argument(
+                "--dry-run", action="store_true", help="print the planned LLM calls, evaluations and cost"
+            )
+
+
+def add_run_option(group: argparse._ArgumentGroup, name: str) -> None:
+    # Options --meta liu2024 sets when the user does not (graph/config.py): None unless given, so its
+    # defaults can apply; the help still names the ordinary default.
+    if name == "space":  # None unless given: its default depends on --meta (graph/config.py)
+        field_option(group, RunConfig, name, default=False)
+    elif name in LIU2024_DEFAULTS:
+        default = RunConfig.model_fields[name].default
+        described = RunConfig.model_fields[name].description
+        shown = "none" if default is None else default
+        help_text = f"{described} (default: {shown}; liu2024: {LIU2024_DEFAULTS[name]})"
+        field_option(group, RunConfig, name, default=False, help=help_text)
+    else:
+        field_option(group, RunConfig, name)
+
+
+def add_headings(root: argparse.ArgumentParser, sub: argparse._SubParsersAction, headings: dict) -> None:
+    """The top-level help lists the commands under headings: the run commands, then each group of
+    ``headings`` (heading -> the commands a cli module registered)."""
+    listed = dict(zip(sub.choices, sub._choices_actions, strict=True))
+    rest = [action for name, action in listed.items() if not any(name in h for h in headings.values())]
+    sections = {"commands": rest, **{title: [listed[n] for n in names] for title, names in headings.items()}}
+    for title, commands in sections.items():
+        group = root.add_argument_group(title)
+        group._group_actions.append(CommandList(commands))
+    root._positionals._group_actions.remove(sub)  # listed under the headings instead of "COMMAND"
 
 
 def add_trust_plugin(p: argparse.ArgumentParser) -> None:
@@ -155,11 +267,11 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)  # bad values are refused before the heavy modules below load
     from promptclimb.session import lifecycle
     from promptclimb.session.kinds import CLASSIFY
     from promptclimb.session.planning import plan_classify
 
-    config = config_from_args(args)
     if args.dry_run:
         print(json.dumps(plan_classify(config), indent=2))
         return 0
@@ -311,6 +423,17 @@ def print_openai_checkpoints(verify: bool) -> None:
     out.print(table(title, ["spec", "here", "sha256", "file"], cells))
 
 
+def cmd_graph(args: argparse.Namespace) -> int:
+    from promptclimb.graph.diagrams import mermaid
+
+    if args.name:
+        print(mermaid(args.name), end="")
+        return 0
+    for name, about in DIAGRAMS.items():
+        print(f"## {name}: {about}\n\n```mermaid\n{mermaid(name)}```\n")
+    return 0
+
+
 COMMANDS = {
     "run": cmd_run,
     "resume": cmd_resume,
@@ -319,6 +442,7 @@ COMMANDS = {
     "rewind": cmd_rewind,
     "score": cmd_score,
     "models": cmd_models,
+    "graph": cmd_graph,
 }
 
 

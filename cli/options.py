@@ -17,7 +17,7 @@ def flag(name: str) -> str:
 
 
 def field_option(
-    p: argparse.ArgumentParser, model: type[BaseModel], name: str, *, default: bool = True, **given: Any
+    p: argparse._ActionsContainer, model: type[BaseModel], name: str, *, default: bool = True, **given: Any
 ) -> None:
     """Add ``--name`` for ``model``'s field ``name``; ``default=False`` leaves it None unless given (resume's
     options, where None means "keep the run's own"). ``given`` overrides any argparse keyword."""
@@ -38,7 +38,7 @@ def field_option(
 
 
 def field_options(
-    p: argparse.ArgumentParser, model: type[BaseModel], names: Iterable[str], *, default: bool = True
+    p: argparse._ActionsContainer, model: type[BaseModel], names: Iterable[str], *, default: bool = True
 ) -> None:
     for name in names:
         field_option(p, model, name, default=default)

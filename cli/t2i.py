@@ -104,11 +104,11 @@ def config_from_args(kind: str, args: argparse.Namespace) -> T2IConfig:
 
 
 def cmd_start(kind: str, args: argparse.Namespace) -> int:
+    config = config_from_args(kind, args)  # bad values are refused before the heavy modules below load
     from promptclimb.session import lifecycle
     from promptclimb.session.kinds import T2I
     from promptclimb.session.planning import plan_t2i
 
-    config = config_from_args(kind, args)
     if args.dry_run:
         print(json.dumps(plan_t2i(config), indent=2))
         return 0

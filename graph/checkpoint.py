@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Annotated, Any, get_origin, get_type_hints
 from urllib.parse import unquote
 
 from filelock import Timeout, UnixFileLock, WindowsFileLock
@@ -76,17 +76,53 @@ def read_state(graph: Any, thread: dict, state_type: Any, path: Path | str) -> A
     reads the state.
     """
     try:
-        values = graph.get_state(thread).values
-        hints = get_type_hints(state_type)
-        for key, value in (values or {}).items():
-            if key in hints:  # typing.TypedDict is not for pydantic on Python < 3.12: check field by field
-                _adapter(hints[key]).validate_python(value)
+        return _checked(graph.get_state(thread).values, state_type)
     except CheckpointError:
         raise
     except Exception as error:  # any decoding or validation failure of crafted bytes
-        detail = str(error).splitlines()[0] if str(error) else ""
-        raise CheckpointError(f"unreadable checkpoint file {path}: {type(error).__name__} {detail}") from None
+        raise _unreadable(path, error) from None
+
+
+# Pending writes that leave a snapshot's values as the checkpoint holds them (a failed or interrupted task).
+VALUE_NEUTRAL_WRITES = ("__error__", "__interrupt__")
+
+
+def read_saved_state(saver: BaseCheckpointSaver, thread: dict, state_type: Any, path: Path | str) -> Any:
+    """``read_state`` without a compiled graph, so without the nodes' imports (show and list): the latest
+    checkpoint's values as ``get_state`` gives them, or None when it holds pending writes that only the
+    graph can apply (a step cut short after a task wrote); then ``read_state`` is the way."""
+    try:
+        saved = saver.get_tuple(thread)  # type: ignore[arg-type]
+        if saved is None:
+            return {}
+        if any(channel not in VALUE_NEUTRAL_WRITES for _, channel, _ in saved.pending_writes or []):
+            return None
+        hints = _hints(state_type)
+        values = {k: v for k, v in (saved.checkpoint.get("channel_values") or {}).items() if k in hints}
+        for key, hint in hints.items():  # a reducer's channel holds its empty value before any write
+            if key not in values and get_origin(hint) is Annotated and callable(hint.__metadata__[-1]):
+                values[key] = (get_origin(hint.__origin__) or hint.__origin__)()
+        return _checked(values, state_type)
+    except Exception as error:  # any decoding or validation failure of crafted bytes
+        raise _unreadable(path, error) from None
+
+
+def _checked(values: Any, state_type: Any) -> Any:
+    hints = _hints(state_type)
+    for key, value in (values or {}).items():
+        if key in hints:  # typing.TypedDict is not for pydantic on Python < 3.12: check field by field
+            _adapter(hints[key]).validate_python(value)
     return values
+
+
+@functools.cache
+def _hints(state_type: Any) -> dict[str, Any]:  # evaluated once: `list` reads every run's state
+    return get_type_hints(state_type, include_extras=True)
+
+
+def _unreadable(path: Path | str, error: Exception) -> CheckpointError:
+    detail = str(error).splitlines()[0] if str(error) else ""
+    return CheckpointError(f"unreadable checkpoint file {path}: {type(error).__name__} {detail}")
 
 
 @functools.cache

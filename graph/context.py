@@ -6,10 +6,13 @@ They are rebuilt from the run's saved RunConfig on every start and resume.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from promptclimb.evaluators.base import Scorer
 from promptclimb.graph.config import RunConfig
-from promptclimb.llm.proposer import Proposer
+
+if TYPE_CHECKING:  # annotations only: reading a run back (show, list) loads neither numpy nor the LLM stack
+    from promptclimb.evaluators.base import Scorer
+    from promptclimb.llm.proposer import Proposer
 
 
 @dataclass

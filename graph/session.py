@@ -12,6 +12,7 @@ from promptclimb.graph.checkpoint import (
     SQLITE_THREAD,
     CheckpointError,
     open_checkpointer,
+    read_saved_state,
     read_state,
     run_lock,
     thread_of,
@@ -20,9 +21,10 @@ from promptclimb.graph.checkpoint import (
 from promptclimb.graph.history import branch, classify_boundary, prune_history
 from promptclimb.graph.runs import CONFIG_FILE, first_error, load_config, set_aside_calls, write_status
 from promptclimb.graph.state import LaneOutcome, OptimState
-from promptclimb.graph.wiring import build_graph, build_lane_graph
-from promptclimb.nodes.lanes import merge_lanes, outcome
-from promptclimb.nodes.rank import selection_acc
+from promptclimb.nodes.ranking import selection_acc
+
+# The graph (and with it the nodes, the scorer and the LLM stack) is imported by the functions that compile
+# it: show and list read most runs without it (read_saved_state).
 
 THREAD = {"configurable": {"thread_id": SQLITE_THREAD}}  # a SQLite run's thread; thread_of(run_dir) for any
 
@@ -38,10 +40,16 @@ def current_state(run_dir: Path) -> OptimState | None:
     concurrent = config is not None and config.concurrent()
     thread, place = thread_of(run_dir), where(run_dir)
     with open_checkpointer(run_dir, readonly=True) as saver:
+        if not concurrent and (saved := read_saved_state(saver, thread, OptimState, place)) is not None:
+            return saved or None
+        from promptclimb.graph.wiring import build_graph
+
         graph = build_graph(saver, concurrent)
         values = read_state(graph, thread, OptimState, place) or None
         if not values or not concurrent or values.get("restarts_done"):
             return values
+        from promptclimb.nodes.lanes import merge_lanes
+
         try:
             lanes = lanes_so_far(graph, saver, thread)
             return {**values, **merge_lanes(values, lanes, config)}  # type: ignore[arg-type]
@@ -51,6 +59,9 @@ def current_state(run_dir: Path) -> OptimState | None:
 
 def lanes_so_far(graph: Any, saver: Any, thread: dict[str, Any]) -> list[LaneOutcome]:
     """Each concurrent restart's work: the outcome of a finished lane, the latest state of one in flight."""
+    from promptclimb.graph.wiring import build_lane_graph
+    from promptclimb.nodes.lanes import outcome
+
     lane_graph = build_lane_graph(saver)
     found: list[LaneOutcome] = []
     for task in graph.get_state(thread).tasks:
@@ -161,6 +172,8 @@ def rewind(run_dir: Path, restart: int | None = None, to: int | None = None) -> 
     branch's checkpoints are pruned, and the run is paused (resumable).
     """
     from datetime import datetime
+
+    from promptclimb.graph.wiring import build_graph
 
     thread, concurrent = thread_of(run_dir), load_config(run_dir).concurrent()
     with run_lock(run_dir), open_checkpointer(run_dir) as saver:

@@ -8,49 +8,26 @@ unless the user asks for the cosine margin as a tie-break (``--tie-break margin`
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 from langgraph.runtime import Runtime
 
-from promptclimb.evaluators.base import Scorer
 from promptclimb.graph.config import RunConfig
 from promptclimb.graph.context import Context
 from promptclimb.graph.state import Candidate, OptimState
 
+# The order itself lives in nodes/ranking.py (no LangGraph import); importable from here as before.
+from promptclimb.nodes.ranking import correct_and_total, ranked, selection_acc  # noqa: F401
+
+if TYPE_CHECKING:  # not in rank's own signature, which LangGraph reads: show and list skip numpy
+    from promptclimb.evaluators.base import Scorer
+
 RESTART_POOL_SHARE = 2 / 3  # restarts after the first start from this share of the pool, resampled
-
-
-def correct_and_total(candidate: Candidate, on: str) -> tuple[int, int]:
-    """Correct answers and examples behind the selection accuracy (train, or train+val pooled)."""
-    if on == "train+val" and candidate.val_n:
-        return candidate.train_correct + candidate.val_correct, candidate.train_n + candidate.val_n
-    return candidate.train_correct, candidate.train_n
 
 
 def selection_splits(on: str, scorer: Scorer) -> list[str]:
     """The splits behind the selection data: train, or train and val pooled where there is a val split."""
     return ["train", "val"] if on == "train+val" and scorer.has_split("val") else ["train"]
-
-
-def selection_acc(candidate: Candidate, on: str = "train") -> float:
-    correct, total = correct_and_total(candidate, on)
-    if total == 0:  # a candidate from an older run without counts
-        return candidate.train_acc
-    return correct / total
-
-
-def leaderboard_key(candidate: Candidate, on: str = "train", tie_break: str = "order") -> tuple:
-    """Accuracy on the selection data; for train-only selection, ties go to validation accuracy."""
-    val = candidate.val_acc if candidate.val_acc is not None and on == "train" else -1.0
-    margin = candidate.margin if tie_break == "margin" else 0.0
-    return (selection_acc(candidate, on), val, margin)
-
-
-def ranked(candidates: list[Candidate], config: RunConfig) -> list[Candidate]:
-    """Best first; a stable sort, so equal templates keep discovery order."""
-    on, tie_break = config.selection(), config.tie_break
-    if config.meta == "liu2024":  # the released code sorts on training accuracy alone: no tie-break
-        return sorted(candidates, key=lambda c: selection_acc(c, on), reverse=True)
-    return sorted(candidates, key=lambda c: leaderboard_key(c, on, tie_break), reverse=True)
 
 
 def restart_pool(candidates: list[Candidate], restart: int, config: RunConfig) -> list[Candidate]:

@@ -8,7 +8,7 @@ from typing import Any
 from promptclimb.graph.runs import load_config, read_status
 from promptclimb.graph.session import current_state
 from promptclimb.graph.state import Candidate, OptimState
-from promptclimb.nodes.rank import ranked, selection_acc
+from promptclimb.nodes.ranking import ranked, selection_acc
 
 
 def leaderboard_rows(candidates: list[Candidate], on: str = "train") -> list[dict[str, Any]]:

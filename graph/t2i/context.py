@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from promptclimb.evaluators.images import inside
-from promptclimb.evaluators.t2i.critics import Critic
-from promptclimb.evaluators.t2i.generators import ImageGenerator
-from promptclimb.evaluators.t2i.scores import Judge
 from promptclimb.graph.t2i.state import T2IConfig
+
+if TYPE_CHECKING:  # annotations only: reading a run back (show, list) loads no critic nor generator stack
+    from promptclimb.evaluators.t2i.critics import Critic
+    from promptclimb.evaluators.t2i.generators import ImageGenerator
+    from promptclimb.evaluators.t2i.scores import Judge
 
 REFERENCE_FILE = "reference.png"  # the reference image, copied into the run directory at creation
 IMAGES_DIR = "images"

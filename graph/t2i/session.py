@@ -20,11 +20,10 @@ from pathlib import Path
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from promptclimb.evaluators.images import open_rgb
-from promptclimb.graph.checkpoint import open_checkpointer, read_state, thread_of, where
+from promptclimb.graph.checkpoint import open_checkpointer, read_saved_state, read_state, thread_of, where
 from promptclimb.graph.runs import CONFIG_FILE, new_run_dir, read_model, write_status
 from promptclimb.graph.t2i.context import REFERENCE_FILE
 from promptclimb.graph.t2i.state import T2IConfig, T2IState, t2i_serializer
-from promptclimb.graph.t2i.wiring import build_t2i_graph
 
 
 def slug(text: str, limit: int = 32) -> str:
@@ -58,6 +57,10 @@ def open_t2i_checkpointer(
 
 
 def current_t2i_state(run_dir: Path) -> T2IState | None:
+    thread, place = thread_of(run_dir), where(run_dir)
     with open_t2i_checkpointer(run_dir, readonly=True) as saver:
-        graph = build_t2i_graph(saver)
-        return read_state(graph, thread_of(run_dir), T2IState, where(run_dir)) or None
+        if (saved := read_saved_state(saver, thread, T2IState, place)) is not None:
+            return saved or None  # show and list: no graph compiled, so no node imported
+        from promptclimb.graph.t2i.wiring import build_t2i_graph
+
+        return read_state(build_t2i_graph(saver), thread, T2IState, place) or None
