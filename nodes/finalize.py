@@ -10,6 +10,7 @@ from promptclimb.graph.context import Context
 from promptclimb.graph.state import Candidate, Final, OptimState
 from promptclimb.nodes.class_feedback import kept_by_class
 from promptclimb.nodes.rank import selection_splits
+from promptclimb.prompts.handmade import baseline_templates
 from promptclimb.prompts.pools import coop_template, handmade_templates
 
 PHOTO_BASELINE = "a photo of a {}."
@@ -47,6 +48,14 @@ def finalize(state: OptimState, runtime: Runtime[Context]) -> dict:
     photo = scorer.score([PHOTO_BASELINE], "test")[0]
     handmade = scorer.score_ensemble(handmade_templates(context.dataset_name), "test")
     coop = scorer.score([coop_template(context.dataset_name)], "test")[0]
+    baselines = {
+        PHOTO_BASELINE: photo.accuracy,
+        "hand-made ensemble": handmade.accuracy,
+        COOP_BASELINE: coop.accuracy,
+    }
+    for template in baseline_templates(context.dataset_name, context.modality):  # what a user types first
+        if template not in (PHOTO_BASELINE, coop_template(context.dataset_name)):
+            baselines[template] = scorer.score([template], "test")[0].accuracy
     final = Final(
         template=best.template,
         train_acc=best.train_acc,
@@ -54,11 +63,7 @@ def finalize(state: OptimState, runtime: Runtime[Context]) -> dict:
         ensemble_templates=ensemble,
         ensemble_test_acc=ensemble_score.accuracy,
         test_split="test",
-        baselines={
-            "a photo of a {}.": photo.accuracy,
-            "hand-made ensemble": handmade.accuracy,
-            COOP_BASELINE: coop.accuracy,
-        },
+        baselines=baselines,
         n_test=selected.n_images,
         selected=choice,
         selected_test_acc=ensemble_score.accuracy if choice == "ensemble" else selected.accuracy,

@@ -39,6 +39,7 @@ PLOT_CANDIDATES = "report-candidates.png"
 PLOT_TEST = "report-test.png"
 PHOTO = "a photo of a {}."
 HANDMADE = "hand-made ensemble"
+COOP = "CoOp's template"  # nodes/finalize.py's COOP_BASELINE (results/ does not import nodes/)
 
 
 class ReportError(UserError, ValueError):
@@ -198,6 +199,10 @@ def result_rows(
         ("photo", "Zero-shot baseline", [Code(PHOTO)], photo, "#7f7f7f"),
         ("handmade", "Hand-made ensemble", [handmade_text(config)], handmade, "#bcbd22"),
     ]
+    for template, acc in final["baselines"].items():  # what a user types first: "{}", a hand-made template
+        if template not in (PHOTO, HANDMADE, COOP):
+            name = "Class name alone" if template == "{}" else "Hand-made template"
+            entries.append((f"user:{template}", name, [Code(template)], acc, "#8c564b"))
     reported = final.get("selected", "template")
     reported_key = "selected" if reported == "template" else reported
     rows, numbers, bars = [], {}, []

@@ -45,7 +45,7 @@ def test_full_run_ranks_scores_every_proposal_once_and_finalizes(tmp_path, tiny_
     assert final["template"] == board[0]["template"]
     assert final["test_acc"] is not None and 0.0 <= final["test_acc"] <= 1.0
     assert final["ensemble_templates"] == [r["template"] for r in board[:5]]
-    assert set(final["baselines"]) == {"a photo of a {}.", "hand-made ensemble", "CoOp's template"}
+    assert set(final["baselines"]) == {"a photo of a {}.", "hand-made ensemble", "CoOp's template", "{}"}
 
 
 @pytest.mark.parametrize("mode", ["pos+neg", "pos", "neg", "none"])

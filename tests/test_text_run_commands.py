@@ -55,6 +55,7 @@ def test_every_results_command_words_a_text_run_as_one(text_run, capsys):
     s = show_json(runs, run_dir, capsys)
     final = s["final"]
     assert final["selected"] == "classes"
+    assert {"{}", "This example is {}."} <= set(final["baselines"])  # what a user types first, on the test split
 
     # show: the ranking score first, in ranking order
     assert cli(*base, "show", run_dir.name) == 0
@@ -74,6 +75,7 @@ def test_every_results_command_words_a_text_run_as_one(text_run, capsys):
     assert f"Scorer: {MINILM}." in md and "(texts)" in md and "n = 50 texts" in md
     assert "--space classes, --meta compact" in md and "feedback pos+neg" not in md
     assert "Class-specific prompts" in md and "**reported**" in md
+    assert "Class name alone" in md and "This example is {}." in md  # the baselines a user would type
     assert "ranked by selection (train+val pooled)" in md and "| # | template | selection (95% CI) |" in md
     assert "## Where it goes wrong" in md and "Misread training texts" in md
     no_image_words(md)
