@@ -74,7 +74,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from promptclimb.results.export import export
+    from promptclimb.results.export import CLASS_PROMPTS_FILE, export
 
     result = export(
         _run_dir(args),
@@ -87,6 +87,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     what = result.classifier or f"{len(result.templates)} templates"
     say(f"{len(result.classnames)} classes x {result.dim} dims, {what}, scorer {result.clip}")
     say(f"wrote {result.templates_path}")
+    if result.classifier:  # the per-class texts that `score --class-prompts` and `transfer` read
+        say(f"wrote {result.templates_path.parent / CLASS_PROMPTS_FILE}")
     say(f"wrote {result.head_path}")
     say("load it: see docs/export.md")
     return 0

@@ -63,8 +63,8 @@ REPLAY_MARKER = "replay.json"  # results/replay.py's marker of a replay director
 
 
 def list_row(run_dir: Path) -> dict[str, Any]:
-    """One record per run, as ``list --json`` gives it (best: the selected template's selection score, the
-    leaderboard's ranking score; a t2i run's final score)."""
+    """One record per run, as ``list --json`` gives it (best: the selection score of the classifier the run
+    reports, the class-specific one or else the selected template; a t2i run's final score)."""
     kind, s = read_run(run_dir)
     row = {"run_id": run_dir.name, "run_dir": str(run_dir), "kind": s["kind"] if kind == T2I else kind}
     if (run_dir / REPLAY_MARKER).is_file():  # a replay is a copy of another run, not a run of its own
@@ -73,8 +73,11 @@ def list_row(run_dir: Path) -> dict[str, Any]:
     if kind == T2I:
         return row | {"best": s["final"]["score"] if s["final"] else None, "test": None}
     final = s["final"] or {}
+    best = s["leaderboard"][0]["selection_acc"] if s["leaderboard"] else None
+    if final.get("selected") == "classes" and final.get("classes_selection_acc") is not None:
+        best = final["classes_selection_acc"]  # the reported classifier's, as its test accuracy beside it
     return row | {
-        "best": s["leaderboard"][0]["selection_acc"] if s["leaderboard"] else None,
+        "best": best,
         # the classifier the run reports (template, ensemble or class-specific), not always the template
         "test": final.get("selected_test_acc", final.get("test_acc")) if final else None,
     }

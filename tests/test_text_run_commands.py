@@ -85,6 +85,7 @@ def test_every_results_command_words_a_text_run_as_one(text_run, capsys):
     assert cli(*base, "export", run_dir.name) == 0
     printed = said(capsys)
     assert f"scorer {MINILM}" in printed and "class-specific" in printed
+    assert "class_prompts.json" in printed  # the file score --class-prompts and transfer read
     no_image_words(printed)
 
     # transfer (to the same encoder: the numbers must agree with the run's own)
@@ -100,13 +101,14 @@ def test_every_results_command_words_a_text_run_as_one(text_run, capsys):
     assert "reproduced exactly" in printed and "final results identical" in printed
     no_image_words(printed)
 
-    # list: best is the selected template's selection score
+    # list: best is the reported classifier's selection score, beside its test accuracy
     assert cli(*base, "list") == 0
     printed = said(capsys)
     assert "best (selection)" in printed
     assert cli(*base, "list", "--json") == 0
     rows = {row["run_id"]: row for row in json.loads(capsys.readouterr().out)}
-    assert rows[run_dir.name]["best"] == s["leaderboard"][0]["selection_acc"]
+    assert rows[run_dir.name]["best"] == final["classes_selection_acc"]
+    assert rows[run_dir.name]["test"] == final["selected_test_acc"]
     assert rows[f"{run_dir.name}-replay"]["kind"] == "classify replay"
 
 
