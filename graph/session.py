@@ -109,7 +109,7 @@ class RewindPoint(NamedTuple):
     iterations: int  # LLM iterations done in the whole run (0: the pool scored, before any LLM step)
     restart: int  # 0-based, as the state holds it
     iteration: int  # the last iteration done in that restart (0: none yet)
-    best: float  # the best selection accuracy there (the ranking score: train, or train+val pooled)
+    best: float  # the best selection accuracy there (a template, or the class-specific classifier)
     llm_calls: int
     item: Any  # the checkpoint tuple
 
@@ -129,6 +129,9 @@ def rewind_points(saver: Any, thread: dict[str, Any], selection: str = "train") 
         done = values.get("iterations_done", 0)
         usage = values.get("usage")
         best = max(selection_acc(c, selection) for c in candidates)
+        classifier = values.get("classifier")  # --space classes: the class-specific classifier's score
+        if classifier is not None and classifier.total:
+            best = max(best, classifier.correct / classifier.total)
         calls = usage.calls if usage is not None else 0
         where = (values["restart"], values.get("iteration", 0))
         points.setdefault(done, RewindPoint(done, *where, best, calls, item))
