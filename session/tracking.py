@@ -143,6 +143,17 @@ def final_metrics(summary: dict[str, Any]) -> dict[str, float]:
     return {metric: final[key] for key, metric in names.items() if final.get(key) is not None}
 
 
+def saved_values(run_dir: Path) -> dict[str, Any]:
+    """The run's checkpointed values so far ({} for a new run, or where they cannot be read)."""
+    from promptclimb.graph.session import current_state
+
+    try:
+        return dict(current_state(run_dir) or {})
+    except Exception:  # noqa: BLE001 - only the metrics of a resumed drive's first steps depend on it
+        log.debug("tracking: no saved state read from %s", run_dir, exc_info=True)
+        return {}
+
+
 class Tracker:
     """One drive's link to its MLflow run: opened at the first update, so under the run's lock."""
 
@@ -221,6 +232,8 @@ class Tracker:
             self.client.log_batch(self.run_id, metrics=items)
 
     def update(self, node: str, update: dict[str, Any]) -> None:
+        if not self.seen:  # a resumed drive's updates carry only what changes: start from the saved state
+            self.seen.update(saved_values(self.run_dir))
         self.seen.update({k: v for k, v in update.items() if v is not None})
         if node not in SCORING_NODES or not self.seen.get("candidates"):
             return

@@ -68,6 +68,19 @@ def test_a_paused_and_resumed_run_is_one_mlflow_run(store, tmp_path, tiny_clip, 
     assert calls.read_text() == (run_dir / "llm_calls.jsonl").read_text()
 
 
+def test_a_resumed_class_specific_run_logs_every_step(store, tmp_path, tiny_clip):
+    """A resumed drive's updates carry only what changed: the tracker starts from the saved state."""
+    runs = tmp_path / "runs"
+    extra = ("--space", "classes", "--iterations", "2", "--restarts", "2", "--track", f"mlflow:{store}")
+    assert cli(*run_args(runs, tiny_clip, *extra), "--max-llm-calls", "2") == 3
+    run_dir = only_run(runs)
+    assert cli("--runs-dir", str(runs), "resume", run_dir.name, "--max-llm-calls", "10") == 0
+    run_id = json.loads((run_dir / tracking.TRACKING_FILE).read_text())["run_id"]
+    mlflow = client(store)
+    assert steps(mlflow, run_id, "best_selection_acc") == [0, 1, 2, 3, 4]
+    assert steps(mlflow, run_id, "classes_selection_acc") == [1, 2, 3, 4]
+
+
 def test_tracking_failures_never_stop_the_run(store, tmp_path, tiny_clip, monkeypatch):
     from mlflow.tracking import MlflowClient
 
