@@ -314,7 +314,9 @@ def leaderboard_blocks(summary: dict[str, Any], sizes: dict[str, int], limit: in
     """The top of the leaderboard in its ranking order, the ranking score first."""
     rows, n_selection = [], selection_size(summary, sizes)
     for i, r in enumerate(summary["leaderboard"][:limit], 1):
-        where = "pool" if r["source"] == "pool" else f"restart {r['restart'] + 1}, iteration {r['iteration']}"
+        where = f"restart {r['restart'] + 1}, iteration {r['iteration']}"
+        if r["source"] in ("pool", "local"):  # local: an edit or crossover the scorer tried, no LLM call
+            where = "pool" if r["source"] == "pool" else f"local edit (restart {r['restart'] + 1})"
         train, val = acc_ci(r["train_acc"], sizes.get("train")), acc_ci(r.get("val_acc"), sizes.get("val"))
         selection = acc_ci(r.get("selection_acc", r["train_acc"]), n_selection)
         rows.append([[str(i)], [Code(r["template"])], [selection], [train], [val], [where]])

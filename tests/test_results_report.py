@@ -136,3 +136,16 @@ def test_results_commands_refuse_text_to_image_runs(tmp_path, capsys):
     for command in (["report"], ["export"], ["replay"], ["transfer", "--clip", "x"]):
         assert cli("--runs-dir", str(tmp_path), command[0], str(run_dir), *command[1:]) == 2
         assert "text-to-image run" in capsys.readouterr().err
+
+
+def test_the_leaderboard_says_where_each_template_came_from():
+    from promptclimb.results.report import leaderboard_blocks
+
+    rows = [
+        {"template": t, "source": source, "restart": 0, "iteration": it, "train_acc": 0.5, "val_acc": 0.5}
+        for t, source, it in [("{} x", "local", 0), ("{} y", "llm", 2), ("{} z", "pool", 0)]
+    ]
+    blocks = leaderboard_blocks({"leaderboard": rows, "selection": "train+val"}, {"train": 10, "val": 10})
+    text = repr(blocks)
+    assert "local edit (restart 1)" in text and "restart 1, iteration 2" in text and "'pool'" in text
+    assert "iteration 0" not in text  # an edit the scorer tried is no LLM step
