@@ -63,7 +63,11 @@ def _restart_color(restart: int) -> str:
 
 
 def plot_progress(
-    curves: dict[int, Sequence[tuple[int, float]]], path: Path, title: str, exact_calls: bool = True
+    curves: dict[int, Sequence[tuple[int, float]]],
+    path: Path,
+    title: str,
+    exact_calls: bool = True,
+    measure: str = "best training accuracy so far (%)",
 ) -> Path:
     """Best-so-far training accuracy against cumulative LLM calls, one step line per restart.
 
@@ -91,7 +95,7 @@ def plot_progress(
         if exact_calls
         else "LLM iterations (cumulative; calls not split)"
     )
-    ax.set_ylabel("best training accuracy so far (%)")
+    ax.set_ylabel(measure)
     ax.set_title(title)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, alpha=0.3)
@@ -103,16 +107,21 @@ def plot_progress(
 def plot_candidates(points: Sequence[tuple[int, int, float, str]], path: Path, title: str) -> Path:
     """Every scored template's training accuracy by iteration: (restart, iteration, accuracy, source).
 
-    The initial pool sits at iteration 0; LLM proposals are coloured by restart and spread a little
-    sideways per restart so that restarts do not hide each other.
+    The initial pool sits at iteration 0, with the local edits the scorer tried (no LLM call); LLM proposals
+    are coloured by restart and spread a little sideways per restart so that restarts do not hide each other.
     """
     figure = _figure()
     ax = figure.add_subplot()
+    local = [100 * acc for _, _, acc, source in points if source == "local"]
+    points = [p for p in points if p[3] != "local"]
     restarts = sorted({r for r, _, _, source in points if source != "pool"})
     width = 0.6 / max(len(restarts), 1)
     pool = [100 * acc for _, _, acc, source in points if source == "pool"]
     if pool:
         ax.scatter(_spread(len(pool), 0.3), pool, color=POOL_COLOR, alpha=0.6, s=28, label="initial pool")
+    if local:
+        ax.scatter(_spread(len(local), 0.3), local, color=POOL_COLOR, alpha=0.6, s=28, marker="x",
+                   label="local edits (no LLM)")  # fmt: skip
     for k, restart in enumerate(restarts):
         mine = [(i, acc) for r, i, acc, source in points if source != "pool" and r == restart]
         offset = (k - (len(restarts) - 1) / 2) * width
@@ -126,13 +135,14 @@ def plot_candidates(points: Sequence[tuple[int, int, float, str]], path: Path, t
             marker=MARKERS[restart % len(MARKERS)],
             label=f"LLM, restart {restart + 1}",
         )
-    ax.set_ylim(*_accuracy_limits([100 * acc for *_, acc, _ in points]))
+    ax.set_ylim(*_accuracy_limits([100 * acc for *_, acc, _ in points] + local))
+    ax.set_xlim(-0.5, max((i for _, i, _, _ in points), default=0) + 0.5)  # whole iterations on the axis
     ax.set_xlabel("iteration (0 = initial pool)")
     ax.set_ylabel("training accuracy (%)")
     ax.set_title(title)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, alpha=0.3)
-    if points:
+    if points or local:
         ax.legend(loc="best", fontsize="small")
     return _save(figure, path)
 

@@ -147,6 +147,17 @@ def progress_curves(
     return curves or {0: [(0, pool_best)]}
 
 
+def class_progress_curves(run_dir: Path) -> dict[int, list[tuple[int, float]]]:
+    """--space classes: per restart, (LLM calls so far, best selection accuracy there), read from the kept
+    checkpoints, one after each iteration; the class-specific classifier counts (it writes no template)."""
+    from promptclimb.graph.session import list_rewind_points
+
+    curves: dict[int, list[tuple[int, float]]] = {}
+    for point in list_rewind_points(run_dir):
+        curves.setdefault(point.restart, []).append((point.llm_calls, point.best))
+    return curves
+
+
 def candidate_points(summary: dict[str, Any]) -> list[tuple[int, int, float, str]]:
     return [
         (r["restart"], r["iteration"] if r["source"] == "llm" else 0, r["train_acc"], r["source"])
@@ -420,10 +431,20 @@ def make_plots(
     train_title = (
         f"Hill-climbing progress ({name}, {config.shots}-shot, n = {sizes.get('train', '?')} train {noun})"
     )
-    plots = {
-        "Best training accuracy so far against LLM calls": plot_progress(
+    if config.space == "classes":
+        pooled = "train+val pooled" if summary["selection"] == "train+val" else "train"
+        progress = plot_progress(
+            class_progress_curves(run_dir) or progress_curves(summary, calls),
+            run_dir / PLOT_PROGRESS,
+            f"Hill-climbing progress ({name}, {config.shots}-shot, the class-specific classifier counts)",
+            measure=f"best selection accuracy so far ({pooled}, %)",
+        )
+    else:
+        progress = plot_progress(
             progress_curves(summary, calls), run_dir / PLOT_PROGRESS, train_title, exact_calls=exact
-        ),
+        )
+    plots = {
+        "Best accuracy so far against LLM calls": progress,
         "Training accuracy of every scored template": plot_candidates(
             candidate_points(summary),
             run_dir / PLOT_CANDIDATES,

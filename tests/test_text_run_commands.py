@@ -135,3 +135,20 @@ def test_the_method_is_named_by_the_run_s_own_space_meta_and_feedback():
     compact = RunConfig(data="d", space="templates", feedback="none")
     assert method_text(compact) == "one shared template (--space templates, --meta compact), feedback none"
     assert "--meta chat), feedback pos+neg" in method_text(RunConfig(data="d", meta="chat"))
+
+
+@needs_minilm
+def test_a_class_specific_run_s_progress_counts_its_classifier(text_run):
+    """The report's progress plot of a run that writes no template: one point per kept iteration, at its LLM
+    calls, the best selection score there (the class-specific classifier included), never going down."""
+    from promptclimb.results.report import class_progress_curves
+    from promptclimb.results.summary import summarize
+
+    _, run_dir, _ = text_run
+    (curve,) = class_progress_curves(run_dir).values()
+    assert [calls for calls, _ in curve] == [0, 1, 2]  # the pool, then each of the 2 iterations (1 call each)
+    scores = [best for _, best in curve]
+    assert scores == sorted(scores)
+    final = summarize(run_dir)["final"]
+    assert scores[-1] == pytest.approx(max(final["classes_selection_acc"], scores[0]))
+
