@@ -55,7 +55,7 @@ def test_every_results_command_words_a_text_run_as_one(text_run, capsys):
     s = show_json(runs, run_dir, capsys)
     final = s["final"]
     assert final["selected"] == "classes"
-    assert {"{}", "This example is {}."} <= set(final["baselines"])  # what a user types first, on the test split
+    assert {"{}", "This example is {}."} <= set(final["baselines"])  # what a user types first
 
     # show: the ranking score first, in ranking order
     assert cli(*base, "show", run_dir.name) == 0
