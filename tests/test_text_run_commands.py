@@ -152,3 +152,24 @@ def test_a_class_specific_run_s_progress_counts_its_classifier(text_run):
     final = summarize(run_dir)["final"]
     assert scores[-1] == pytest.approx(max(final["classes_selection_acc"], scores[0]))
 
+
+
+@needs_minilm
+def test_a_text_run_rewinds_and_resumes_to_the_same_end(text_run, tmp_path, capsys):
+    """rewind --list, --to 1, then resume, on a copy of the text run: it ends where the run ended."""
+    import shutil
+
+    runs, run_dir, _ = text_run
+    copy = tmp_path / "runs"
+    shutil.copytree(run_dir, copy / run_dir.name)
+    before = show_json(copy, copy / run_dir.name, capsys)
+    assert cli("--runs-dir", str(copy), "rewind", run_dir.name, "--list") == 0
+    assert "r1.i1" in said(capsys)
+    assert cli("--runs-dir", str(copy), "rewind", run_dir.name, "--to", "1") == 0
+    no_image_words(said(capsys))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        assert cli("--runs-dir", str(copy), "resume", run_dir.name) == 0
+    after = show_json(copy, copy / run_dir.name, capsys)
+    assert after["final"]["selected_test_acc"] == before["final"]["selected_test_acc"]
+    assert after["final"]["class_prompts"] == before["final"]["class_prompts"]
