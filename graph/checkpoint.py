@@ -17,7 +17,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any, get_origin, get_type_hints
 from urllib.parse import unquote
@@ -297,6 +297,7 @@ def open_checkpointer(
 @contextmanager
 def _sqlite_saver(path: Path, serde: JsonPlusSerializer, readonly: bool) -> Iterator[SqliteSaver]:
     conn = _connect_readonly(path) if readonly else sqlite3.connect(path, check_same_thread=False)
+    saver: SqliteSaver | None = None
     try:
         saver = SqliteSaver(conn, serde=serde)
         try:
@@ -310,7 +311,10 @@ def _sqlite_saver(path: Path, serde: JsonPlusSerializer, readonly: bool) -> Iter
             raise CheckpointError(f"corrupted checkpoint file {path}: {error}") from error
         yield saver
     finally:
-        conn.close()
+        # LangGraph may still be saving a failed step's writes from its own thread when an interrupt ends
+        # the drive: closing the connection under that write crashes the process (SIGSEGV), so wait for it.
+        with saver.lock if saver is not None else nullcontext():
+            conn.close()
 
 
 @contextmanager
