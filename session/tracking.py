@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from promptclimb.errors import UserError
@@ -33,8 +33,10 @@ from promptclimb.graph.runs import (
 )
 from promptclimb.llm.credentials import host_of
 
+if TYPE_CHECKING:  # the driver (and LangGraph) load only when a run is driven
+    from promptclimb.session.driver import Updates
+
 log = logging.getLogger(__name__)
-Updates = Callable[[str, dict[str, Any]], None]
 TRACKING_FILE = "tracking.json"  # {"uri", "run_id"}: the MLflow run a resume continues
 DEFAULT_STORE = "mlruns"  # MLflow's classic local store, relative to where the run starts
 EXPERIMENT = "promptclimb"  # unless $MLFLOW_EXPERIMENT_NAME names another
