@@ -47,15 +47,17 @@ def finalize(state: OptimState, runtime: Runtime[Context]) -> dict:
     ensemble_score = scorer.score_ensemble(ensemble, "test")
     photo = scorer.score([PHOTO_BASELINE], "test")[0]
     handmade = scorer.score_ensemble(handmade_templates(context.dataset_name), "test")
-    coop = scorer.score([coop_template(context.dataset_name)], "test")[0]
+    coop_name = coop_template(context.dataset_name)
+    coop = scorer.score([coop_name], "test")[0]
     baselines = {
         PHOTO_BASELINE: photo.accuracy,
         "hand-made ensemble": handmade.accuracy,
         COOP_BASELINE: coop.accuracy,
     }
-    for template in baseline_templates(context.dataset_name, context.modality):  # what a user types first
-        if template not in (PHOTO_BASELINE, coop_template(context.dataset_name)):
-            baselines[template] = scorer.score([template], "test")[0].accuracy
+    typed = [t for t in baseline_templates(context.dataset_name, context.modality)  # what a user types first
+             if t not in (PHOTO_BASELINE, coop_name)]  # fmt: skip
+    for template, score in zip(typed, scorer.score(typed, "test") if typed else [], strict=True):
+        baselines[template] = score.accuracy
     final = Final(
         template=best.template,
         train_acc=best.train_acc,
