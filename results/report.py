@@ -21,6 +21,7 @@ from promptclimb.llm.pricing import usage_cost_text
 from promptclimb.results.plots import Bar, plot_candidates, plot_progress, plot_test_bars
 from promptclimb.results.render import REPORT_HTML, REPORT_MD, Block, Code, Inline, Strong, write_document
 from promptclimb.results.stats import wilson_interval
+from promptclimb.results.suite import COOP_BASELINE, HANDMADE, PHOTO  # finalize's keys of the baselines
 from promptclimb.results.summary import summarize
 from promptclimb.results.wording import (
     handmade_text,
@@ -37,9 +38,6 @@ __all__ = ["REPORT_HTML", "REPORT_MD", "Report", "ReportError", "write_report"]
 PLOT_PROGRESS = "report-progress.png"
 PLOT_CANDIDATES = "report-candidates.png"
 PLOT_TEST = "report-test.png"
-PHOTO = "a photo of a {}."
-HANDMADE = "hand-made ensemble"
-COOP = "CoOp's template"  # nodes/finalize.py's COOP_BASELINE (results/ does not import nodes/)
 
 
 class ReportError(UserError, ValueError):
@@ -211,7 +209,7 @@ def result_rows(
         ("handmade", "Hand-made ensemble", [handmade_text(config)], handmade, "#bcbd22"),
     ]
     for template, acc in final["baselines"].items():  # what a user types first: "{}", a hand-made template
-        if template not in (PHOTO, HANDMADE, COOP):
+        if template not in (PHOTO, HANDMADE, COOP_BASELINE):
             name = "Class name alone" if template == "{}" else "Hand-made template"
             entries.append((f"user:{template}", name, [Code(template)], acc, "#8c564b"))
     reported = final.get("selected", "template")
