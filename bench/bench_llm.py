@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from langchain_openai import ChatOpenAI  # noqa: E402
 
+from promptclimb.evaluators.classify.texts import load_text_dataset  # noqa: E402
 from promptclimb.graph.config import RunConfig  # noqa: E402
 from promptclimb.graph.state import Candidate  # noqa: E402
 from promptclimb.llm import backends  # noqa: E402
@@ -76,13 +77,12 @@ CLASS_BATCH, PER_CLASS = RunConfig(data="x").class_batch, RunConfig(data="x").pe
 
 
 def read_texts(data: Path) -> dict[str, list[str]]:
-    """A CSV text set's training texts by class (first column text, last column class)."""
-    import csv
-
-    by_class: dict[str, list[str]] = {}
-    with open(data / "train.csv", newline="", encoding="utf-8") as handle:
-        for row in list(csv.reader(handle))[1:]:
-            by_class.setdefault(row[-1].replace("_", " "), []).append(row[0])
+    """A CSV text set's training texts by class, as a run reads them (the project's loader, 8-shot, seed 1:
+    the "of 8 training inputs" the message states; class names cleaned as runs show them)."""
+    dataset = load_text_dataset(data, shots=8, seed=1)
+    by_class: dict[str, list[str]] = {name: [] for name in dataset.classnames}
+    for item in dataset.items("train"):
+        by_class[dataset.classnames[item.label]].append(item.text)
     return by_class
 
 
