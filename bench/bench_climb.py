@@ -19,6 +19,7 @@ Methods (every LLM method gets the same iterations x restarts, i.e. the same num
   compact           one self-contained message per step with scores (--meta compact)
   classes-none      class-specific texts, no feedback, classes in a seeded order (--feedback none)
   classes           class-specific texts for the weakest, most confused classes (--space classes)
+  classes-lean      the same with 3 classes a call (--class-batch 3): half the texts, about half the time
   liu2024           Liu et al. (released code): --meta liu2024, its own pool (80 of the CC0 caption stand-in)
 A "-blind" suffix (compact-blind, classes-blind, ...) shows the LLM no input at all (--examples 0): the
 setting of images, where the LLM never sees an input; chat and resample never show inputs.
@@ -53,9 +54,11 @@ LLM_METHODS: dict[str, dict[str, Any]] = {
     "compact": {"meta": "compact", "space": "templates"},
     "classes-none": {"space": "classes", "feedback": "none"},
     "classes": {"space": "classes"},
+    "classes-lean": {"space": "classes", "class_batch": 3},
     "liu2024": {"meta": "liu2024", "pool": "caption-standin", "pool_size": 80},
 }
-SHOWS_INPUTS = {"compact", "classes-none", "classes"}  # methods whose message may carry training inputs
+# methods whose message may carry training inputs
+SHOWS_INPUTS = {"compact", "classes-none", "classes", "classes-lean"}
 DEFAULT_METHODS = ["{}", "hand-made", "pool", "resample", "liu2024", "chat", "classes", "classes-blind"]
 BASELINES = ["{}", "hand-made", "resample"]
 WALL_FILE = "bench-wall.json"

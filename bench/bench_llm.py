@@ -14,11 +14,12 @@ RSS after each, and how many times it was restarted for passing its ceiling.
 
     python bench/bench_llm.py --models qwen2.5-coder-1.5b --calls 3 --variants today,default,lookup
     python bench/bench_llm.py --models qwen2.5-coder-1.5b --calls 4 --message classes \
-        --variants default,lookup4
+        --variants default,lean
 
-``--message classes``: the message of the default search space (class-specific texts): 6 classes a step,
-each with its feedback line and two misread training inputs, drawn from a CSV text set (``--data``), the
-reply a JSON object of 2 texts per class under a llama.cpp grammar, as nodes/class_propose.py asks it.
+``--message classes``: the message of the default search space (class-specific texts): the default's
+classes per step, each with its feedback line and misread training inputs, drawn from a CSV text set
+(``--data``), the reply a JSON object of texts per class under a llama.cpp grammar, as
+nodes/class_propose.py asks it. The variant ``lean`` asks for 3 classes a call (``--class-batch 3``).
     python bench/bench_llm.py --models qwen2.5-coder-1.5b --memory 200 --max-tokens 16 --write
 """
 
@@ -47,6 +48,7 @@ from promptclimb.llm.class_texts import extract_class_texts, texts_schema  # noq
 from promptclimb.llm.models import list_models, model_path  # noqa: E402
 from promptclimb.llm.proposer import Proposer  # noqa: E402
 from promptclimb.llm.server import EmbeddedServer, Tuning, default_tuning, process_rss_bytes  # noqa: E402
+from promptclimb.nodes.class_feedback import MISREAD_PER_CLASS  # noqa: E402
 from promptclimb.nodes.class_propose import TOKENS_PER_TEXT  # noqa: E402
 from promptclimb.prompts.classes import Target, classes_message, reask_message  # noqa: E402
 from promptclimb.prompts.classify_messages import Counted, compact_message, system_prompt  # noqa: E402
@@ -73,7 +75,9 @@ STYLES = ["a message about", "a customer asking about", "a question about", "hel
 ENDINGS = ["", " please", " in my account", " today", " again", " on the app", " urgently", " for my card"]
 TOTAL = 616  # 4-shot train + val of 77 classes, pooled
 DATA = ROOT / ".." / "shared" / "datasets" / "banking77"
-CLASS_BATCH, PER_CLASS = RunConfig(data="x").class_batch, RunConfig(data="x").per_class
+DEFAULT_CLASSES = RunConfig(data="x").class_batch
+LEAN_CLASSES = 3  # the "lean" variant: --class-batch 3, half the default's texts per call
+PER_CLASS = RunConfig(data="x").per_class
 
 
 def read_texts(data: Path) -> dict[str, list[str]]:
@@ -86,15 +90,17 @@ def read_texts(data: Path) -> dict[str, list[str]]:
     return by_class
 
 
-def class_step(by_class: dict[str, list[str]], step: int) -> tuple[str, list[str]]:
-    """The default's class message at ``step``: 6 weak classes, each confused with two, two misread."""
+def class_step(
+    by_class: dict[str, list[str]], step: int, n_classes: int = DEFAULT_CLASSES
+) -> tuple[str, list[str]]:
+    """The class message at ``step``: ``n_classes`` weak classes, each confused with two, inputs misread."""
     names = sorted(by_class)
     targets = []
-    for i in range(CLASS_BATCH):
-        k = (step * CLASS_BATCH + i) * 7 % len(names)  # a stride, so neighbours in a step differ
+    for i in range(n_classes):
+        k = (step * n_classes + i) * 7 % len(names)  # a stride, so neighbours in a step differ
         confused = [names[(k + 1) % len(names)], names[(k + 2) % len(names)]]
         own = by_class[names[k]]
-        misread = [(own[(step + j) % len(own)], confused[j]) for j in range(2)]
+        misread = [(own[(step + j) % len(own)], confused[j % 2]) for j in range(MISREAD_PER_CLASS)]
         targets.append(Target(names[k], 2, 8, confused, misread))
     message = classes_message(TASK, "text", targets, PER_CLASS, feedback=True)
     return message, [t.name for t in targets]
@@ -153,6 +159,8 @@ def variants(default: Tuning) -> dict[str, tuple[str, Tuning, int, bool, bool]]:
         "nocache": ("no RAM prompt cache", default, 0, True, False),
         "nogrammar": ("no JSON-schema grammar", default, 256, False, False),
         "static": ("static parts before the scores", default, 256, True, True),
+        "lean": (f"--message classes: {LEAN_CLASSES} classes a call (--class-batch {LEAN_CLASSES})", default,
+                 256, True, False),
     }  # fmt: skip
 
 
@@ -166,9 +174,15 @@ class Bench:
     """One embedded server, asked the way the default run asks it."""
 
     def __init__(
-        self, server: EmbeddedServer, grammar: bool, max_tokens: int | None, by_class: dict | None = None
+        self,
+        server: EmbeddedServer,
+        grammar: bool,
+        max_tokens: int | None,
+        by_class: dict | None = None,
+        n_classes: int = DEFAULT_CLASSES,
     ) -> None:
         self.server = server
+        self.n_classes = n_classes
         self.by_class = by_class  # --message classes: the text set the class messages are drawn from
         self.http = httpx.Client(timeout=1800, trust_env=False)
         self.http.event_hooks["request"].append(server.before_request)
@@ -187,7 +201,7 @@ class Bench:
         pid = self.server.pid
         cpu0, t0 = cpu_seconds(pid) if pid else 0.0, time.perf_counter()
         if self.by_class is not None:  # the class-specific message, asked as class_propose asks it
-            message, names = class_step(self.by_class, step)
+            message, names = class_step(self.by_class, step, self.n_classes)
             asked = self.proposer.ask(
                 [{"role": "user", "content": message}],
                 lambda reply: extract_class_texts(reply, names),
@@ -231,7 +245,7 @@ def bench_variant(name: str, model: str, spec: tuple, calls: int, by_class: dict
     server = EmbeddedServer(model_path(model), alias=model, tuning=tuning, prompt_cache_bytes=cache_mb << 20)
     with server:
         startup = time.perf_counter() - start
-        bench = Bench(server, grammar, None, by_class)
+        bench = Bench(server, grammar, None, by_class, LEAN_CLASSES if name == "lean" else DEFAULT_CLASSES)
         first = bench.call(0, static_first)
         later = [bench.call(step, static_first) for step in range(1, calls + 1)]
     return {"variant": name, "what": what, "startup": startup, "first": first, "later": later}
@@ -340,8 +354,9 @@ def main() -> None:
         if by_class is not None:
             one, two = ([{"role": "user", "content": class_step(by_class, k)[0]}] for k in (1, 2))
             parts += [
-                f"{name}: the class-specific message ({CLASS_BATCH} classes x {PER_CLASS} texts), "
-                f"{args.calls} calls per variant after its first.",
+                f"{name}: the default's class-specific message ({DEFAULT_CLASSES} classes x {PER_CLASS} "
+                f"texts, {MISREAD_PER_CLASS} misread inputs shown per class), {args.calls} calls per variant "
+                "after its first.",
                 "",
                 speed_table(rows),
                 "",
