@@ -1,9 +1,10 @@
 """Would writing each class's texts as parallel sequences pay on a CPU? llama.cpp's batched decoding timed.
 
-One prompt (200 tokens of this README) is read once into sequence 0 and its KV cache copied to N-1 more
-sequences; then N sequences take 20 decoding steps together, one token each per step, against one sequence
-alone. If a step of N cost about one step of 1 (memory-bound decoding), N classes' texts could be written
-in about the time of one. The embedded model, on the threads a run uses ($PROMPTCLIMB_LLM_THREADS).
+One prompt (200 tokens of this README) is read once into sequence 0 (its reading speed is printed) and its
+KV cache copied to N-1 more sequences; then N sequences take 20 decoding steps together, one token each per
+step, against one sequence alone. If a step of N cost about one step of 1 (memory-bound decoding), N
+classes' texts could be written in about the time of one. The embedded model, on the threads a run uses
+($PROMPTCLIMB_LLM_THREADS).
 
     python bench/bench_batched_decode.py [--model MODEL] [--sequences 1,3,6] [--steps 20] 2>/dev/null
 
@@ -57,10 +58,13 @@ def main() -> None:
     prompt = list(buffer[: min(n, 200)])
     batch = L.llama_batch_init(256, 0, max(counts))
     fill(batch, [(t, i, 0) for i, t in enumerate(prompt)])
+    start = time.perf_counter()
     if L.llama_decode(ctx, batch) != 0:
         raise SystemExit("error: the prompt could not be decoded")
+    reading = len(prompt) / (time.perf_counter() - start)
     one = None
-    print(f"{args.model}, {threads} thread(s), a {len(prompt)}-token prompt, {args.steps} steps")
+    print(f"{args.model}, {threads} thread(s), a {len(prompt)}-token prompt read at {reading:.1f} tokens/s, "
+          f"{args.steps} steps")  # fmt: skip
     for count in counts:
         for seq in range(1, count):
             L.llama_memory_seq_rm(memory, seq, -1, -1)
