@@ -75,6 +75,36 @@ def test_offer_keeps_texts_only_when_they_raise_the_fit_and_prune_drops_harmful_
     assert 1 in dropped or 2 in dropped
 
 
+def test_an_input_never_votes_for_itself_where_inputs_are_texts():
+    data = toy_selection(per_class=6)
+    keys = [f"input {i}" for i in range(len(data.labels))]
+    texts = Selection(data.features, data.labels, data.train_rows, keys)
+    far = np.zeros((4, 16), np.float32)
+    far[:, 0] = 1.0  # every class vector the same: nothing is right by its class vector alone
+    row = 5  # an input of class 0, offered as a class-0 text, the only one
+    members = {0: {keys[row]: data.features[row].copy()}}
+    sums = far.copy()
+    sums[0] += data.features[row]
+    plain, loo = ClassSearch(data, sums, members), ClassSearch(texts, sums, members)
+    own = data.features[row] @ unit(sums[0])
+    assert plain.similarity[row, 0] == np.float32(own)  # images: no key, nothing left out
+    assert loo.similarity[row, 0] == np.float32(data.features[row] @ unit(far[0]))  # itself left out
+    others = [r for r in range(len(keys)) if r != row]
+    assert np.array_equal(loo.similarity[others], plain.similarity[others])  # only its own cosine changes
+    # Offered to its own class, an input leaves its own cosine as it was: it earns nothing by matching
+    # itself, only what it does for the other inputs (which is why some copies are still kept).
+    rng = np.random.default_rng(3)
+    templates = unit(rng.normal(size=(4, 16))).astype(np.float32)
+    accepted = 0
+    for r in range(len(keys)):
+        search = ClassSearch(texts, templates.copy())
+        label = int(data.labels[r])
+        before = search.similarity[r, label]
+        accepted += len(search.offer(label, data.features[r : r + 1], [keys[r]]))
+        assert np.isclose(search.similarity[r, label], before, atol=1e-6)
+    assert accepted > 0
+
+
 def test_tie_rule_is_accuracy_then_margin():
     assert Fit(5, 0.1).better_than(Fit(4, 0.9))
     assert Fit(5, 0.2).better_than(Fit(5, 0.1))

@@ -22,6 +22,20 @@ class Selection:
     features: np.ndarray  # [n, d] float32
     labels: np.ndarray  # [n] int64
     train_rows: np.ndarray  # [n] int64: the row's index among the training inputs, -1 for val rows
+    keys: list[str] | None = None  # texts only: each input's key (text_key), for leave-one-out
+
+
+Members = dict[str, np.ndarray]  # a class's texts by key: the sum of their unit features
+
+
+def with_members(members: Members, keys: list[str] | None, texts: np.ndarray, sign: float) -> Members:
+    """A class's members after adding (sign 1) or removing (sign -1) texts with these keys."""
+    if keys is None:
+        return members
+    changed = dict(members)
+    for key, feature in zip(keys, texts, strict=True):
+        changed[key] = changed.get(key, np.zeros_like(feature)) + sign * feature
+    return changed
 
 
 @dataclass(frozen=True)
@@ -88,43 +102,63 @@ def greedy_ensemble(
 
 
 class ClassSearch:
-    """Hill-climbs class vectors one class at a time on the selection data."""
+    """Hill-climbs class vectors one class at a time on the selection data (leave-one-out for texts)."""
 
-    def __init__(self, data: Selection, sums: np.ndarray) -> None:
+    def __init__(self, data: Selection, sums: np.ndarray, members: dict[int, Members] | None = None) -> None:
         self.data = data
         self.sums = sums.astype(np.float32).copy()  # [classes, d]: unnormalised sums of unit prompt features
+        self.members = {cls: dict(found) for cls, found in (members or {}).items()}
+        self._own: dict[int, list[tuple[int, str]]] = {}  # per class: (row, key) of its selection inputs
+        for row, (label, key) in enumerate(zip(data.labels.tolist(), data.keys or [], strict=False)):
+            self._own.setdefault(label, []).append((row, key))
         self.similarity = data.features @ unit(self.sums).T
+        for cls in self.members:
+            self.similarity[:, cls] = self._column(cls, self.sums[cls], self.members[cls])
         self.fit, self.predicted = fit_of(self.similarity, data.labels)
 
-    def _trial(self, cls: int, column_sum: np.ndarray) -> tuple[Fit, np.ndarray]:
+    def _column(self, cls: int, column_sum: np.ndarray, members: Members) -> np.ndarray:
+        """Every input's cosine with the class vector; an input of the class whose own text is one of the
+        class's texts is compared with the vector without it."""
         column = self.data.features @ unit(column_sum)
+        for row, key in self._own.get(cls, []):
+            own = members.get(key)
+            if own is not None:
+                column[row] = self.data.features[row] @ unit(column_sum - own)
+        return column
+
+    def _trial(self, cls: int, column_sum: np.ndarray, members: Members) -> tuple[Fit, np.ndarray]:
+        column = self._column(cls, column_sum, members)
         saved = self.similarity[:, cls].copy()
         self.similarity[:, cls] = column
         trial_fit, _ = fit_of(self.similarity, self.data.labels)
         self.similarity[:, cls] = saved
         return trial_fit, column
 
-    def _apply(self, cls: int, column_sum: np.ndarray, column: np.ndarray) -> None:
+    def _apply(self, cls: int, column_sum: np.ndarray, column: np.ndarray, members: Members) -> None:
         self.sums[cls] = column_sum
+        self.members[cls] = members
         self.similarity[:, cls] = column
         self.fit, self.predicted = fit_of(self.similarity, self.data.labels)
 
-    def offer(self, cls: int, texts: np.ndarray) -> list[int]:
-        """Add the subset of ``texts`` ([k, d] unit features) that fits best: all of them or one alone,
-        kept only when it beats the current classifier (tie rule of Fit). Returns the indices kept."""
+    def offer(self, cls: int, texts: np.ndarray, keys: list[str] | None = None) -> list[int]:
+        """Add the subset of ``texts`` ([k, d] unit features; ``keys``: their text keys, for leave-one-out)
+        that fits best: all of them or one alone, kept only when it beats the current classifier (tie rule of
+        Fit). Returns the indices kept."""
         options = [list(range(len(texts)))] + ([[i] for i in range(len(texts))] if len(texts) > 1 else [])
-        best, best_fit, best_column = None, self.fit, None
+        best, best_fit = None, self.fit
         for option in options:
             column_sum = self.sums[cls] + texts[option].sum(axis=0)
-            trial_fit, column = self._trial(cls, column_sum)
+            picked = [keys[i] for i in option] if keys is not None else None
+            members = with_members(self.members.get(cls, {}), picked, texts[option], 1.0)
+            trial_fit, column = self._trial(cls, column_sum, members)
             if trial_fit.better_than(best_fit):
-                best, best_fit, best_column = (option, column_sum), trial_fit, column
+                best, best_fit = (option, column_sum, column, members), trial_fit
         if best is None:
             return []
-        self._apply(cls, best[1], best_column)  # type: ignore[arg-type]
+        self._apply(cls, *best[1:])
         return best[0]
 
-    def prune(self, cls: int, kept: np.ndarray) -> list[int]:
+    def prune(self, cls: int, kept: np.ndarray, keys: list[str] | None = None) -> list[int]:
         """Drop kept texts of a class one at a time while that strictly raises the number right (a local
         operator: no LLM call). Returns the indices (into ``kept``) dropped."""
         dropped: list[int] = []
@@ -135,9 +169,11 @@ class ClassSearch:
                 if i in dropped:
                     continue
                 column_sum = self.sums[cls] - kept[i]
-                trial_fit, column = self._trial(cls, column_sum)
+                gone = [keys[i]] if keys is not None else None
+                members = with_members(self.members.get(cls, {}), gone, kept[i : i + 1], -1.0)
+                trial_fit, column = self._trial(cls, column_sum, members)
                 if trial_fit.correct > self.fit.correct:
-                    self._apply(cls, column_sum, column)
+                    self._apply(cls, column_sum, column, members)
                     dropped.append(i)
                     improved = True
                     break

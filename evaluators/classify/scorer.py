@@ -26,7 +26,16 @@ from promptclimb.evaluators.classify.cpu_kernels import cosine_matrix
 from promptclimb.evaluators.classify.data import load_dataset
 from promptclimb.evaluators.classify.dataset import FewShotDataset
 from promptclimb.evaluators.classify.errors import DataError
-from promptclimb.evaluators.classify.prototypes import ClassSearch, Fit, Selection, greedy_ensemble, unit
+from promptclimb.evaluators.classify.prototypes import (
+    ClassSearch,
+    Fit,
+    Members,
+    Selection,
+    greedy_ensemble,
+    unit,
+    with_members,
+)
+from promptclimb.llm.class_texts import key_of
 from promptclimb.prompts.template import apply_template, validate
 
 logger = logging.getLogger(__name__)
@@ -34,6 +43,8 @@ logger = logging.getLogger(__name__)
 ENSEMBLE_LABEL = "ensemble of {n} templates"
 CLASSIFY_ROWS = 8192  # images per similarity block
 RAW_TEXTS = "\x00raw texts"  # the group key of class-specific texts (never a template: it holds \x00)
+# Where class texts may be the inputs themselves (selection data), each input is scored leave-one-out.
+LEAVE_ONE_OUT_SPLITS = ("train", "val")
 
 
 def default_cache_dir() -> Path:
@@ -173,6 +184,11 @@ class ClipScorer:
         several (as ``score_ensemble``), or class-specific prompts (as ``score_classes``). ``named``: with
         each input's name (a text, or an image file name)."""
         images = self._images(split)
+        if prompts is not None and self._leave_one_out(split):
+            search = self._search(templates, prompts, [split])
+            items = self.dataset.items(split)
+            inputs = [input_name(items[i]) for i in self._usable[split]] if named else None
+            return Predictions(images.labels.tolist(), search.predicted.tolist(), inputs)
         if prompts is not None:
             classes = self._class_vectors(templates, prompts)
         elif len(dict.fromkeys(templates)) == 1:
@@ -212,16 +228,16 @@ class ClipScorer:
     ) -> ClassReport:
         """Offer each class its new texts (kept where they beat the classifier, class by class, in class
         order), then drop kept texts whose removal raises the number right. Deterministic."""
-        search = ClassSearch(self._selection(on), self._class_sums(shared, kept))
+        search = self._search(shared, kept, on)
         report = ClassReport()
         for cls in sorted(new):
             if new[cls]:
-                taken = search.offer(cls, self._texts(new[cls]))
+                taken = search.offer(cls, self._texts(new[cls]), self._keys(new[cls]))
                 report.accepted[cls] = [new[cls][i] for i in taken]
         for cls in sorted(kept):
             current = [*kept[cls], *report.accepted.get(cls, [])]
             if len(current) > 1:
-                gone = search.prune(cls, self._texts(current))
+                gone = search.prune(cls, self._texts(current), self._keys(current))
                 report.dropped[cls] = [current[i] for i in gone]
         report.after = search.fit
         report.total = len(search.data.labels)
@@ -236,10 +252,13 @@ class ClipScorer:
     ) -> TemplateScore:
         """Zero-shot accuracy of a class-specific classifier (shared templates + per-class texts)."""
         start = time.perf_counter()
-        classes = self._class_vectors(shared, prompts)
         n = sum(len(texts) for texts in prompts.values())
         label = f"{len(shared)} template(s) + {n} class-specific prompt(s)"
-        result = _classify(self._images(split), classes, label, split, False)
+        if self._leave_one_out(split):
+            search = self._search(shared, prompts, [split])
+            result = _classify(self._images(split), search.sums, label, split, False, search.similarity)
+        else:
+            result = _classify(self._images(split), self._class_vectors(shared, prompts), label, split, False)
         result.seconds = time.perf_counter() - start
         return result
 
@@ -247,6 +266,43 @@ class ClipScorer:
     def class_embeddings(self, shared: Sequence[str], prompts: dict[int, list[str]]) -> np.ndarray:
         """[classes, dim]: the unit class vectors of a class-specific classifier (an exported head)."""
         return self._class_vectors(shared, prompts)
+
+    def _search(
+        self, shared: Sequence[str], prompts: dict[int, list[str]], on: Sequence[Split]
+    ) -> ClassSearch:
+        """The class-by-class search over a classifier, on the given selection splits (leave-one-out)."""
+        members: dict[int, Members] = {}
+        if self._texts_in():
+            for cls, texts in prompts.items():
+                if texts:
+                    members[cls] = with_members({}, self._keys(texts), self._texts(texts), 1.0)
+        return ClassSearch(self._selection(on), self._class_sums(shared, prompts), members)
+
+    def _texts_in(self) -> bool:
+        return getattr(self.dataset, "modality", "image") == "text"
+
+    def _leave_one_out(self, split: Split) -> bool:
+        return self._texts_in() and split in LEAVE_ONE_OUT_SPLITS
+
+    def _keys(self, texts: Sequence[str]) -> list[str] | None:
+        """Text keys for leave-one-out (text datasets only: an image is never a class text)."""
+        return [key_of(t) for t in texts] if self._texts_in() else None
+
+    def selection_inputs(self, on: Sequence[Split]) -> dict[int, list[str]]:
+        """Per class, its selection inputs as texts, each once (text datasets only; images give none)."""
+        found: dict[int, list[str]] = {}
+        seen: set[tuple[int, str]] = set()
+        for split in on:
+            if not self.has_split(split):
+                continue
+            self._images(split)
+            items = self.dataset.items(split)
+            for i in self._usable[split]:
+                text, label = getattr(items[i], "text", None), int(items[i].label)
+                if isinstance(text, str) and (label, key_of(text)) not in seen:
+                    seen.add((label, key_of(text)))
+                    found.setdefault(label, []).append(text)
+        return found
 
     def _class_vectors(self, shared: Sequence[str], prompts: dict[int, list[str]]) -> np.ndarray:
         return unit(self._class_sums(shared, prompts)).astype(np.float32)
@@ -271,7 +327,11 @@ class ClipScorer:
             self._train_rows() if split == "train" else np.full(len(p.labels), -1, np.int64)
             for split, p in parts
         ]
-        return Selection(features, labels, np.concatenate(rows) if rows else np.zeros(0, np.int64))
+        keys = None
+        if self._texts_in():
+            items = {split: self.dataset.items(split) for split, _ in parts}
+            keys = [key_of(getattr(items[s][i], "text", "")) for s, _ in parts for i in self._usable[s]]
+        return Selection(features, labels, np.concatenate(rows) if rows else np.zeros(0, np.int64), keys)
 
     def _train_rows(self) -> np.ndarray:
         """Each usable training feature's index among the dataset's training items."""
@@ -419,9 +479,15 @@ class ClassReport:
 
 
 def _classify(
-    images: _SplitImages, classes: np.ndarray, template: str, split: Split, truncated: bool
+    images: _SplitImages,
+    classes: np.ndarray,
+    template: str,
+    split: Split,
+    truncated: bool,
+    similarity: np.ndarray | None = None,
 ) -> TemplateScore:
-    """Top-1 accuracy, per-class accuracy and mean margin of argmax-cosine classification."""
+    """Top-1 accuracy, per-class accuracy and mean margin of argmax-cosine classification (``similarity``:
+    the cosines already computed, as leave-one-out scoring does)."""
     n_images, n_classes = len(images.labels), classes.shape[0]
     if n_images == 0:
         empty = [0.0] * n_classes
@@ -432,13 +498,16 @@ def _classify(
     for start in range(0, n_images, CLASSIFY_ROWS):  # bounded memory on a 50,000-image test split
         part = slice(start, start + CLASSIFY_ROWS)
         labels = images.labels[part]
-        similarity = cosine_matrix(images.features[part], classes)  # both sides are unit vectors
+        if similarity is not None:
+            block = similarity[part].copy()
+        else:
+            block = cosine_matrix(images.features[part], classes)  # both sides are unit vectors
         rows = np.arange(len(labels))
-        correct[part] = similarity.argmax(axis=1) == labels
+        correct[part] = block.argmax(axis=1) == labels
         if n_classes > 1:
-            true = similarity[rows, labels].copy()
-            similarity[rows, labels] = -np.inf
-            gaps[part] = true - similarity.max(axis=1)
+            true = block[rows, labels].copy()
+            block[rows, labels] = -np.inf
+            gaps[part] = true - block.max(axis=1)
     n_correct = int(correct.sum())
     totals = np.bincount(images.labels, minlength=n_classes)
     hits = np.bincount(images.labels[correct], minlength=n_classes)
