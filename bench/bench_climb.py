@@ -14,15 +14,21 @@ Methods (every LLM method gets the same iterations x restarts, i.e. the same num
   "{}"              the bare class name (no LLM)
   hand-made         "This example is {}.", the hypothesis template of zero-shot text classifiers (no LLM)
   pool              best of the initial pool, selected on train (no LLM)
+  inputs            each class's selection inputs as its class texts, with the shared templates: the class
+                    space with no LLM step (--space classes --iterations 0; leave-one-out selection)
   resample          the LLM writes templates with no feedback at all (--meta chat --feedback none)
   chat              the conversational variant of the paper's loop (--meta chat --feedback pos+neg)
   compact           one self-contained message per step with scores (--meta compact)
   classes-none      class-specific texts, no feedback, classes in a seeded order (--feedback none)
-  classes           class-specific texts for the weakest, most confused classes (--space classes)
+  classes           the default: on texts each class starts from its selection inputs as class texts, then
+                    the LLM writes texts for the weakest, most confused classes (--space classes)
   classes-lean      the same with 3 classes a call (--class-batch 3): half the texts, about half the time
+  classes-llm-only  class texts from the LLM only, which is shown misread inputs (--input-texts false): the
+                    default before 2026-12-04
   liu2024           Liu et al. (released code): --meta liu2024, its own pool (80 of the CC0 caption stand-in)
-A "-blind" suffix (compact-blind, classes-blind, ...) shows the LLM no input at all (--examples 0): the
-setting of images, where the LLM never sees an input; chat and resample never show inputs.
+A "-blind" suffix (compact-blind, classes-blind, ...) uses no input at all (--examples 0 --input-texts false):
+the setting of images, where the LLM never sees an input and no input is a class text; chat and resample
+never show inputs.
 The test split is read once per run, by its final evaluation; nothing here selects by test accuracy.
 Re-running the command resumes: finished cells are read back, unfinished ones resumed.
 """
@@ -55,25 +61,30 @@ LLM_METHODS: dict[str, dict[str, Any]] = {
     "classes-none": {"space": "classes", "feedback": "none"},
     "classes": {"space": "classes"},
     "classes-lean": {"space": "classes", "class_batch": 3},
+    "classes-llm-only": {"space": "classes", "input_texts": False},
     "liu2024": {"meta": "liu2024", "pool": "caption-standin", "pool_size": 80},
 }
-# methods whose message may carry training inputs
-SHOWS_INPUTS = {"compact", "classes-none", "classes", "classes-lean"}
-DEFAULT_METHODS = ["{}", "hand-made", "pool", "resample", "liu2024", "chat", "classes", "classes-blind"]
-BASELINES = ["{}", "hand-made", "resample"]
+# methods that may use training inputs (in the message or as class texts)
+SHOWS_INPUTS = {"compact", "classes-none", "classes", "classes-lean", "classes-llm-only"}
+NO_LLM = ("{}", "hand-made", "pool", "inputs")
+DEFAULT_METHODS = [
+    "{}", "hand-made", "pool", "inputs", "resample", "liu2024", "chat", "classes", "classes-blind"
+]  # fmt: skip
+BASELINES = ["{}", "hand-made", "resample", "inputs"]
 WALL_FILE = "bench-wall.json"
 
 
 def method_options(method: str) -> dict[str, Any]:
-    """A method's RunConfig options; "-blind" shows the LLM no input (--examples 0)."""
+    """A method's RunConfig options; "-blind" uses no input (--examples 0 --input-texts false)."""
     base = method.removesuffix("-blind")
     if base not in LLM_METHODS:
         raise SystemExit(f"error: unknown method {method!r} (known: {', '.join(all_methods())})")
-    return {**LLM_METHODS[base], **({"examples": 0} if method.endswith("-blind") else {})}
+    blind = {"examples": 0, "input_texts": False} if method.endswith("-blind") else {}
+    return {**LLM_METHODS[base], **blind}
 
 
 def all_methods() -> list[str]:
-    return ["{}", "hand-made", "pool", *LLM_METHODS, *(f"{m}-blind" for m in SHOWS_INPUTS)]
+    return [*NO_LLM, *LLM_METHODS, *(f"{m}-blind" for m in sorted(SHOWS_INPUTS))]
 
 
 def cell_config(args: argparse.Namespace, method: str, seed: int) -> RunConfig:
@@ -83,6 +94,8 @@ def cell_config(args: argparse.Namespace, method: str, seed: int) -> RunConfig:
     }  # fmt: skip
     if method == "pool":  # no LLM step: the pool's best on train, as the paper's baseline selects
         return RunConfig(**common, iterations=0, meta="chat")
+    if method == "inputs":  # no LLM step: the class space from the selection inputs alone
+        return RunConfig(**common, iterations=0, space="classes", input_texts=True)
     # Every LLM method spends its whole budget of steps, as the paper's loop does: no pause for a model
     # that keeps repeating itself (a user's run pauses after --max-unusable-steps).
     steps = args.iterations * args.restarts + 1
@@ -103,7 +116,7 @@ def run_cell(args: argparse.Namespace, method: str, seed: int, backend: Any, enc
         return run_dir
     config.save(run_dir / CONFIG_FILE)  # a resumed cell runs with the bench's current settings
     dataset, pool = load_inputs(config)
-    context = make_context(config, run_dir, dataset, encoder, backend if method != "pool" else None)
+    context = make_context(config, run_dir, dataset, encoder, backend if method not in NO_LLM else None)
     start = time.perf_counter()
     status, reason = execute(run_dir, context, pool, lambda node, update: None)
     wall = run_dir / WALL_FILE
@@ -283,7 +296,7 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     methods = args.methods.split(",")
     for method in methods:
-        if method not in ("{}", "hand-made", "pool"):
+        if method not in NO_LLM:
             method_options(method)  # unknown names fail before anything runs
     probe = cell_config(args, "classes", seeds[0])
     encoder = open_scorer_model(probe)

@@ -63,8 +63,10 @@ def print_summary(summary: dict[str, Any], limit: int | None = None) -> None:
         say(f"top-{len(final['ensemble_templates'])} ensemble: test {pct(final['ensemble_test_acc'])}")
         if final.get("class_templates"):
             texts = sum(len(v) for v in (final.get("class_prompts") or {}).values())
+            inputs = (summary.get("class_prompts") or {}).get("inputs", 0)
+            of_them = f" ({inputs} of them training inputs)" if inputs else ""
             chosen = " (reported)" if final.get("selected") == "classes" else ""
-            say(f"class-specific: {len(final['class_templates'])} template(s) + {texts} texts: "
+            say(f"class-specific: {len(final['class_templates'])} template(s) + {texts} texts{of_them}: "
                 f"test {pct(final.get('classes_test_acc'))}{chosen}")  # fmt: skip
         for name, acc in final["baselines"].items():
             say(f"baseline {name}: test {pct(acc)}")

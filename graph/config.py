@@ -164,6 +164,11 @@ class RunConfig(BaseModel):
     )
     class_batch: int = Field(6, ge=1, description="classes: classes the LLM writes for per call")
     per_class: int = Field(2, ge=1, description="classes: texts asked per class per call")
+    input_texts: bool | None = Field(
+        None,
+        description="classes, text data: each class starts from its selection inputs as class texts (an "
+        "input is never scored against itself); default: on for text data, off for images",
+    )
     seed_baselines: bool | None = Field(
         None,
         description="the bare class name and the hand-made template join the initial pool, so a run never "

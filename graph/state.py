@@ -9,7 +9,7 @@ run; the conversation is reset at each restart and the full LLM request/reply lo
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel
 
@@ -35,13 +35,15 @@ class Candidate(BaseModel):
 
 
 class ClassPrompt(BaseModel):
-    """One class-specific prompt the LLM wrote (``--space classes``), and whether the classifier keeps it."""
+    """One class-specific prompt (``--space classes``): one the LLM wrote, or a selection input of the class
+    (``--input-texts``); and whether the classifier keeps it."""
 
     cls: int  # class index, in the dataset's class order
     text: str
     restart: int = 0
     iteration: int = 0
     kept: bool = False  # part of the current classifier (accepted on the selection data)
+    source: Literal["llm", "input"] = "llm"
 
 
 class ClassifierScore(BaseModel):

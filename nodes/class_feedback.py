@@ -2,7 +2,9 @@
 
 The first time (the pool just scored) it also fixes the shared template ensemble: edit and crossover
 variants of the best templates are scored, then a greedy forward selection on the selection data picks
-the ensemble; no LLM call. Then, per step, the weakest classes on the selection data
+the ensemble; no LLM call. On text data (``--input-texts``, the default there) each class then starts from
+its selection inputs as class texts, scored leave-one-out, and the LLM is shown none of them (they are
+already class texts: it would copy them). Then, per step, the weakest classes on the selection data
 that were asked for least often; with feedback the message says how many of their inputs are right and what
 they are mistaken for, and, where inputs are texts and examples are allowed, shows a few misread training
 inputs. Without feedback (resampling) the classes come in a seeded order and nothing is said about them.
@@ -62,11 +64,28 @@ def choose_targets(state: OptimState, config: RunConfig, n_classes: int) -> list
     return sorted(range(n_classes), key=key)[: config.class_batch]
 
 
+def input_texts_on(config: RunConfig, modality: str) -> bool:
+    """Whether the classes start from their selection inputs as class texts (text data, unless turned off)."""
+    return modality == "text" and config.input_texts is not False
+
+
+def input_seeds(context: Context, on: list[str]) -> list[ClassPrompt]:
+    """Each class's selection inputs as kept class texts (--input-texts), in class order."""
+    found = context.scorer.selection_inputs(on)
+    return [
+        ClassPrompt(cls=cls, text=text, kept=True, source="input")
+        for cls in sorted(found)
+        for text in found[cls]
+    ]
+
+
 def targets_of(state: OptimState, context: Context, chosen: list[int]) -> list[Target]:
     config, names = context.config, context.scorer.classnames
     score = state.get("classifier") or ClassifierScore()
     feedback = config.feedback != "none"
-    show_inputs = config.examples > 0 and context.modality == "text"
+    show_inputs = (
+        config.examples > 0 and context.modality == "text" and not input_texts_on(config, context.modality)
+    )
     targets = []
     for cls in chosen:
         target = Target(name=names[cls])
@@ -108,8 +127,13 @@ def class_feedback(state: OptimState, runtime: Runtime[Context]) -> dict:
         baselines = baseline_templates(context.dataset_name, context.modality)
         anchor = next((c.template for c in candidates if c.template in baselines), candidates[0].template)
         shared = scorer.select_templates([c.template for c in candidates], on, config.ensemble_size, anchor)
-        report = scorer.climb_classes(shared, {}, {}, on)
+        seeds = input_seeds(context, on) if input_texts_on(config, context.modality) else []
+        report = scorer.climb_classes(shared, kept_by_class(seeds), {}, on)
+        dropped = {(cls, text) for cls, texts in report.dropped.items() for text in texts}
+        seeds = [s.model_copy(update={"kept": False}) if (s.cls, s.text) in dropped else s for s in seeds]
         update.update(shared=shared, classifier=classifier_score(report), candidates=candidates)
+        if seeds:
+            update["class_prompts"] = [*state.get("class_prompts", []), *seeds]
         state = {**state, **update}  # type: ignore[typeddict-item]
     if restart_finished(state, config):
         done = state["restarts_done"] + 1

@@ -51,11 +51,14 @@ def history(candidates: list[Candidate]) -> list[dict[str, Any]]:
 
 
 def class_prompt_counts(state: OptimState) -> dict[str, int] | None:
-    """--space classes: class-specific texts the LLM wrote and the classifier keeps (None otherwise)."""
+    """--space classes: class-specific texts the LLM wrote and the classifier keeps, and the selection inputs
+    it keeps as class texts (--input-texts); None otherwise."""
     prompts = state.get("class_prompts") or []
     if not prompts and not state.get("shared"):
         return None
-    return {"written": len(prompts), "kept": sum(1 for p in prompts if p.kept)}
+    written = [p for p in prompts if p.source == "llm"]
+    inputs = sum(1 for p in prompts if p.source == "input" and p.kept)
+    return {"written": len(written), "kept": sum(1 for p in written if p.kept), "inputs": inputs}
 
 
 def summarize(run_dir: Path) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 from promptclimb.evaluators.base import DualEncoder
 from promptclimb.evaluators.cache import FeatureStore
 from promptclimb.evaluators.classify.data import FewShotDataset
+from promptclimb.evaluators.classify.errors import DataError
 from promptclimb.evaluators.classify.registry import (
     check_modality,
     check_spec_modality,
@@ -76,7 +77,10 @@ def load_data(config: RunConfig) -> Dataset:
 def load_inputs(config: RunConfig) -> tuple[Dataset, list[str]]:
     """Check the data and the initial pool before anything is created or spent."""
     pool = load_pool(config.pool, size=config.pool_size, seed=config.seed, draw=config.pool_draw())
-    return load_data(config), pool
+    dataset = load_data(config)
+    if config.input_texts and not isinstance(dataset, TextDataset):
+        raise DataError("--input-texts needs a CSV text set: an image cannot be a class text")
+    return dataset, pool
 
 
 def task_description(config: RunConfig, dataset: Dataset) -> str:

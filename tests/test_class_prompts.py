@@ -45,7 +45,7 @@ def test_a_text_run_with_class_prompts_finishes_and_reports_its_classifier(banki
     assert final["selected"] == "classes" and final["selected_test_acc"] == final["classes_test_acc"]
     assert s["class_prompts"]["written"] > 0
     kept = sum(len(v) for v in final["class_prompts"].values())
-    assert kept == s["class_prompts"]["kept"]
+    assert kept == s["class_prompts"]["kept"] + s["class_prompts"]["inputs"]  # the LLM's and the inputs
     calls = read_calls(run_dir)
     assert len(calls) == 4 and all(len(c.request) == 1 for c in calls)  # one self-contained message
     first = calls[0].request[0]["content"]

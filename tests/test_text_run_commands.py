@@ -32,7 +32,7 @@ def text_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path
     runs = root / "runs"
     args = ["--runs-dir", str(runs), "run", "--data", str(data), "--scorer", MINILM, "--llm", "scripted:",
             "--shots", "2", "--iterations", "2", "--restarts", "1", "--pool-size", "3",
-            "--cache-dir", str(root / "cache")]  # fmt: skip
+            "--input-texts", "false", "--cache-dir", str(root / "cache")]  # fmt: skip
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HF_HUB_OFFLINE", "1")
         assert cli(*args) == 0
