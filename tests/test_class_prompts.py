@@ -70,6 +70,44 @@ def test_a_blind_text_run_never_shows_an_input(banking, tmp_path):
         assert not any(json.dumps(t, ensure_ascii=False) in content for t in inputs)
 
 
+def test_a_text_run_starts_each_class_from_its_inputs_and_never_shows_them(banking, tmp_path, capsys):
+    from promptclimb.evaluators.classify.class_prompts import class_text
+    from promptclimb.evaluators.classify.texts import load_text_dataset
+    from promptclimb.graph.runs import read_calls
+    from promptclimb.graph.session import current_state
+    from tests.graph_helpers import cli, only_run, show_json
+
+    runs = tmp_path / "runs"
+    assert cli(*text_run(runs, banking)) == 0
+    run_dir = only_run(runs)
+    prompts = current_state(run_dir)["class_prompts"]
+    seeds = [p for p in prompts if p.source == "input"]
+    dataset = load_text_dataset(banking, shots=2, seed=1)
+    selection = {(i.label, class_text(i.text)) for split in ("train", "val") for i in dataset.items(split)}
+    assert {(p.cls, p.text) for p in seeds} == selection and len(seeds) == len(selection)
+    assert all(p.iteration == 0 for p in seeds)
+    s = show_json(runs, run_dir, capsys)
+    counts = s["class_prompts"]
+    assert counts["inputs"] == sum(p.kept for p in seeds) > 0
+    assert counts["written"] == sum(p.source == "llm" for p in prompts) > 0
+    final_texts = {text for texts in s["final"]["class_prompts"].values() for text in texts}
+    assert {p.text for p in seeds if p.kept} <= final_texts  # the reported classifier holds them
+    for call in read_calls(run_dir):  # already class texts: never shown to the LLM
+        content = call.request[-1]["content"]
+        assert not any(json.dumps(text, ensure_ascii=False) in content for _, text in selection)
+        assert "misread:" not in content and "example:" not in content
+
+
+def test_input_texts_on_images_is_refused_in_one_line(tiny_clip, tmp_path, capsys):
+    from tests.graph_helpers import cli, run_args
+
+    runs = tmp_path / "runs"
+    assert cli(*run_args(runs, tiny_clip, "--space", "classes", "--input-texts", "true")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--input-texts needs a CSV text set" in err and len(err.splitlines()) == 1
+    assert not runs.exists() or not any(runs.iterdir())  # refused before a run directory exists
+
+
 def test_an_image_run_with_class_descriptions_works_end_to_end(tiny_clip, tmp_path, capsys):
     from tests.graph_helpers import cli, only_run, run_args, show_json
 

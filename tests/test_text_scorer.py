@@ -87,6 +87,22 @@ def test_real_minilm_scores_templates_exactly_like_clip_scores_images(text_data:
     assert (one.accuracy, one.n_correct) == (fresh[2].accuracy, fresh[2].n_correct)
 
 
+def test_a_class_specific_classifier_scores_each_selection_input_without_itself(text_data, encoder, tmp_path):
+    dataset = load_text_dataset(text_data, shots=4, seed=1)
+    scorer = ClipScorer(encoder, dataset, tmp_path / "cache")
+    inputs = scorer.selection_inputs(["train"])
+    train = dataset.items("train")
+    seen = scorer.predictions(["{}"], "train", inputs)
+    for row, item in enumerate(train):  # each input, as if it were not a class text
+        without = {c: [t for t in texts if t != item.text] for c, texts in inputs.items()}
+        feature = encoder.encode_inputs([item])[0][0]
+        expected = int((feature @ scorer.class_embeddings(["{}"], without).T).argmax())
+        assert seen.predicted[row] == expected, item.text
+    score = scorer.score_classes(["{}"], inputs, "train")
+    right = sum(p == t for p, t in zip(seen.predicted, seen.labels, strict=True))
+    assert score.n_correct == right < len(train)  # with itself in its class, every input would be right
+
+
 def test_a_text_encoder_refuses_image_data_and_back(encoder, text_data: Path):
     images = load_any_dataset(str(SHARED / "datasets" / "clothing-small"), shots=1, seed=1)
     with pytest.raises(DataError, match="holds images"):

@@ -20,7 +20,7 @@ from promptclimb.prompts.template import TemplateError, has_controls, validate
 
 FORMAT = "promptclimb-class-prompts"
 FORMAT_VERSION = "1"
-MAX_TEXT_CHARS = 300
+MAX_TEXT_CHARS = 1000  # about what a text encoder reads (256 tokens): an input used as a class text fits
 MAX_FILE_BYTES = 20_000_000
 
 
@@ -52,6 +52,15 @@ class ClassPrompts:
         return json.dumps(record, indent=2, ensure_ascii=False) + "\n"
 
 
+def class_text(text: str) -> str | None:
+    """A text as a class-prompt file holds it (whitespace collapsed), or None where a file would refuse it:
+    empty, too long, or holding control characters."""
+    collapsed = " ".join(text.split())
+    if not collapsed or has_controls(collapsed) or len(collapsed) > MAX_TEXT_CHARS:
+        return None
+    return collapsed
+
+
 def read_class_prompts(path: Path) -> ClassPrompts:
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
@@ -76,9 +85,9 @@ def read_class_prompts(path: Path) -> ClassPrompts:
     for name, texts in classes.items():
         if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
             raise ClassPromptsError(f"{path}: the texts of {json.dumps(name)} must be a list of strings")
-        for text in texts:
-            if has_controls(text) or not text.strip() or len(text) > MAX_TEXT_CHARS:
-                raise ClassPromptsError(f"{path}: a text of {json.dumps(name)} is empty, too long or holds "
-                                        "control characters")  # fmt: skip
-        checked[name] = [" ".join(t.split()) for t in texts]
+        cleaned = [class_text(text) for text in texts]
+        if any(text is None for text in cleaned):
+            raise ClassPromptsError(f"{path}: a text of {json.dumps(name)} is empty, too long or holds "
+                                    "control characters")  # fmt: skip
+        checked[name] = [text for text in cleaned if text is not None]
     return ClassPrompts(checked_templates, checked)

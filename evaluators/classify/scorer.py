@@ -21,6 +21,7 @@ import numpy as np
 
 from promptclimb.evaluators.base import DualEncoder, Split, TemplateScore
 from promptclimb.evaluators.cache import FeatureStore, TextRows
+from promptclimb.evaluators.classify.class_prompts import class_text
 from promptclimb.evaluators.classify.clip import load_clip
 from promptclimb.evaluators.classify.cpu_kernels import cosine_matrix
 from promptclimb.evaluators.classify.data import load_dataset
@@ -289,7 +290,9 @@ class ClipScorer:
         return [key_of(t) for t in texts] if self._texts_in() else None
 
     def selection_inputs(self, on: Sequence[Split]) -> dict[int, list[str]]:
-        """Per class, its selection inputs as texts, each once (text datasets only; images give none)."""
+        """Per class, its selection inputs as class texts, each once (text datasets only; images give none).
+        An input a class-prompt file could not hold (too long, control characters) is left out, so the
+        classifier always exports."""
         found: dict[int, list[str]] = {}
         seen: set[tuple[int, str]] = set()
         for split in on:
@@ -298,8 +301,9 @@ class ClipScorer:
             self._images(split)
             items = self.dataset.items(split)
             for i in self._usable[split]:
-                text, label = getattr(items[i], "text", None), int(items[i].label)
-                if isinstance(text, str) and (label, key_of(text)) not in seen:
+                raw, label = getattr(items[i], "text", None), int(items[i].label)
+                text = class_text(raw) if isinstance(raw, str) else None
+                if text is not None and (label, key_of(text)) not in seen:
                     seen.add((label, key_of(text)))
                     found.setdefault(label, []).append(text)
         return found
