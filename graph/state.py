@@ -88,6 +88,7 @@ class Final(BaseModel):
     # --space classes: the class-specific classifier (shared templates + kept texts per class name)
     class_templates: list[str] = []
     class_prompts: dict[str, list[str]] = {}
+    class_input_texts: int = 0  # of those texts, the selection inputs themselves (--input-texts)
     classes_test_acc: float | None = None
     classes_selection_acc: float | None = None
     n_train: int = 0  # images behind each accuracy, for confidence intervals

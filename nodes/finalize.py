@@ -82,7 +82,8 @@ def with_classes(final: Final, state: OptimState, context: Context, test: str | 
     if context.config.space != "classes" or not shared:
         return final
     scorer, names = context.scorer, context.scorer.classnames
-    kept = kept_by_class(state.get("class_prompts", []))
+    prompts = state.get("class_prompts", [])
+    kept = kept_by_class(prompts)
     splits = selection_splits(context.config.selection(), scorer)
     class_scores = [scorer.score_classes(shared, kept, s) for s in splits]  # type: ignore[attr-defined]
     classes_correct = sum(score.n_correct for score in class_scores)
@@ -90,6 +91,7 @@ def with_classes(final: Final, state: OptimState, context: Context, test: str | 
     update: dict = {
         "class_templates": shared,
         "class_prompts": {names[c]: texts for c, texts in sorted(kept.items())},
+        "class_input_texts": sum(1 for p in prompts if p.kept and p.source == "input"),
         "classes_selection_acc": classes_correct / total if total else None,
     }
     chosen = [final.template] if final.selected == "template" else final.ensemble_templates

@@ -201,7 +201,10 @@ def result_rows(
         ),
     ]
     if final.get("class_templates"):  # --space classes: the class-specific classifier
-        what = f"{len(final['class_templates'])} shared template(s) + {class_texts(final)} class texts"
+        inputs = final.get("class_input_texts") or 0
+        of_them = f" ({inputs} of them training inputs)" if inputs else ""
+        shared = len(final["class_templates"])
+        what = f"{shared} shared template(s) + {class_texts(final)} class texts{of_them}"
         classes_acc = final.get("classes_test_acc")
         entries.append(("classes", "Class-specific prompts", [what], classes_acc, "#9467bd"))
     entries += [

@@ -92,6 +92,7 @@ def test_a_text_run_starts_each_class_from_its_inputs_and_never_shows_them(banki
     assert counts["written"] == sum(p.source == "llm" for p in prompts) > 0
     final_texts = {text for texts in s["final"]["class_prompts"].values() for text in texts}
     assert {p.text for p in seeds if p.kept} <= final_texts  # the reported classifier holds them
+    assert s["final"]["class_input_texts"] == counts["inputs"]
     for call in read_calls(run_dir):  # already class texts: never shown to the LLM
         content = call.request[-1]["content"]
         assert not any(json.dumps(text, ensure_ascii=False) in content for _, text in selection)
