@@ -17,7 +17,8 @@ RSS after each, and how many times it was restarted for passing its ceiling.
         --variants default,lean
 
 ``--message classes``: the message of the default search space (class-specific texts): the default's
-classes per step, each with its feedback line and misread training inputs, drawn from a CSV text set
+classes per step, each with its feedback line (and, with ``--shown-inputs 2``, two misread training
+inputs, as the default showed before its inputs became class texts), drawn from a CSV text set
 (``--data``), the reply a JSON object of texts per class under a llama.cpp grammar, as
 nodes/class_propose.py asks it. The variant ``lean`` asks for 3 classes a call (``--class-batch 3``).
     python bench/bench_llm.py --models qwen2.5-coder-1.5b --memory 200 --max-tokens 16 --write
@@ -49,6 +50,8 @@ from promptclimb.llm.models import list_models, model_path  # noqa: E402
 from promptclimb.llm.proposer import Proposer  # noqa: E402
 from promptclimb.llm.server import EmbeddedServer, Tuning, default_tuning, process_rss_bytes  # noqa: E402
 from promptclimb.nodes.class_feedback import MISREAD_PER_CLASS  # noqa: E402
+
+SHOWN_INPUTS = [0]  # --shown-inputs: misread inputs per class in the class message (set once by main)
 from promptclimb.nodes.class_propose import TOKENS_PER_TEXT  # noqa: E402
 from promptclimb.prompts.classes import Target, classes_message, reask_message  # noqa: E402
 from promptclimb.prompts.classify_messages import Counted, compact_message, system_prompt  # noqa: E402
@@ -91,16 +94,17 @@ def read_texts(data: Path) -> dict[str, list[str]]:
 
 
 def class_step(
-    by_class: dict[str, list[str]], step: int, n_classes: int = DEFAULT_CLASSES
+    by_class: dict[str, list[str]], step: int, n_classes: int = DEFAULT_CLASSES, shown: int = 0
 ) -> tuple[str, list[str]]:
-    """The class message at ``step``: ``n_classes`` weak classes, each confused with two, inputs misread."""
+    """The class message at ``step``: ``n_classes`` weak classes, each confused with two, ``shown`` of
+    their inputs misread."""
     names = sorted(by_class)
     targets = []
     for i in range(n_classes):
         k = (step * n_classes + i) * 7 % len(names)  # a stride, so neighbours in a step differ
         confused = [names[(k + 1) % len(names)], names[(k + 2) % len(names)]]
         own = by_class[names[k]]
-        misread = [(own[(step + j) % len(own)], confused[j % 2]) for j in range(MISREAD_PER_CLASS)]
+        misread = [(own[(step + j) % len(own)], confused[j % 2]) for j in range(shown)]
         targets.append(Target(names[k], 2, 8, confused, misread))
     message = classes_message(TASK, "text", targets, PER_CLASS, feedback=True)
     return message, [t.name for t in targets]
@@ -201,7 +205,7 @@ class Bench:
         pid = self.server.pid
         cpu0, t0 = cpu_seconds(pid) if pid else 0.0, time.perf_counter()
         if self.by_class is not None:  # the class-specific message, asked as class_propose asks it
-            message, names = class_step(self.by_class, step, self.n_classes)
+            message, names = class_step(self.by_class, step, self.n_classes, SHOWN_INPUTS[0])
             asked = self.proposer.ask(
                 [{"role": "user", "content": message}],
                 lambda reply: extract_class_texts(reply, names),
@@ -327,8 +331,16 @@ def main() -> None:
     parser.add_argument("--message", choices=["compact", "classes"], default="compact",
                         help="the message: compact templates, or the default class texts")  # fmt: skip
     parser.add_argument("--data", default=str(DATA), help="--message classes: a CSV text set")
+    parser.add_argument(
+        "--shown-inputs",
+        type=int,
+        default=0,
+        choices=range(MISREAD_PER_CLASS + 1),
+        help="--message classes: misread inputs shown per class (0: the default's message)",
+    )
     parser.add_argument("--write", action="store_true", help="update the section in bench/RESULTS.md")
     args = parser.parse_args()
+    SHOWN_INPUTS[0] = args.shown_inputs
     by_class = read_texts(Path(args.data)) if args.message == "classes" else None
     installed = [m["name"] for m in list_models() if m["installed"]]
     names = args.models.split(",") if args.models else installed
@@ -352,10 +364,13 @@ def main() -> None:
             later = ", ".join(f"{c['wall']:.1f} s ({c['cpu']:.1f} CPU s)" for c in r["later"])
             print(f"{name} {variant}: first {r['first']['wall']:.1f} s, then {later}", flush=True)
         if by_class is not None:
-            one, two = ([{"role": "user", "content": class_step(by_class, k)[0]}] for k in (1, 2))
+            one, two = (
+                [{"role": "user", "content": class_step(by_class, k, shown=SHOWN_INPUTS[0])[0]}]
+                for k in (1, 2)
+            )
             parts += [
                 f"{name}: the default's class-specific message ({DEFAULT_CLASSES} classes x {PER_CLASS} "
-                f"texts, {MISREAD_PER_CLASS} misread inputs shown per class), {args.calls} calls per variant "
+                f"texts, {SHOWN_INPUTS[0]} misread inputs shown per class), {args.calls} calls per variant "
                 "after its first.",
                 "",
                 speed_table(rows),
