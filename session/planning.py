@@ -8,14 +8,15 @@ from promptclimb.graph.config import RunConfig
 from promptclimb.graph.t2i.state import T2IConfig
 from promptclimb.llm.errors import BackendError
 from promptclimb.llm.pricing import PriceFileError, price_for
-from promptclimb.nodes.class_feedback import LOCAL_VARIANTS
+from promptclimb.nodes.class_feedback import LOCAL_VARIANTS, input_texts_on
 
 # Rough token sizes of one LLM request's parts (about 4 characters per token of our meta-prompts): for a
 # dollar estimate before anything is spent, not a bill.
 SYSTEM_TOKENS, RANKED_TOKENS, PROPOSAL_TOKENS = 400, 25, 25
 
 
-def classify_numbers(config: RunConfig, pool: list[str], n_classes: int) -> dict[str, int]:
+def classify_numbers(config: RunConfig, pool: list[str], n_classes: int, inputs: int = 0) -> dict[str, int]:
+    """``inputs``: the selection inputs that become class texts (--input-texts on text data)."""
     steps = config.iterations * config.restarts
     seeded = 2 if config.with_baselines() else 0  # "{}" and the hand-made template join the pool
     if config.space == "classes":  # the LLM writes texts per class, not templates
@@ -25,7 +26,8 @@ def classify_numbers(config: RunConfig, pool: list[str], n_classes: int) -> dict
             "llm_calls": steps,
             "template_evaluations": templates,
             "class_texts_at_most": texts,
-            "text_prompts_to_encode_at_most": templates * n_classes + texts,
+            **({"input_texts_at_most": inputs} if inputs else {}),
+            "text_prompts_to_encode_at_most": templates * n_classes + texts + inputs,
         }
     templates = len(pool) + seeded + steps * config.asked()
     return {
@@ -35,8 +37,9 @@ def classify_numbers(config: RunConfig, pool: list[str], n_classes: int) -> dict
     }
 
 
-def cost_estimate(config: RunConfig, llm_calls: int) -> dict[str, Any]:
-    """The dollar estimate of ``llm_calls`` requests where the model's price is known (else null)."""
+def cost_estimate(config: RunConfig, llm_calls: int, shows_inputs: bool = True) -> dict[str, Any]:
+    """The dollar estimate of ``llm_calls`` requests where the model's price is known (else null);
+    ``shows_inputs``: a class message shows misread training inputs (the larger message)."""
     spec = config.llm or "local:"
     provider, _, model = spec.partition(":")
     try:
@@ -46,8 +49,9 @@ def cost_estimate(config: RunConfig, llm_calls: int) -> dict[str, Any]:
     turn = (config.top_k + config.bottom_k) * RANKED_TOKENS + config.asked() * PROPOSAL_TOKENS
     turns = 1 + config.history_turns
     tokens_in, tokens_out = llm_calls * (SYSTEM_TOKENS + turn * turns), llm_calls * (turn + 30)
-    if config.space == "classes":  # measured on banking77: ~650 tokens in, ~20 out per asked text
-        tokens_in = llm_calls * (250 + 70 * config.class_batch)
+    if config.space == "classes":  # measured on banking77 (6 classes): ~620 tokens in with misread inputs
+        # shown, ~330 without; ~20 out per asked text
+        tokens_in = llm_calls * (150 + (78 if shows_inputs else 30) * config.class_batch)
         tokens_out = llm_calls * (20 + 20 * config.class_batch * config.per_class)
     if price is None:
         return {"llm": spec, "estimated_cost_usd": None, "price": "unknown (add it with PROMPTCLIMB_PRICES)"}
@@ -65,8 +69,13 @@ def plan_classify(config: RunConfig) -> dict[str, Any]:
     from promptclimb.session.classify import load_inputs
 
     dataset, pool = load_inputs(config)
-    numbers = classify_numbers(config, pool, len(dataset.classnames))
-    return {**numbers, **cost_estimate(config, numbers["llm_calls"])}
+    modality = getattr(dataset, "modality", "image")
+    seeds = config.space == "classes" and input_texts_on(config, modality)
+    splits = ["train", "val"] if config.selection() == "train+val" else ["train"]
+    inputs = sum(len(dataset.items(s)) for s in splits if dataset.has_split(s)) if seeds else 0
+    numbers = classify_numbers(config, pool, len(dataset.classnames), inputs)
+    shows = modality == "text" and config.examples > 0 and not seeds
+    return {**numbers, **cost_estimate(config, numbers["llm_calls"], shows)}
 
 
 def plan_t2i(config: T2IConfig) -> dict[str, Any]:

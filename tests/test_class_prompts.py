@@ -99,6 +99,21 @@ def test_a_text_run_starts_each_class_from_its_inputs_and_never_shows_them(banki
         assert "misread:" not in content and "example:" not in content
 
 
+def test_the_dry_run_counts_the_inputs_that_become_class_texts(banking, tmp_path, capsys):
+    from tests.graph_helpers import cli
+
+    runs = tmp_path / "runs"
+    assert cli(*text_run(runs, banking), "--dry-run") == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["input_texts_at_most"] == 2 * 5 + 2 * 5  # 2-shot train and val, 5 classes
+    assert cli(*text_run(runs, banking), "--dry-run", "--input-texts", "false") == 0
+    without = json.loads(capsys.readouterr().out)
+    assert "input_texts_at_most" not in without
+    assert without["text_prompts_to_encode_at_most"] == plan["text_prompts_to_encode_at_most"] - 20
+    assert without["estimated_input_tokens"] > plan["estimated_input_tokens"]  # misread inputs shown
+    assert not runs.exists()
+
+
 def test_input_texts_on_images_is_refused_in_one_line(tiny_clip, tmp_path, capsys):
     from tests.graph_helpers import cli, run_args
 
