@@ -73,11 +73,32 @@ def _bound_memory() -> None:
     llama_cpp.Llama.create_completion = create_completion_then_trim  # type: ignore[method-assign]
 
 
+def _read_every_prompt_whole() -> None:
+    """PROMPTCLIMB_LLM_FRESH_PROMPTS=1: forget the last prompt before each completion, so none of it is
+    reused. llama.cpp reads a reused prefix's continuation in other batches than a whole prompt, which
+    changes the logits in their last digits and so what is sampled: without this, the same request and
+    seed can get another reply after the server has served something else."""
+    if os.environ.get("PROMPTCLIMB_LLM_FRESH_PROMPTS") != "1":
+        return
+    try:
+        import llama_cpp
+    except ImportError:
+        return
+    completion = llama_cpp.Llama.create_completion
+
+    def create_completion_from_scratch(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.reset()
+        return completion(self, *args, **kwargs)
+
+    llama_cpp.Llama.create_completion = create_completion_from_scratch  # type: ignore[method-assign]
+
+
 if __name__ == "__main__":
     # Run by path, sys.path[0] is llm/: its modules (models.py, errors.py...) must not shadow real packages.
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     _die_with_parent()
     _bound_memory()
+    _read_every_prompt_whole()
     sys.argv = ["llama_cpp.server", *sys.argv[1:]]
     runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)

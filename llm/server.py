@@ -40,6 +40,10 @@ FLASH_ATTN_ENV = "PROMPTCLIMB_LLM_FLASH_ATTN"
 DRAFT_ENV = "PROMPTCLIMB_LLM_DRAFT_TOKENS"
 PROMPT_CACHE_ENV = "PROMPTCLIMB_LLM_PROMPT_CACHE_MB"
 RSS_CEILING_ENV = "PROMPTCLIMB_LLM_RSS_CEILING_MB"
+# 1: every request is read from its first token, with no prompt cache, so a reply depends only on the request
+# and its seed (reusing a cached prefix changes llama.cpp's arithmetic, and so the tokens it samples).
+REPRODUCIBLE_ENV = "PROMPTCLIMB_LLM_REPRODUCIBLE"
+FRESH_PROMPTS_ENV = "PROMPTCLIMB_LLM_FRESH_PROMPTS"  # what the child reads (_server_main.py)
 # Room for the states of about 5 conversations of 1,500 tokens with Qwen2.5-1.5B (28 KB of keys and values a
 # token, about 45 MB an entry once the cache counts all it holds: _server_main.py). bench/RESULTS.md has
 # what it saves and what it costs.
@@ -151,6 +155,12 @@ def default_tuning() -> Tuning:
     )
 
 
+def reproducible() -> bool:
+    """$PROMPTCLIMB_LLM_REPRODUCIBLE=1: replies that depend only on the request and its seed (slower: no
+    prefix of an earlier request is reused)."""
+    return bool(_env_int(REPRODUCIBLE_ENV, 0, 0))
+
+
 def rss_ceiling_bytes() -> int | None:
     """$PROMPTCLIMB_LLM_RSS_CEILING_MB if set (0: never restart), else None: derived from the first reply."""
     if not os.environ.get(RSS_CEILING_ENV, "").strip():
@@ -190,9 +200,12 @@ class EmbeddedServer:
         self.model_path = model_path
         self.alias = alias
         self.n_ctx = n_ctx
+        self.fresh_prompts = reproducible()
         self.prompt_cache_bytes = (
             default_prompt_cache_bytes() if prompt_cache_bytes is None else prompt_cache_bytes
         )
+        if self.fresh_prompts:  # a cached state is a reused prefix too
+            self.prompt_cache_bytes = 0
         tuning = tuning or default_tuning()
         if n_threads:
             tuning = replace(tuning, threads=n_threads, batch_threads=n_threads)
@@ -259,6 +272,8 @@ class EmbeddedServer:
         os.unlink(log_name)
         command = [sys.executable, str(_SERVER_MAIN), *self._server_args()]
         env = {**child_environment(), "PROMPTCLIMB_PARENT_PID": str(os.getpid())}
+        if self.fresh_prompts:
+            env[FRESH_PROMPTS_ENV] = "1"
         with os.fdopen(fd, "wb") as log_file:
             # A new session: a Ctrl-C in the terminal reaches us, and we stop the server in order.
             self.process = subprocess.Popen(

@@ -202,3 +202,31 @@ def test_a_killed_server_is_replaced_and_the_run_never_sees_it() -> None:
         second = proposer.propose(banking_turn(1), 3, set(), seed=2)
         assert second.calls and second.calls[-1].error is None, second.calls
         assert len(second.calls) == 1, "the restart happens before the request, not after a failure"
+
+
+def test_reproducible_mode_reads_every_prompt_whole_without_a_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(server.REPRODUCIBLE_ENV, "1")
+    embedded = server.EmbeddedServer(tmp_path / "m.gguf", alias="m")
+    assert embedded.fresh_prompts and embedded.prompt_cache_bytes == 0
+    assert not parsed_server_args(embedded).cache
+
+
+@needs_smollm2
+def test_a_reproducible_server_answers_a_request_alike_whatever_it_served_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same request and seed, asked again after other requests: the same reply. Reusing a cached prefix
+    changes llama.cpp's arithmetic, and with it what is sampled (measured with Qwen: another reply)."""
+    from promptclimb.llm.backends import open_backend
+
+    monkeypatch.setenv(server.REPRODUCIBLE_ENV, "1")
+    options = {"extra_body": {"max_tokens": 48, "seed": 7, "temperature": 1.0}}
+    with open_backend("local:smollm2-135m") as backend:
+        asked = []
+        for step in (0, 1, 0, 2, 0, 0):
+            reply = backend.model.invoke(banking_turn(step), **options).content
+            if step == 0:
+                asked.append(reply)
+    assert len(set(asked)) == 1, asked
