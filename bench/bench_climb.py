@@ -9,6 +9,7 @@ selection accuracy of a run's candidates predicts their test accuracy (Spearman,
 
     python bench/bench_climb.py [--data DIR --task "one line for the LLM"] [--llm local:qwen2.5-coder-1.5b]
         [--iterations 5 --restarts 2] [--seeds 1,2,3] [--runs-dir runs/bench-climb] [--methods ...] [--write]
+        [--reproducible]
 
 Methods (every LLM method gets the same iterations x restarts, i.e. the same number of LLM steps):
   "{}"              the bare class name (no LLM)
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -46,6 +48,7 @@ from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir
 from promptclimb.graph.config import RunConfig
 from promptclimb.graph.runs import CONFIG_FILE, new_run_dir, read_status, write_status
 from promptclimb.llm.backends import open_backend
+from promptclimb.llm.server import REPRODUCIBLE_ENV
 from promptclimb.prompts.handmade import TEXT_HANDMADE
 from promptclimb.results.summary import summarize
 from promptclimb.session.classify import execute, load_inputs, make_context, open_scorer_model
@@ -289,8 +292,16 @@ def main() -> None:
         default=600.0,
         help="seconds an LLM request may take (busy machines are slow)",
     )
+    parser.add_argument(
+        "--reproducible", action="store_true",
+        help="the embedded server reads every prompt whole (PROMPTCLIMB_LLM_REPRODUCIBLE=1): a rerun gets "
+        "the same replies wherever it runs; every call is slower, so wall clocks are not comparable with "
+        "default runs",
+    )  # fmt: skip
     parser.add_argument("--write", action="store_true", help="append the table to bench/RESULTS.md")
     args = parser.parse_args()
+    if args.reproducible:
+        os.environ[REPRODUCIBLE_ENV] = "1"
     if args.task is None and Path(args.data).resolve() == DATA.resolve():
         args.task = BANKING_TASK
     seeds = [int(s) for s in args.seeds.split(",")]
