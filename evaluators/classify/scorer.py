@@ -289,6 +289,7 @@ class ClipScorer:
         """Text keys for leave-one-out (text datasets only: an image is never a class text)."""
         return [key_of(t) for t in texts] if self._texts_in() else None
 
+    @serialized
     def selection_inputs(self, on: Sequence[Split]) -> dict[int, list[str]]:
         """Per class, its selection inputs as class texts, each once (text datasets only; images give none).
         An input a class-prompt file could not hold (too long, control characters) is left out, so the
