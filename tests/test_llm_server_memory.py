@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -182,7 +183,9 @@ def test_sixty_calls_keep_the_servers_memory_bounded(monkeypatch: pytest.MonkeyP
             seen.append(rss_mb(pid))
     first, peak = seen[0], max(seen)
     assert peak <= 1.3 * first + cache_mb, f"RSS grew from {first:.0f} to {peak:.0f} MB: {seen}"
-    assert seen[-1] - seen[29] <= 0.1 * first, f"RSS still grows in the second half: {seen}"
+    # medians of ten calls: a leak moves them all, one call's transient peak (measured: +37 MB) does not
+    late, middle = statistics.median(seen[-10:]), statistics.median(seen[20:30])
+    assert late - middle <= 0.1 * first, f"RSS still grows in the second half: {seen}"
 
 
 @needs_smollm2
