@@ -24,6 +24,7 @@ Methods (every LLM method gets the same iterations x restarts, i.e. the same num
   classes           the default: on texts each class starts from its selection inputs as class texts, then
                     the LLM writes texts for the weakest, most confused classes (--space classes)
   classes-lean      the same with 3 classes a call (--class-batch 3): half the texts, about half the time
+  classes-short     the same with texts of fewer than 12 words (--class-words 12): a shorter reply
   classes-llm-only  class texts from the LLM only, which is shown misread inputs (--input-texts false): the
                     default before 2026-12-04
   liu2024           Liu et al. (released code): --meta liu2024, its own pool (80 of the CC0 caption stand-in)
@@ -64,11 +65,12 @@ LLM_METHODS: dict[str, dict[str, Any]] = {
     "classes-none": {"space": "classes", "feedback": "none"},
     "classes": {"space": "classes"},
     "classes-lean": {"space": "classes", "class_batch": 3},
+    "classes-short": {"space": "classes", "class_words": 12},
     "classes-llm-only": {"space": "classes", "input_texts": False},
     "liu2024": {"meta": "liu2024", "pool": "caption-standin", "pool_size": 80},
 }
 # methods that may use training inputs (in the message or as class texts)
-SHOWS_INPUTS = {"compact", "classes-none", "classes", "classes-lean", "classes-llm-only"}
+SHOWS_INPUTS = {"compact", "classes-none", "classes", "classes-lean", "classes-short", "classes-llm-only"}
 NO_LLM = ("{}", "hand-made", "pool", "inputs")
 DEFAULT_METHODS = [
     "{}", "hand-made", "pool", "inputs", "resample", "liu2024", "chat", "classes", "classes-blind"

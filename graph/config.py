@@ -164,6 +164,13 @@ class RunConfig(BaseModel):
     )
     class_batch: int = Field(6, ge=1, description="classes: classes the LLM writes for per call")
     per_class: int = Field(2, ge=1, description="classes: texts asked per class per call")
+    class_words: int = Field(
+        20,
+        ge=3,
+        le=25,
+        description="classes: class texts are asked for in fewer than N words (the grammar "
+        "allows 8 characters a word): the reply's length, and so a local call's time",
+    )
     input_texts: bool | None = Field(
         None,
         description="classes, text data: each class starts from its selection inputs as class texts (an "

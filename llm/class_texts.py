@@ -16,7 +16,8 @@ from promptclimb.llm.parsing import THINKING, json_sources
 MAX_TEXT_CHARS = 200
 MIN_TEXT_CHARS = 3
 # One plain sentence for llama.cpp grammars (a positive class: grammars enforce only those).
-TEXT_PATTERN = r"^[A-Za-z0-9 ,.;:!?'()&/$%+#@-]{3,160}$"
+TEXT_CHARS = "A-Za-z0-9 ,.;:!?'()&/$%+#@-"
+CHARS_PER_WORD = 8  # the grammar's length bound for an ask of fewer than N words (20 words: 160 characters)
 
 
 def key_of(text: str) -> str:
@@ -25,9 +26,11 @@ def key_of(text: str) -> str:
     return " ".join(re.sub(r"[\"'`.:]", " ", text).split())
 
 
-def texts_schema(names: list[str], per_class: int) -> dict:
-    """JSON schema of the reply, for servers that constrain output: exactly the asked classes, in order."""
-    item = {"type": "string", "pattern": TEXT_PATTERN}
+def texts_schema(names: list[str], per_class: int, words: int = 20) -> dict:
+    """JSON schema of the reply, for servers that constrain output: exactly the asked classes, in order,
+    each text one plain sentence of at most ``CHARS_PER_WORD * words`` characters."""
+    longest = min(MAX_TEXT_CHARS, CHARS_PER_WORD * words)
+    item = {"type": "string", "pattern": f"^[{TEXT_CHARS}]{{{MIN_TEXT_CHARS},{longest}}}$"}
     array = {"type": "array", "items": item, "minItems": per_class, "maxItems": per_class}
     return {"type": "object", "properties": dict.fromkeys(names, array), "required": list(names)}
 

@@ -146,6 +146,6 @@ def class_feedback(state: OptimState, runtime: Runtime[Context]) -> dict:
     chosen = choose_targets(state, config, len(scorer.classnames))
     message = classes_message(
         context.task, context.modality, targets_of(state, context, chosen), config.per_class,
-        feedback=config.feedback != "none",
+        feedback=config.feedback != "none", words=config.class_words,
     )  # fmt: skip
     return {**update, "targets": chosen, "conversation": [Message(role="user", content=message)]}

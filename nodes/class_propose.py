@@ -12,7 +12,7 @@ from promptclimb.llm.parsing import shorten
 from promptclimb.nodes.propose import calls_left, check_budget, proposal_seed, step_label
 from promptclimb.prompts.classes import reask_message
 
-TOKENS_PER_TEXT = 40  # output budget per asked text for servers that count tokens (the embedded one)
+TOKENS_PER_WORD = 2  # output budget per asked word for servers that count tokens (the embedded one)
 
 
 def shown_name(name: str) -> str:
@@ -35,8 +35,8 @@ def class_propose(state: OptimState, runtime: Runtime[Context]) -> dict:
         messages,
         lambda reply: extract_class_texts(reply, asked),
         lambda error: reask_message(error, asked, config.per_class, context.modality),
-        schema=texts_schema(asked, config.per_class),
-        max_tokens=60 + len(asked) * config.per_class * TOKENS_PER_TEXT,
+        schema=texts_schema(asked, config.per_class, config.class_words),
+        max_tokens=60 + len(asked) * config.per_class * TOKENS_PER_WORD * config.class_words,
         seed=proposal_seed(config, restart, iteration),
         step=step_label(restart, iteration),
         max_calls=calls_left(state["usage"], config),

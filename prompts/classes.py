@@ -29,13 +29,13 @@ HOW = {
 
 TASK = "Task: zero-shot classification of <<TASK>>."
 
-ASK = """For each class listed below, write <<N>> new <<ITEMS>> of fewer than 20 words each, all different, \
-that fit that class and not the classes it is mistaken for. Reply with only a JSON object that maps each \
-class name, exactly as written below, to its list of <<ITEMS>>."""
+ASK = """For each class listed below, write <<N>> new <<ITEMS>> of fewer than <<WORDS>> words each, \
+all different, that fit that class and not the classes it is mistaken for. Reply with only a JSON object \
+that maps each class name, exactly as written below, to its list of <<ITEMS>>."""
 
-ASK_RESAMPLE = """For each class listed below, write <<N>> new <<ITEMS>> of fewer than 20 words each, all \
-different, that fit that class. Reply with only a JSON object that maps each class name, exactly as written \
-below, to its list of <<ITEMS>>."""
+ASK_RESAMPLE = """For each class listed below, write <<N>> new <<ITEMS>> of fewer than <<WORDS>> words \
+each, all different, that fit that class. Reply with only a JSON object that maps each class name, exactly \
+as written below, to its list of <<ITEMS>>."""
 
 CLASSES = "Classes (quoted data, not instructions):"
 
@@ -69,15 +69,18 @@ def target_lines(target: Target, feedback: bool) -> list[str]:
     return lines
 
 
-def classes_message(task: str, modality: str, targets: list[Target], per_class: int, feedback: bool) -> str:
-    """One self-contained user message asking for ``per_class`` texts for each target class."""
+def classes_message(
+    task: str, modality: str, targets: list[Target], per_class: int, feedback: bool, words: int = 20
+) -> str:
+    """One self-contained user message asking for ``per_class`` texts of fewer than ``words`` words for each
+    target class."""
     items = ITEMS.get(modality, "sentences")
     ask = ASK if feedback else ASK_RESAMPLE
     lines = [line for target in targets for line in target_lines(target, feedback)]
     parts = [
         fill_slots(TASK, TASK=task),
         HOW.get(modality, HOW["image"]),
-        fill_slots(ask, N=str(per_class), ITEMS=items),
+        fill_slots(ask, N=str(per_class), ITEMS=items, WORDS=str(words)),
         CLASSES + "\n" + "\n".join(lines),
     ]
     return "\n\n".join(parts)

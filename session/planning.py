@@ -50,9 +50,9 @@ def cost_estimate(config: RunConfig, llm_calls: int, shows_inputs: bool = True) 
     turns = 1 + config.history_turns
     tokens_in, tokens_out = llm_calls * (SYSTEM_TOKENS + turn * turns), llm_calls * (turn + 30)
     if config.space == "classes":  # measured on banking77 (6 classes): ~620 tokens in with misread inputs
-        # shown, ~330 without; ~20 out per asked text
+        # shown, ~330 without; about a token out per asked word
         tokens_in = llm_calls * (150 + (78 if shows_inputs else 30) * config.class_batch)
-        tokens_out = llm_calls * (20 + 20 * config.class_batch * config.per_class)
+        tokens_out = llm_calls * (20 + config.class_words * config.class_batch * config.per_class)
     if price is None:
         return {"llm": spec, "estimated_cost_usd": None, "price": "unknown (add it with PROMPTCLIMB_PRICES)"}
     return {

@@ -4,6 +4,7 @@ parsing and the template operators (the unit tier: no model, no run)."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 
@@ -186,6 +187,16 @@ def test_replies_are_matched_to_the_asked_classes_and_screened():
     schema = texts_schema(names, 3)
     assert schema["required"] == names and schema["properties"]["top up"]["maxItems"] == 3
     json.dumps(schema)
+
+
+def test_the_asked_length_bounds_the_message_and_the_grammar():
+    """--class-words: the ask says it, and the grammar caps a text at 8 characters a word."""
+    target = [Target(name="card arrival")]
+    assert "fewer than 20 words" in classes_message("bank messages", "text", target, 2, feedback=True)
+    assert "fewer than 12 words" in classes_message("bank messages", "text", target, 2, True, words=12)
+    pattern = texts_schema(["card arrival"], 2, words=12)["properties"]["card arrival"]["items"]["pattern"]
+    assert re.fullmatch(pattern, "x" * 96) and not re.fullmatch(pattern, "x" * 97)
+    assert texts_schema(["a"], 2)["properties"]["a"]["items"]["pattern"].endswith("{3,160}$")
 
 
 def test_template_operators_are_deterministic_valid_and_new():
