@@ -66,6 +66,11 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-images", type=int, help="stop (resumable) after this many generated images")
     p.add_argument("--max-llm-calls", type=int, help="stop (resumable) after this many LLM calls")
     p.add_argument("--max-cost", type=float, help="stop (resumable) after this cost in USD (LLM + images)")
+    p.add_argument(
+        "--track",
+        help="mlflow or mlflow:URI: log the config, one metric step per scored iteration, the call log, "
+        "summary and report (pip install promptclimb[mlflow])",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the planned images, calls and image cost")
 
 

@@ -40,6 +40,7 @@ class Session:
     kind: Kind
     opened: Opened
     prepare: Callable[[], None] | None = None  # runs under the run's lock before driving (a resume's save)
+    written: list[Path] | None = field(default=None, init=False)  # outputs, once written
 
     @property
     def run_dir(self) -> Path:
@@ -60,6 +61,7 @@ class Session:
             on_update = tracker.wrap(on_update)
         result = execute(o.run_dir, self.kind, o.context, o.pool, on_update, self.prepare)
         if tracker is not None:
+            self.outputs(result[0])  # a finished run's report exists before the tracker uploads it
             tracker.guarded(lambda: tracker.ended(*result))
         return result
 
@@ -67,8 +69,10 @@ class Session:
         return self.kind.summarize(self.run_dir)
 
     def outputs(self, status: str) -> list[Path]:
-        """Files a finished run writes (text-to-image: its report)."""
-        return self.kind.finished(self.run_dir) if status == "finished" else []
+        """Files a finished run writes (text-to-image: its report), written once."""
+        if self.written is None:
+            self.written = self.kind.finished(self.run_dir) if status == "finished" else []
+        return self.written
 
 
 @contextmanager

@@ -28,12 +28,13 @@ from promptclimb.llm.credentials import endpoint_needs_consent
 from promptclimb.llm.errors import LLMUnavailable
 from promptclimb.nodes.propose import BudgetReached
 from promptclimb.results.t2i_report import summarize_t2i, write_report
+from promptclimb.session import tracking
 from promptclimb.session.kinds import T2I, T2I_KINDS, Kind
 from promptclimb.session.lifecycle import Opened
 
 RESUME_OVERRIDES = (
     "max_llm_calls", "max_cost", "max_images",
-    "llm_base_url", "llm_api_key_env", "generator_base_url", "generator_api_key_env",
+    "llm_base_url", "llm_api_key_env", "generator_base_url", "generator_api_key_env", "track",
 )  # fmt: skip
 
 
@@ -147,6 +148,7 @@ def endpoint_reasons(config: T2IConfig, given: dict[str, Any]) -> list[str]:
             "generator", config.generator_base_url, config.generator_api_key_env, "OPENAI_API_KEY",
             named("generator_base_url", "generator_api_key_env"),
         ),
+        tracking.consent_reason(config, given),
     ]  # fmt: skip
     return [r for r in reasons if r]
 

@@ -1,4 +1,4 @@
-"""Optional MLflow tracking of a classification run (``--track mlflow[:URI]``).
+"""Optional MLflow tracking of a run of either kind (``--track mlflow[:URI]``).
 
 The run's config goes in as params, each scored step (the pool, then every LLM iteration) as one metric step,
 and at the end of each drive the call log, the status, the summary and any report as artifacts. The MLflow
@@ -109,12 +109,16 @@ def flat_params(config: Any) -> dict[str, str]:
     return {k: str(v)[:PARAM_CHARS] for k, v in config.model_dump(mode="json").items()}
 
 
-def step_metrics(seen: dict[str, Any], selection: str) -> dict[str, float]:
-    """What one scored step logs: the selected template's scores, templates scored, LLM calls and cost."""
+def step_metrics(seen: dict[str, Any], config: Any) -> dict[str, float]:
+    """What one scored step logs: the selected template's scores, templates scored, LLM calls and cost
+    (text-to-image: the phase's best score, images made and their cost)."""
     from promptclimb.nodes.rank import selection_acc
 
+    if hasattr(config, "kind"):  # a text-to-image config (classification configs have no kind)
+        return t2i_step_metrics(seen)
     metrics: dict[str, float] = {}
     candidates = seen.get("candidates") or []
+    selection = config.selection()
     if candidates:
         best = candidates[0]  # ranked: the selected template first
         metrics["best_selection_acc"] = selection_acc(best, selection)
@@ -133,9 +137,30 @@ def step_metrics(seen: dict[str, Any], selection: str) -> dict[str, float]:
     return metrics
 
 
+def t2i_step_metrics(seen: dict[str, Any]) -> dict[str, float]:
+    """A text-to-image step: the best score of the current phase so far, images, LLM calls and cost."""
+    phase = seen.get("phase")
+    scores = [c.score for c in seen.get("candidates") or [] if c.phase == phase]
+    metrics: dict[str, float] = {f"best_{phase}_score": max(scores)} if scores else {}
+    usage, images = seen.get("usage"), seen.get("image_usage")
+    if images is not None:
+        metrics["images"] = float(images.images)
+        metrics["image_cost_usd"] = images.cost_usd
+    if usage is not None:
+        metrics["llm_calls"] = float(usage.calls)
+        metrics["cost_usd"] = usage.cost_usd + (images.cost_usd if images is not None else 0.0)
+        metrics["llm_latency_s"] = usage.latency_s
+    return metrics
+
+
 def final_metrics(summary: dict[str, Any]) -> dict[str, float]:
-    """A finished run's test accuracies (fractions), read once at its end."""
+    """A finished run's test accuracies (fractions), read once at its end; text-to-image: the final image's
+    score and each of its measures, and the phase's first prompt's score (the baseline)."""
     final = summary.get("final") or {}
+    if "kind" in summary:  # text-to-image
+        found = {f"final_{k}": v for k, v in (final.get("scores") or {}).items()}
+        found.update({k: final[k] for k in ("score", "baseline") if final.get(k) is not None})
+        return {k: float(v) for k, v in found.items() if isinstance(v, int | float)}
     names = {
         "selected_test_acc": "test_acc",
         "test_acc": "template_test_acc",
@@ -145,12 +170,14 @@ def final_metrics(summary: dict[str, Any]) -> dict[str, float]:
     return {metric: final[key] for key, metric in names.items() if final.get(key) is not None}
 
 
-def saved_values(run_dir: Path) -> dict[str, Any]:
+def saved_values(run_dir: Path, config: Any) -> dict[str, Any]:
     """The run's checkpointed values so far ({} for a new run, or where they cannot be read)."""
     from promptclimb.graph.session import current_state
+    from promptclimb.graph.t2i.session import current_t2i_state
 
+    read = current_t2i_state if hasattr(config, "kind") else current_state  # each kind's own serializer
     try:
-        return dict(current_state(run_dir) or {})
+        return dict(read(run_dir) or {})
     except Exception:  # noqa: BLE001 - only the metrics of a resumed drive's first steps depend on it
         log.debug("tracking: no saved state read from %s", run_dir, exc_info=True)
         return {}
@@ -235,7 +262,7 @@ class Tracker:
 
     def update(self, node: str, update: dict[str, Any]) -> None:
         if not self.seen:  # a resumed drive's updates carry only what changes: start from the saved state
-            self.seen.update(saved_values(self.run_dir))
+            self.seen.update(saved_values(self.run_dir, self.config))
         self.seen.update({k: v for k, v in update.items() if v is not None})
         if node not in SCORING_NODES or not self.seen.get("candidates"):
             return
@@ -244,7 +271,7 @@ class Tracker:
             return
         if self.client is None:
             self.open()
-        self.log_metrics(step_metrics(self.seen, self.config.selection()), step)
+        self.log_metrics(step_metrics(self.seen, self.config), step)
         self.last_step = step
 
     def ended(self, status: str, reason: str | None) -> None:
@@ -262,9 +289,22 @@ class Tracker:
             path = self.run_dir / name
             if path.is_file() and not path.is_symlink():  # a planted link never uploads a file outside
                 self.client.log_artifact(self.run_id, str(path))
+        image = final_image(self.run_dir, summary)
+        if image is not None:  # text-to-image: the final image itself
+            self.client.log_artifact(self.run_id, str(image), "final")
         # MLflow's vocabulary: a paused run (resumable) is KILLED until a resume sets it RUNNING again.
         mlflow_status = {"finished": "FINISHED", "failed": "FAILED"}.get(status, "KILLED")
         self.client.set_terminated(self.run_id, status=mlflow_status)
+
+
+def final_image(run_dir: Path, summary: dict[str, Any]) -> Path | None:
+    """A text-to-image run's final image, when it is a plain file inside the run directory."""
+    name = (summary.get("final") or {}).get("image")
+    if not isinstance(name, str) or "kind" not in summary:
+        return None
+    path = run_dir / name
+    inside = path.resolve().is_relative_to(run_dir.resolve())
+    return path if inside and path.is_file() and not path.is_symlink() else None
 
 
 def read_tracking(run_dir: Path) -> dict[str, str]:
@@ -282,7 +322,7 @@ def read_tracking(run_dir: Path) -> dict[str, str]:
 
 
 def tracker_for(run_dir: Path, config: Any, summarize: Callable[[], dict[str, Any]]) -> Tracker | None:
-    """A Tracker for a run with ``track`` set (None otherwise: text-to-image configs have no such option)."""
+    """A Tracker for a run with ``track`` set (None otherwise)."""
     return Tracker(run_dir, config, summarize) if getattr(config, "track", None) else None
 
 

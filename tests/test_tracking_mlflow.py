@@ -138,3 +138,40 @@ def test_a_store_is_resolved_once_where_the_run_starts(tmp_path, monkeypatch):
     assert tracking.resolve("mlflow:file:./x", env={}) == f"mlflow:{(tmp_path / 'x').as_uri()}"
     assert tracking.resolve("mlflow:sqlite:///m.db", env={}) == f"mlflow:sqlite:///{tmp_path / 'm.db'}"
     assert tracking.resolve("none") is None and tracking.resolve(None) is None
+
+
+def test_a_text_to_image_run_is_tracked_across_its_pause_and_resume(store, tmp_path, monkeypatch, capsys):
+    """t2i --track: the phase's best score per scored iteration, the final score and the baseline, the report
+    and the final image as artifacts, one MLflow run across a pause (image budget) and its resume."""
+    from tests.fake_images_server import FakeImagesServer
+    from tests.t2i_helpers import QUERY, endpoints, show, t2i
+
+    monkeypatch.setenv("PROMPTCLIMB_TEST_IMAGES_KEY", "sk-test")
+    runs = tmp_path / "runs"
+    with FakeImagesServer() as server:
+        args = ["--iterations", "2", "--keep-going", "--max-images", "2", "--track", f"mlflow:{store}"]
+        assert t2i(runs, "t2i", QUERY, *args, *endpoints(server)) == 3
+        run_dir = only_run(runs)
+        run_id = json.loads((run_dir / tracking.TRACKING_FILE).read_text())["run_id"]
+        mlflow = client(store)
+        assert mlflow.get_run(run_id).info.status == "KILLED"
+        config = json.loads((run_dir / "config.json").read_text())
+        planted = {**config, "track": "mlflow:https://tracker.example"}  # read back: someone else's choice
+        (run_dir / "config.json").write_text(json.dumps(planted))
+        capsys.readouterr()
+        given = ("--generator-base-url", server.base_url, "--llm-base-url", server.base_url)
+        assert t2i(runs, "resume", run_dir.name, *given, "--max-images", "10") == 2
+        assert "tracker.example" in capsys.readouterr().err
+        (run_dir / "config.json").write_text(json.dumps(config))
+        assert t2i(runs, "resume", run_dir.name, "--max-images", "10", "--trust-run-llm") == 0
+    s = show(runs, run_dir, capsys)
+    done = mlflow.get_run(run_id)
+    assert done.info.status == "FINISHED" and done.data.params["kind"] == "t2i"
+    assert steps(mlflow, run_id, "best_t2i_score") == [0, 1, 2]  # the query's image, then each iteration
+    assert done.data.metrics["score"] == pytest.approx(s["final"]["score"])
+    assert done.data.metrics["baseline"] == pytest.approx(s["final"]["baseline"])
+    assert done.data.metrics["images"] == s["images"]["images"] == 5
+    artifacts = {a.path for a in mlflow.list_artifacts(run_id)}
+    assert {"llm_calls.jsonl", "summary.json", "report.md", "report.html", "final"} <= artifacts
+    (image,) = mlflow.list_artifacts(run_id, "final")
+    assert Path(image.path).name == Path(s["final"]["image"]).name

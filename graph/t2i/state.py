@@ -67,6 +67,7 @@ class T2IConfig(BaseModel):
     max_images: int | None = Field(None, ge=0)
     max_llm_calls: int | None = Field(None, ge=0)
     max_cost: float | None = Field(None, ge=0)  # LLM and images together, USD
+    track: str | None = None  # mlflow or mlflow:URI (session/tracking.py), resolved when the run starts
 
     def save(self, path: Path) -> None:
         path.write_text(self.model_dump_json(indent=2) + "\n")
