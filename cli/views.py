@@ -68,6 +68,9 @@ def print_summary(summary: dict[str, Any], limit: int | None = None) -> None:
             chosen = " (reported)" if final.get("selected") == "classes" else ""
             say(f"class-specific: {len(final['class_templates'])} template(s) + {texts} texts{of_them}: "
                 f"test {pct(final.get('classes_test_acc'))}{chosen}")  # fmt: skip
+            alone = final.get("classes_without_llm_test_acc")
+            if alone is not None:
+                say(f"  without the LLM's texts (the inputs alone): test {pct(alone)}")
         for name, acc in final["baselines"].items():
             say(f"baseline {name}: test {pct(acc)}")
     contributed = summary["llm_templates_scored"] + (summary.get("class_prompts") or {}).get("kept", 0)

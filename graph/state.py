@@ -91,6 +91,8 @@ class Final(BaseModel):
     class_input_texts: int = 0  # of those texts, the selection inputs themselves (--input-texts)
     classes_test_acc: float | None = None
     classes_selection_acc: float | None = None
+    # --input-texts: the classifier before any LLM call (the inputs alone): what the LLM's texts add
+    classes_without_llm_test_acc: float | None = None
     n_train: int = 0  # images behind each accuracy, for confidence intervals
     n_val: int = 0
     n_test: int = 0

@@ -102,6 +102,18 @@ def targets_of(state: OptimState, context: Context, chosen: list[int]) -> list[T
     return targets
 
 
+def starting_classifier(
+    context: Context, shared: list[str], on: list[str]
+) -> tuple[list[ClassPrompt], ClassReport]:
+    """The classifier before any LLM call: the shared templates and, with --input-texts, each class's
+    selection inputs, pruned once (those dropped are marked not kept). Deterministic: finalize recomputes it
+    to report what the run would score without the LLM's texts."""
+    seeds = input_seeds(context, on) if input_texts_on(context.config, context.modality) else []
+    report = context.scorer.climb_classes(shared, kept_by_class(seeds), {}, on)
+    dropped = {(cls, text) for cls, texts in report.dropped.items() for text in texts}
+    return [s.model_copy(update={"kept": False}) if (s.cls, s.text) in dropped else s for s in seeds], report
+
+
 def classifier_score(report: ClassReport) -> ClassifierScore:
     return ClassifierScore(
         correct=report.after.correct,
@@ -127,10 +139,7 @@ def class_feedback(state: OptimState, runtime: Runtime[Context]) -> dict:
         baselines = baseline_templates(context.dataset_name, context.modality)
         anchor = next((c.template for c in candidates if c.template in baselines), candidates[0].template)
         shared = scorer.select_templates([c.template for c in candidates], on, config.ensemble_size, anchor)
-        seeds = input_seeds(context, on) if input_texts_on(config, context.modality) else []
-        report = scorer.climb_classes(shared, kept_by_class(seeds), {}, on)
-        dropped = {(cls, text) for cls, texts in report.dropped.items() for text in texts}
-        seeds = [s.model_copy(update={"kept": False}) if (s.cls, s.text) in dropped else s for s in seeds]
+        seeds, report = starting_classifier(context, shared, on)
         update.update(shared=shared, classifier=classifier_score(report), candidates=candidates)
         if seeds:
             update["class_prompts"] = [*state.get("class_prompts", []), *seeds]

@@ -8,7 +8,7 @@ from promptclimb.evaluators.base import Scorer
 from promptclimb.evaluators.classify.confusion import diagnose
 from promptclimb.graph.context import Context
 from promptclimb.graph.state import Candidate, Final, OptimState
-from promptclimb.nodes.class_feedback import kept_by_class
+from promptclimb.nodes.class_feedback import kept_by_class, starting_classifier
 from promptclimb.nodes.rank import selection_splits
 from promptclimb.prompts.handmade import baseline_templates
 from promptclimb.prompts.pools import coop_template, handmade_templates
@@ -98,6 +98,10 @@ def with_classes(final: Final, state: OptimState, context: Context, test: str | 
     chosen_correct = correct_on(scorer, chosen, splits)
     if test is not None:
         update["classes_test_acc"] = scorer.score_classes(shared, kept, test).accuracy  # type: ignore[attr-defined]
+        if any(p.source == "input" for p in prompts):  # what the run would report without the LLM's texts
+            seeds, _ = starting_classifier(context, shared, splits)
+            alone = scorer.score_classes(shared, kept_by_class(seeds), test)  # type: ignore[attr-defined]
+            update["classes_without_llm_test_acc"] = alone.accuracy
     if classes_correct >= chosen_correct:
         update["selected"] = "classes"
         update["selected_test_acc"] = update.get("classes_test_acc")

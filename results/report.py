@@ -207,6 +207,10 @@ def result_rows(
         what = f"{shared} shared template(s) + {class_texts(final)} class texts{of_them}"
         classes_acc = final.get("classes_test_acc")
         entries.append(("classes", "Class-specific prompts", [what], classes_acc, "#9467bd"))
+        alone = final.get("classes_without_llm_test_acc")
+        if alone is not None:  # the same classifier before any LLM call: what the LLM's texts add
+            entries.append(("inputs", "Inputs alone (no LLM)", [f"{shared} shared template(s) + the inputs"],
+                            alone, "#c5b0d5"))  # fmt: skip
     entries += [
         ("photo", "Zero-shot baseline", [Code(PHOTO)], photo, "#7f7f7f"),
         ("handmade", "Hand-made ensemble", [handmade_text(config)], handmade, "#bcbd22"),

@@ -166,6 +166,7 @@ def final_metrics(summary: dict[str, Any]) -> dict[str, float]:
         "test_acc": "template_test_acc",
         "ensemble_test_acc": "ensemble_test_acc",
         "classes_test_acc": "classes_test_acc",
+        "classes_without_llm_test_acc": "classes_without_llm_test_acc",
     }
     return {metric: final[key] for key, metric in names.items() if final.get(key) is not None}
 

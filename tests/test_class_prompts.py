@@ -99,6 +99,23 @@ def test_a_text_run_starts_each_class_from_its_inputs_and_never_shows_them(banki
         assert "misread:" not in content and "example:" not in content
 
 
+def test_a_text_run_reports_what_it_scores_without_the_llms_texts(banking, tmp_path, capsys):
+    """classes_without_llm_test_acc is the classifier before any LLM call: the same run with no LLM step."""
+    from tests.graph_helpers import cli, only_run, show_json
+
+    with_llm, without = tmp_path / "with", tmp_path / "without"
+    assert cli(*text_run(with_llm, banking)) == 0
+    assert cli(*text_run(without, banking), "--iterations", "0") == 0
+    climbed = show_json(with_llm, only_run(with_llm), capsys)["final"]
+    alone = show_json(without, only_run(without), capsys)["final"]
+    assert alone["classes_without_llm_test_acc"] == alone["classes_test_acc"] is not None
+    assert climbed["classes_without_llm_test_acc"] == alone["classes_test_acc"]
+    assert climbed["classes_test_acc"] is not None
+    assert cli(*text_run(tmp_path / "blind", banking), "--input-texts", "false") == 0
+    blind = show_json(tmp_path / "blind", only_run(tmp_path / "blind"), capsys)["final"]
+    assert blind["classes_without_llm_test_acc"] is None  # no input is a class text: nothing to compare
+
+
 def test_the_dry_run_counts_the_inputs_that_become_class_texts(banking, tmp_path, capsys):
     from tests.graph_helpers import cli
 
