@@ -115,13 +115,18 @@ PAIRED_CSV_HEADER = [
 ]
 
 
-def paired_csv_text(rows: list[PairedRow]) -> str:
+def csv_table(header: list[str], rows: list[list[object]]) -> str:
+    """A suite table as CSV text (both suite.csv and suite-paired.csv)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(PAIRED_CSV_HEADER)
+    csv.writer(buffer, lineterminator="\n").writerows([header, *rows])
+    return buffer.getvalue()
+
+
+def paired_csv_text(rows: list[PairedRow]) -> str:
+    table: list[list[object]] = []
     for r in rows:
         mean, std = r.stats if r.differences else (None, None)
-        writer.writerow(
+        table.append(
             [
                 r.shots,
                 r.clip,
@@ -135,4 +140,4 @@ def paired_csv_text(rows: list[PairedRow]) -> str:
                 " ".join(f"{d:.6f}" for d in r.differences),
             ]
         )
-    return buffer.getvalue()
+    return csv_table(PAIRED_CSV_HEADER, table)

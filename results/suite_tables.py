@@ -3,8 +3,6 @@ beside the published numbers where backbone and shots match."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +24,14 @@ from promptclimb.results.suite import (
     clip_label,
     pool_method_pool,
 )
-from promptclimb.results.suite_paired import PairedRow, check_baseline, paired, paired_csv_text, paired_tables
+from promptclimb.results.suite_paired import (
+    PairedRow,
+    check_baseline,
+    csv_table,
+    paired,
+    paired_csv_text,
+    paired_tables,
+)
 from promptclimb.results.summary import summarize
 
 # session/classify.py logs this in a cell's run.log whenever its scorer runs without weights
@@ -291,12 +296,10 @@ CSV_HEADER = [
 
 
 def csv_text(rows: list[ResultRow]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
+    table: list[list[object]] = []
     for r in rows:
         mean, std = r.stats if r.values else (None, None)
-        writer.writerow(
+        table.append(
             [
                 r.shots,
                 r.clip,
@@ -310,7 +313,7 @@ def csv_text(rows: list[ResultRow]) -> str:
                 " ".join(map(str, r.evaluations)),
             ]
         )
-    return buffer.getvalue()
+    return csv_table(CSV_HEADER, table)
 
 
 def ran_with_random_weights(run_dir: Path) -> bool:
