@@ -103,6 +103,40 @@ def test_a_class_specific_classifier_scores_each_selection_input_without_itself(
     assert score.n_correct == right < len(train)  # with itself in its class, every input would be right
 
 
+def test_a_long_input_becomes_a_cut_class_text_and_is_still_left_out_of_its_own_score(
+    tmp_path: Path, encoder
+):
+    """Inputs over 1,000 characters (reviews, e-mails) are cut at a word, not dropped; leave-one-out still
+    finds the cut text by the input's key."""
+    from promptclimb.evaluators.classify.class_prompts import MAX_TEXT_CHARS
+    from promptclimb.evaluators.classify.scorer import input_key
+    from promptclimb.llm.class_texts import key_of
+
+    data = write_slice(tmp_path / "long", {"train": 6, "test": 4})
+    with open(data / "train.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:  # each message said again and again, as a long review rambles
+        row["text"] = " ".join([row["text"]] * (1 + 1500 // len(row["text"])))
+    with open(data / "train.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["text", "category"])
+        writer.writeheader()
+        writer.writerows(rows)
+    dataset = load_text_dataset(data, shots=4, seed=1)
+    scorer = ClipScorer(encoder, dataset, tmp_path / "cache")
+    inputs = scorer.selection_inputs(["train"])
+    train = dataset.items("train")
+    texts = [t for found in inputs.values() for t in found]
+    assert len(texts) == len(train) and all(len(i.text) > MAX_TEXT_CHARS for i in train)
+    assert all(len(t) <= MAX_TEXT_CHARS and not t.endswith(" ") for t in texts)
+    similarity = scorer._search(["{}"], inputs, ["train"]).similarity  # what selection scores with
+    for row, item in enumerate(train):
+        without = {c: [t for t in found if key_of(t) != input_key(item.text)] for c, found in inputs.items()}
+        assert sum(map(len, without.values())) == len(texts) - 1  # its cut text is found by its key
+        feature = encoder.encode_inputs([item])[0][0]
+        own = feature @ scorer.class_embeddings(["{}"], without)[item.label]
+        assert similarity[row, item.label] == pytest.approx(own, abs=1e-3)  # features stored as float16
+
+
 def test_a_text_encoder_refuses_image_data_and_back(encoder, text_data: Path):
     images = load_any_dataset(str(SHARED / "datasets" / "clothing-small"), shots=1, seed=1)
     with pytest.raises(DataError, match="holds images"):

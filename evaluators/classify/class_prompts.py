@@ -53,11 +53,15 @@ class ClassPrompts:
 
 
 def class_text(text: str) -> str | None:
-    """A text as a class-prompt file holds it (whitespace collapsed), or None where a file would refuse it:
-    empty, too long, or holding control characters."""
+    """A text as a class-prompt file holds it: whitespace collapsed, cut at a word to MAX_TEXT_CHARS (a
+    text encoder reads no further); None where a file would refuse it: empty, or holding control
+    characters."""
     collapsed = " ".join(text.split())
-    if not collapsed or has_controls(collapsed) or len(collapsed) > MAX_TEXT_CHARS:
+    if not collapsed or has_controls(collapsed):
         return None
+    if len(collapsed) > MAX_TEXT_CHARS:
+        cut = collapsed[: MAX_TEXT_CHARS + 1].rsplit(" ", 1)[0]
+        collapsed = cut if cut and len(cut) <= MAX_TEXT_CHARS else collapsed[:MAX_TEXT_CHARS]
     return collapsed
 
 

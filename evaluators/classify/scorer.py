@@ -69,6 +69,11 @@ class Predictions:
     inputs: list[str] | None = None  # a text, or an image's file name, per row
 
 
+def input_key(text: str) -> str:
+    """An input's leave-one-out key: that of the class text it becomes (cut, whitespace collapsed)."""
+    return key_of(class_text(text) or text)
+
+
 def input_name(item: object) -> str:
     """How an input is shown to a person: a text as it is, an image by its file name."""
     text = getattr(item, "text", None)
@@ -292,8 +297,8 @@ class ClipScorer:
     @serialized
     def selection_inputs(self, on: Sequence[Split]) -> dict[int, list[str]]:
         """Per class, its selection inputs as class texts, each once (text datasets only; images give none).
-        An input a class-prompt file could not hold (too long, control characters) is left out, so the
-        classifier always exports."""
+        A long input is cut at a word to what a class-prompt file holds (1,000 characters, about what a
+        text encoder reads); one with control characters is left out, so the classifier always exports."""
         found: dict[int, list[str]] = {}
         seen: set[tuple[int, str]] = set()
         for split in on:
@@ -335,7 +340,7 @@ class ClipScorer:
         keys = None
         if self._texts_in():
             items = {split: self.dataset.items(split) for split, _ in parts}
-            keys = [key_of(getattr(items[s][i], "text", "")) for s, _ in parts for i in self._usable[s]]
+            keys = [input_key(getattr(items[s][i], "text", "")) for s, _ in parts for i in self._usable[s]]
         return Selection(features, labels, np.concatenate(rows) if rows else np.zeros(0, np.int64), keys)
 
     def _train_rows(self) -> np.ndarray:
