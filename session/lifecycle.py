@@ -18,7 +18,7 @@ from typing import Any
 from promptclimb.graph.checkpoint import RunLocked, is_locked
 from promptclimb.graph.runs import check_progress_kept, read_status, save_config
 from promptclimb.session.consent import Trust, check_consent
-from promptclimb.session.kinds import Kind, kind_named, kind_of
+from promptclimb.session.kinds import T2I, Kind, kind_named, kind_of
 from promptclimb.session.tracking import with_tracking
 
 
@@ -56,7 +56,8 @@ class Session:
         from promptclimb.session.tracking import tracker_for
 
         o = self.opened
-        tracker = tracker_for(o.run_dir, self.config, self.summary)  # None unless --track
+        t2i = self.kind.name == T2I
+        tracker = tracker_for(o.run_dir, self.config, self.summary, t2i)  # None unless --track
         if tracker is not None:
             on_update = tracker.wrap(on_update)
         result = execute(o.run_dir, self.kind, o.context, o.pool, on_update, self.prepare)

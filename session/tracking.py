@@ -109,16 +109,20 @@ def flat_params(config: Any) -> dict[str, str]:
     return {k: str(v)[:PARAM_CHARS] for k, v in config.model_dump(mode="json").items()}
 
 
-def step_metrics(seen: dict[str, Any], config: Any) -> dict[str, float]:
-    """What one scored step logs: the selected template's scores, templates scored, LLM calls and cost
-    (text-to-image: the phase's best score, images made and their cost)."""
+def llm_metrics(usage: Any, other_cost: float = 0.0) -> dict[str, float]:
+    """LLM calls, latency and the cost so far (``other_cost``: what else the run paid, such as images)."""
+    if usage is None:
+        return {}
+    return {"llm_calls": float(usage.calls), "cost_usd": usage.cost_usd + other_cost,
+            "llm_latency_s": usage.latency_s}  # fmt: skip
+
+
+def step_metrics(seen: dict[str, Any], selection: str) -> dict[str, float]:
+    """What one scored step logs: the selected template's scores, templates scored, LLM calls and cost."""
     from promptclimb.nodes.rank import selection_acc
 
-    if hasattr(config, "kind"):  # a text-to-image config (classification configs have no kind)
-        return t2i_step_metrics(seen)
     metrics: dict[str, float] = {}
     candidates = seen.get("candidates") or []
-    selection = config.selection()
     if candidates:
         best = candidates[0]  # ranked: the selected template first
         metrics["best_selection_acc"] = selection_acc(best, selection)
@@ -129,12 +133,7 @@ def step_metrics(seen: dict[str, Any], config: Any) -> dict[str, float]:
     classifier = seen.get("classifier")
     if classifier is not None and classifier.total:
         metrics["classes_selection_acc"] = classifier.correct / classifier.total
-    usage = seen.get("usage")
-    if usage is not None:
-        metrics["llm_calls"] = float(usage.calls)
-        metrics["cost_usd"] = usage.cost_usd
-        metrics["llm_latency_s"] = usage.latency_s
-    return metrics
+    return {**metrics, **llm_metrics(seen.get("usage"))}
 
 
 def t2i_step_metrics(seen: dict[str, Any]) -> dict[str, float]:
@@ -142,25 +141,25 @@ def t2i_step_metrics(seen: dict[str, Any]) -> dict[str, float]:
     phase = seen.get("phase")
     scores = [c.score for c in seen.get("candidates") or [] if c.phase == phase]
     metrics: dict[str, float] = {f"best_{phase}_score": max(scores)} if scores else {}
-    usage, images = seen.get("usage"), seen.get("image_usage")
+    images = seen.get("image_usage")
     if images is not None:
         metrics["images"] = float(images.images)
         metrics["image_cost_usd"] = images.cost_usd
-    if usage is not None:
-        metrics["llm_calls"] = float(usage.calls)
-        metrics["cost_usd"] = usage.cost_usd + (images.cost_usd if images is not None else 0.0)
-        metrics["llm_latency_s"] = usage.latency_s
-    return metrics
+    return {**metrics, **llm_metrics(seen.get("usage"), images.cost_usd if images is not None else 0.0)}
+
+
+def t2i_final_metrics(summary: dict[str, Any]) -> dict[str, float]:
+    """A text-to-image run's end: the final image's score and each of its measures, and the phase's first
+    prompt's score (the baseline)."""
+    final = summary.get("final") or {}
+    found = {f"final_{k}": v for k, v in (final.get("scores") or {}).items()}
+    found.update({k: final[k] for k in ("score", "baseline") if final.get(k) is not None})
+    return {k: float(v) for k, v in found.items() if isinstance(v, int | float)}
 
 
 def final_metrics(summary: dict[str, Any]) -> dict[str, float]:
-    """A finished run's test accuracies (fractions), read once at its end; text-to-image: the final image's
-    score and each of its measures, and the phase's first prompt's score (the baseline)."""
+    """A finished run's test accuracies (fractions), read once at its end."""
     final = summary.get("final") or {}
-    if "kind" in summary:  # text-to-image
-        found = {f"final_{k}": v for k, v in (final.get("scores") or {}).items()}
-        found.update({k: final[k] for k in ("score", "baseline") if final.get(k) is not None})
-        return {k: float(v) for k, v in found.items() if isinstance(v, int | float)}
     names = {
         "selected_test_acc": "test_acc",
         "test_acc": "template_test_acc",
@@ -171,12 +170,12 @@ def final_metrics(summary: dict[str, Any]) -> dict[str, float]:
     return {metric: final[key] for key, metric in names.items() if final.get(key) is not None}
 
 
-def saved_values(run_dir: Path, config: Any) -> dict[str, Any]:
+def saved_values(run_dir: Path, t2i: bool) -> dict[str, Any]:
     """The run's checkpointed values so far ({} for a new run, or where they cannot be read)."""
     from promptclimb.graph.session import current_state
     from promptclimb.graph.t2i.session import current_t2i_state
 
-    read = current_t2i_state if hasattr(config, "kind") else current_state  # each kind's own serializer
+    read = current_t2i_state if t2i else current_state  # each kind's own serializer
     try:
         return dict(read(run_dir) or {})
     except Exception:  # noqa: BLE001 - only the metrics of a resumed drive's first steps depend on it
@@ -187,8 +186,11 @@ def saved_values(run_dir: Path, config: Any) -> dict[str, Any]:
 class Tracker:
     """One drive's link to its MLflow run: opened at the first update, so under the run's lock."""
 
-    def __init__(self, run_dir: Path, config: Any, summarize: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self, run_dir: Path, config: Any, summarize: Callable[[], dict[str, Any]], t2i: bool = False
+    ) -> None:
         self.run_dir, self.config, self.summarize = run_dir, config, summarize
+        self.t2i = t2i  # a text-to-image run: its own state, metrics and final image
         self.uri = store_of(config.track)
         self.client: Any = None
         self.run_id: str | None = None
@@ -263,7 +265,7 @@ class Tracker:
 
     def update(self, node: str, update: dict[str, Any]) -> None:
         if not self.seen:  # a resumed drive's updates carry only what changes: start from the saved state
-            self.seen.update(saved_values(self.run_dir, self.config))
+            self.seen.update(saved_values(self.run_dir, self.t2i))
         self.seen.update({k: v for k, v in update.items() if v is not None})
         if node not in SCORING_NODES or not self.seen.get("candidates"):
             return
@@ -272,7 +274,10 @@ class Tracker:
             return
         if self.client is None:
             self.open()
-        self.log_metrics(step_metrics(self.seen, self.config), step)
+        if self.t2i:
+            self.log_metrics(t2i_step_metrics(self.seen), step)
+        else:
+            self.log_metrics(step_metrics(self.seen, self.config.selection()), step)
         self.last_step = step
 
     def ended(self, status: str, reason: str | None) -> None:
@@ -281,7 +286,7 @@ class Tracker:
             self.open()
         summary = self.summarize()
         step = int(summary.get("iterations_done") or 0)
-        self.log_metrics(final_metrics(summary), step)
+        self.log_metrics((t2i_final_metrics if self.t2i else final_metrics)(summary), step)
         tags = {"promptclimb.status": status, "promptclimb.reason": reason or ""}
         for key, value in tags.items():
             self.client.set_tag(self.run_id, key, value[:PARAM_CHARS])
@@ -290,8 +295,8 @@ class Tracker:
             path = self.run_dir / name
             if path.is_file() and not path.is_symlink():  # a planted link never uploads a file outside
                 self.client.log_artifact(self.run_id, str(path))
-        image = final_image(self.run_dir, summary)
-        if image is not None:  # text-to-image: the final image itself
+        image = final_image(self.run_dir, summary) if self.t2i else None
+        if image is not None:  # the final image itself
             self.client.log_artifact(self.run_id, str(image), "final")
         # MLflow's vocabulary: a paused run (resumable) is KILLED until a resume sets it RUNNING again.
         mlflow_status = {"finished": "FINISHED", "failed": "FAILED"}.get(status, "KILLED")
@@ -301,7 +306,7 @@ class Tracker:
 def final_image(run_dir: Path, summary: dict[str, Any]) -> Path | None:
     """A text-to-image run's final image, when it is a plain file inside the run directory."""
     name = (summary.get("final") or {}).get("image")
-    if not isinstance(name, str) or "kind" not in summary:
+    if not isinstance(name, str):
         return None
     path = run_dir / name
     inside = path.resolve().is_relative_to(run_dir.resolve())
@@ -322,9 +327,11 @@ def read_tracking(run_dir: Path) -> dict[str, str]:
     return {"uri": uri, "run_id": run_id}
 
 
-def tracker_for(run_dir: Path, config: Any, summarize: Callable[[], dict[str, Any]]) -> Tracker | None:
+def tracker_for(
+    run_dir: Path, config: Any, summarize: Callable[[], dict[str, Any]], t2i: bool = False
+) -> Tracker | None:
     """A Tracker for a run with ``track`` set (None otherwise)."""
-    return Tracker(run_dir, config, summarize) if getattr(config, "track", None) else None
+    return Tracker(run_dir, config, summarize, t2i) if getattr(config, "track", None) else None
 
 
 def with_tracking(config: Any) -> Any:
