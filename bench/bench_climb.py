@@ -22,8 +22,11 @@ Methods (every LLM method gets the same iterations x restarts, i.e. the same num
   compact           one self-contained message per step with scores (--meta compact)
   classes-none      class-specific texts, no feedback, classes in a seeded order (--feedback none)
   classes           the default: on texts each class starts from its selection inputs as class texts, then
-                    the LLM writes texts for the weakest, most confused classes (--space classes)
-  classes-lean      the same with 3 classes a call (--class-batch 3): half the texts, about half the time
+                    the LLM writes texts for the weakest, most confused classes (--space classes), 2 classes
+                    a call where the inputs are class texts, 6 where they are not (blind)
+  classes-wide      the same with 6 classes a call (--class-batch 6): the default on texts before 2026-12-05
+  classes-lean      the same with 3 classes a call (--class-batch 3)
+  classes-narrow    the same with 2 classes a call (--class-batch 2), blind too
   classes-short     the same with texts of fewer than 12 words (--class-words 12): a shorter reply
   classes-llm-only  class texts from the LLM only, which is shown misread inputs (--input-texts false): the
                     default before 2026-12-04
@@ -64,13 +67,24 @@ LLM_METHODS: dict[str, dict[str, Any]] = {
     "compact": {"meta": "compact", "space": "templates"},
     "classes-none": {"space": "classes", "feedback": "none"},
     "classes": {"space": "classes"},
+    "classes-wide": {"space": "classes", "class_batch": 6},
     "classes-lean": {"space": "classes", "class_batch": 3},
     "classes-short": {"space": "classes", "class_words": 12},
+    "classes-narrow": {"space": "classes", "class_batch": 2},
     "classes-llm-only": {"space": "classes", "input_texts": False},
     "liu2024": {"meta": "liu2024", "pool": "caption-standin", "pool_size": 80},
 }
 # methods that may use training inputs (in the message or as class texts)
-SHOWS_INPUTS = {"compact", "classes-none", "classes", "classes-lean", "classes-short", "classes-llm-only"}
+SHOWS_INPUTS = {
+    "compact",
+    "classes-none",
+    "classes",
+    "classes-wide",
+    "classes-lean",
+    "classes-short",
+    "classes-narrow",
+    "classes-llm-only",
+}
 NO_LLM = ("{}", "hand-made", "pool", "inputs")
 DEFAULT_METHODS = [
     "{}", "hand-made", "pool", "inputs", "resample", "liu2024", "chat", "classes", "classes-blind"
