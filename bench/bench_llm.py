@@ -42,7 +42,7 @@ import httpx  # noqa: E402
 from langchain_openai import ChatOpenAI  # noqa: E402
 
 from promptclimb.evaluators.classify.texts import load_text_dataset  # noqa: E402
-from promptclimb.graph.config import RunConfig  # noqa: E402
+from promptclimb.graph.config import CLASS_BATCH, RunConfig  # noqa: E402
 from promptclimb.graph.state import Candidate  # noqa: E402
 from promptclimb.llm import backends  # noqa: E402
 from promptclimb.llm.class_texts import extract_class_texts, texts_schema  # noqa: E402
@@ -78,7 +78,7 @@ STYLES = ["a message about", "a customer asking about", "a question about", "hel
 ENDINGS = ["", " please", " in my account", " today", " again", " on the app", " urgently", " for my card"]
 TOTAL = 616  # 4-shot train + val of 77 classes, pooled
 DATA = ROOT / ".." / "shared" / "datasets" / "banking77"
-DEFAULT_CLASSES = RunConfig(data="x").class_batch
+DEFAULT_CLASSES = CLASS_BATCH  # the message shows misread inputs: the setting where no input is a class text
 LEAN_CLASSES = 3  # the "lean" variant: --class-batch 3, half the default's texts per call
 PER_CLASS = RunConfig(data="x").per_class
 

@@ -9,6 +9,9 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
+# Classes a class step asks for. Where the inputs are class texts the LLM's texts added 0.0-0.3 points for
+# 3x a narrow step's time (bench/RESULTS.md), so the default asks for a third of them there.
+CLASS_BATCH, INPUT_TEXTS_CLASS_BATCH = 6, 2
 FeedbackMode = Literal["pos+neg", "pos", "neg", "none"]
 MetaStyle = Literal["compact", "chat", "liu2024"]
 SearchSpace = Literal["templates", "classes"]
@@ -162,7 +165,12 @@ class RunConfig(BaseModel):
         description="what the LLM writes: one template for all classes (templates) or class-specific texts "
         "(classes; docs/classes.md); default: classes, templates for --meta chat and liu2024",
     )
-    class_batch: int = Field(6, ge=1, description="classes: classes the LLM writes for per call")
+    class_batch: int | None = Field(
+        None,
+        ge=1,
+        description=f"classes: classes the LLM writes for per call (default: {CLASS_BATCH}; "
+        f"{INPUT_TEXTS_CLASS_BATCH} where the inputs are class texts, which leave its texts little to add)",
+    )
     per_class: int = Field(2, ge=1, description="classes: texts asked per class per call")
     class_words: int = Field(
         20,
@@ -222,6 +230,12 @@ class RunConfig(BaseModel):
     def pool_draw(self) -> Literal["promptclimb", "liu2024"]:
         """How --pool-size templates are drawn from the pool: the released code's draw for liu2024."""
         return "liu2024" if self.meta == "liu2024" else "promptclimb"
+
+    def classes_per_call(self, inputs_are_class_texts: bool) -> int:
+        """Classes a class step asks the LLM to write for: --class-batch, else the default for the setting."""
+        if self.class_batch is not None:
+            return self.class_batch
+        return INPUT_TEXTS_CLASS_BATCH if inputs_are_class_texts else CLASS_BATCH
 
     def with_baselines(self) -> bool:
         """Whether the bare class name and the hand-made template(s) join the initial pool."""

@@ -42,16 +42,16 @@ def kept_by_class(prompts: list[ClassPrompt]) -> dict[int, list[str]]:
     return kept
 
 
-def choose_targets(state: OptimState, config: RunConfig, n_classes: int) -> list[int]:
-    """The classes asked for next: least asked first; then, with feedback, the lowest share right, the
-    most errors and the fewest kept texts; without feedback a seeded order."""
+def choose_targets(state: OptimState, config: RunConfig, n_classes: int, batch: int) -> list[int]:
+    """The ``batch`` classes asked for next: least asked first; then, with feedback, the lowest share right,
+    the most errors and the fewest kept texts; without feedback a seeded order."""
     asked = Counter(state.get("asked", []))
     score = state.get("classifier") or ClassifierScore()
     order = list(range(n_classes))
     random.Random(f"promptclimb-classes:{config.seed}").shuffle(order)
     rank = {cls: i for i, cls in enumerate(order)}
     if config.feedback == "none" or not score.per_class:
-        return sorted(range(n_classes), key=lambda c: (asked[c], rank[c]))[: config.class_batch]
+        return sorted(range(n_classes), key=lambda c: (asked[c], rank[c]))[:batch]
     kept = Counter(p.cls for p in state.get("class_prompts", []) if p.kept)
     errors = Counter()
     for true, _, count in score.confusions:
@@ -61,7 +61,7 @@ def choose_targets(state: OptimState, config: RunConfig, n_classes: int) -> list
         right, total = score.per_class[cls]
         return (asked[cls], right / total if total else 1.0, -errors[cls], kept[cls], rank[cls])
 
-    return sorted(range(n_classes), key=key)[: config.class_batch]
+    return sorted(range(n_classes), key=key)[:batch]
 
 
 def input_texts_on(config: RunConfig, modality: str) -> bool:
@@ -152,7 +152,8 @@ def class_feedback(state: OptimState, runtime: Runtime[Context]) -> dict:
         state = {**state, **update}  # type: ignore[typeddict-item]
     if config.iterations == 0:  # the pool alone is the run (routing sends it to finalize)
         return update
-    chosen = choose_targets(state, config, len(scorer.classnames))
+    batch = config.classes_per_call(input_texts_on(config, context.modality))
+    chosen = choose_targets(state, config, len(scorer.classnames), batch)
     message = classes_message(
         context.task, context.modality, targets_of(state, context, chosen), config.per_class,
         feedback=config.feedback != "none", words=config.class_words,

@@ -21,7 +21,9 @@ def classify_numbers(config: RunConfig, pool: list[str], n_classes: int, inputs:
     seeded = 2 if config.with_baselines() else 0  # "{}" and the hand-made template join the pool
     if config.space == "classes":  # the LLM writes texts per class, not templates
         templates = len(pool) + seeded + LOCAL_VARIANTS
-        texts = steps * config.class_batch * config.per_class * 2  # extras up to twice the ask are kept
+        # extras up to twice the ask are kept
+        asked = min(n_classes, config.classes_per_call(inputs > 0))
+        texts = steps * asked * config.per_class * 2
         return {
             "llm_calls": steps,
             "template_evaluations": templates,
@@ -37,9 +39,12 @@ def classify_numbers(config: RunConfig, pool: list[str], n_classes: int, inputs:
     }
 
 
-def cost_estimate(config: RunConfig, llm_calls: int, shows_inputs: bool = True) -> dict[str, Any]:
+def cost_estimate(
+    config: RunConfig, llm_calls: int, shows_inputs: bool = True, input_texts: bool = False
+) -> dict[str, Any]:
     """The dollar estimate of ``llm_calls`` requests where the model's price is known (else null);
-    ``shows_inputs``: a class message shows misread training inputs (the larger message)."""
+    ``shows_inputs``: a class message shows misread training inputs (the larger message); ``input_texts``:
+    the inputs are class texts (fewer classes a call by default)."""
     spec = config.llm or "local:"
     provider, _, model = spec.partition(":")
     try:
@@ -51,8 +56,9 @@ def cost_estimate(config: RunConfig, llm_calls: int, shows_inputs: bool = True) 
     tokens_in, tokens_out = llm_calls * (SYSTEM_TOKENS + turn * turns), llm_calls * (turn + 30)
     if config.space == "classes":  # measured on banking77 (6 classes): ~620 tokens in with misread inputs
         # shown, ~330 without; about a token out per asked word
-        tokens_in = llm_calls * (150 + (78 if shows_inputs else 30) * config.class_batch)
-        tokens_out = llm_calls * (20 + config.class_words * config.class_batch * config.per_class)
+        batch = config.classes_per_call(input_texts)
+        tokens_in = llm_calls * (150 + (78 if shows_inputs else 30) * batch)
+        tokens_out = llm_calls * (20 + config.class_words * batch * config.per_class)
     if price is None:
         return {"llm": spec, "estimated_cost_usd": None, "price": "unknown (add it with PROMPTCLIMB_PRICES)"}
     return {
@@ -75,7 +81,7 @@ def plan_classify(config: RunConfig) -> dict[str, Any]:
     inputs = sum(len(dataset.items(s)) for s in splits if dataset.has_split(s)) if seeds else 0
     numbers = classify_numbers(config, pool, len(dataset.classnames), inputs)
     shows = modality == "text" and config.examples > 0 and not seeds
-    return {**numbers, **cost_estimate(config, numbers["llm_calls"], shows)}
+    return {**numbers, **cost_estimate(config, numbers["llm_calls"], shows, seeds)}
 
 
 def plan_t2i(config: T2IConfig) -> dict[str, Any]:

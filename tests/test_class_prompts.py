@@ -100,8 +100,13 @@ def test_a_text_run_starts_each_class_from_its_inputs_and_never_shows_them(banki
 
 
 def test_a_text_run_reports_what_it_scores_without_the_llms_texts(banking, tmp_path, capsys):
-    """classes_without_llm_test_acc is the classifier before any LLM call: the same run with no LLM step."""
+    """classes_without_llm_test_acc is the classifier before any LLM call: the same run with no LLM step.
+    Where the inputs are class texts a step asks for 2 classes by default, else for 6 (here all 5)."""
+    from promptclimb.graph.runs import read_calls
     from tests.graph_helpers import cli, only_run, show_json
+
+    def classes_asked(runs) -> set[int]:
+        return {call.request[-1]["content"].count('\n- "') for call in read_calls(only_run(runs))}
 
     with_llm, without = tmp_path / "with", tmp_path / "without"
     assert cli(*text_run(with_llm, banking)) == 0
@@ -114,6 +119,7 @@ def test_a_text_run_reports_what_it_scores_without_the_llms_texts(banking, tmp_p
     assert cli(*text_run(tmp_path / "blind", banking), "--input-texts", "false") == 0
     blind = show_json(tmp_path / "blind", only_run(tmp_path / "blind"), capsys)["final"]
     assert blind["classes_without_llm_test_acc"] is None  # no input is a class text: nothing to compare
+    assert (classes_asked(with_llm), classes_asked(tmp_path / "blind")) == ({2}, {5})
 
 
 def test_the_dry_run_counts_the_inputs_that_become_class_texts(banking, tmp_path, capsys):
@@ -126,7 +132,10 @@ def test_the_dry_run_counts_the_inputs_that_become_class_texts(banking, tmp_path
     assert cli(*text_run(runs, banking), "--dry-run", "--input-texts", "false") == 0
     without = json.loads(capsys.readouterr().out)
     assert "input_texts_at_most" not in without
-    assert without["text_prompts_to_encode_at_most"] == plan["text_prompts_to_encode_at_most"] - 20
+    # 2 steps x 2 texts (and as many extras) for 2 classes a call where the inputs are class texts, for all 5
+    # classes (6 a call) where they are not
+    assert (plan["class_texts_at_most"], without["class_texts_at_most"]) == (2 * 2 * 2 * 2, 2 * 5 * 2 * 2)
+    assert without["text_prompts_to_encode_at_most"] == plan["text_prompts_to_encode_at_most"] - 20 + 40 - 16
     assert without["estimated_input_tokens"] > plan["estimated_input_tokens"]  # misread inputs shown
     assert not runs.exists()
 

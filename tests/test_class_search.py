@@ -140,16 +140,16 @@ def test_confusion_feedback_comes_from_predictions_only():
 
 
 def test_targets_go_to_the_weakest_least_asked_classes_and_resampling_ignores_scores():
-    config = RunConfig(data="x", space="classes", class_batch=2)
+    config = RunConfig(data="x", space="classes")
     score = ClassifierScore(correct=9, total=16, per_class=[[4, 4], [0, 4], [3, 4], [2, 4]],
                             confusions=[[1, 0, 3], [3, 2, 2]])  # fmt: skip
     state: OptimState = {"classifier": score, "asked": []}
-    assert choose_targets(state, config, 4) == [1, 3]
-    assert choose_targets({"classifier": score, "asked": [1, 3]}, config, 4) == [2, 0]
-    blind = RunConfig(data="x", space="classes", class_batch=2, feedback="none")
-    first = choose_targets(state, blind, 4)
-    assert first == choose_targets({"classifier": None, "asked": []}, blind, 4)  # no score is read
-    assert set(choose_targets({"classifier": None, "asked": first}, blind, 4)).isdisjoint(first)
+    assert choose_targets(state, config, 4, 2) == [1, 3]
+    assert choose_targets({"classifier": score, "asked": [1, 3]}, config, 4, 2) == [2, 0]
+    blind = RunConfig(data="x", space="classes", feedback="none")
+    first = choose_targets(state, blind, 4, 2)
+    assert first == choose_targets({"classifier": None, "asked": []}, blind, 4, 2)  # no score is read
+    assert set(choose_targets({"classifier": None, "asked": first}, blind, 4, 2)).isdisjoint(first)
 
 
 def test_the_message_says_what_feedback_allows_and_nothing_more():
