@@ -34,6 +34,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -52,7 +53,7 @@ from promptclimb.llm.server import EmbeddedServer, Tuning, default_tuning, proce
 from promptclimb.nodes.class_feedback import MISREAD_PER_CLASS  # noqa: E402
 
 SHOWN_INPUTS = [0]  # --shown-inputs: misread inputs per class in the class message (set once by main)
-from promptclimb.nodes.class_propose import TOKENS_PER_TEXT  # noqa: E402
+from promptclimb.nodes.class_propose import reply_tokens  # noqa: E402
 from promptclimb.prompts.classes import Target, classes_message, reask_message  # noqa: E402
 from promptclimb.prompts.classify_messages import Counted, compact_message, system_prompt  # noqa: E402
 
@@ -80,7 +81,7 @@ TOTAL = 616  # 4-shot train + val of 77 classes, pooled
 DATA = ROOT / ".." / "shared" / "datasets" / "banking77"
 DEFAULT_CLASSES = CLASS_BATCH  # the message shows misread inputs: the setting where no input is a class text
 LEAN_CLASSES = 3  # the "lean" variant: --class-batch 3, half the default's texts per call
-PER_CLASS = RunConfig(data="x").per_class
+PER_CLASS, WORDS = RunConfig(data="x").per_class, RunConfig(data="x").class_words
 
 
 def read_texts(data: Path) -> dict[str, list[str]]:
@@ -147,24 +148,34 @@ def shared_prefix_chars(a: list[dict[str, str]], b: list[dict[str, str]]) -> flo
 
 
 # name -> (what changes against the default, tuning from the default, prompt cache MB, grammar, static first)
-def variants(default: Tuning) -> dict[str, tuple[str, Tuning, int, bool, bool]]:
+class Variant(NamedTuple):
+    """One server setting (and, for --message classes, how many classes a call asks for) to time."""
+
+    what: str
+    tuning: Tuning
+    cache_mb: int
+    grammar: bool = True
+    static_first: bool = False
+    classes: int = DEFAULT_CLASSES
+
+
+def variants(default: Tuning) -> dict[str, Variant]:
     today = replace(default, threads=1, batch_threads=1, batch=512, logits_all=True)
     both2 = replace(default, threads=2, batch_threads=2)
     return {
-        "today": ("before: 1 thread, n_batch 512, all logits, 1 GiB cache", today, 1024, True, False),
-        "default": ("the new defaults", default, 256, True, False),
-        "threads2": ("2 threads for decoding and prompts", both2, 256, True, False),
-        "batch2": ("1 thread decoding, 2 reading prompts", replace(default, batch_threads=2), 256, True,
-                   False),
-        "batch512": ("n_batch 512", replace(default, batch=512), 256, True, False),
-        "flash": ("flash attention", replace(default, flash_attn=True), 256, True, False),
-        "lookup": ("prompt-lookup decoding, 10 tokens", replace(default, draft_tokens=10), 256, True, False),
-        "lookup4": ("prompt-lookup decoding, 4 tokens", replace(default, draft_tokens=4), 256, True, False),
-        "nocache": ("no RAM prompt cache", default, 0, True, False),
-        "nogrammar": ("no JSON-schema grammar", default, 256, False, False),
-        "static": ("static parts before the scores", default, 256, True, True),
-        "lean": (f"--message classes: {LEAN_CLASSES} classes a call (--class-batch {LEAN_CLASSES})", default,
-                 256, True, False),
+        "today": Variant("before: 1 thread, n_batch 512, all logits, 1 GiB cache", today, 1024),
+        "default": Variant("the new defaults", default, 256),
+        "threads2": Variant("2 threads for decoding and prompts", both2, 256),
+        "batch2": Variant("1 thread decoding, 2 reading prompts", replace(default, batch_threads=2), 256),
+        "batch512": Variant("n_batch 512", replace(default, batch=512), 256),
+        "flash": Variant("flash attention", replace(default, flash_attn=True), 256),
+        "lookup": Variant("prompt-lookup decoding, 10 tokens", replace(default, draft_tokens=10), 256),
+        "lookup4": Variant("prompt-lookup decoding, 4 tokens", replace(default, draft_tokens=4), 256),
+        "nocache": Variant("no RAM prompt cache", default, 0),
+        "nogrammar": Variant("no JSON-schema grammar", default, 256, grammar=False),
+        "static": Variant("static parts before the scores", default, 256, static_first=True),
+        "lean": Variant(f"--message classes: {LEAN_CLASSES} classes a call (--class-batch {LEAN_CLASSES})",
+                        default, 256, classes=LEAN_CLASSES),
     }  # fmt: skip
 
 
@@ -210,8 +221,8 @@ class Bench:
                 [{"role": "user", "content": message}],
                 lambda reply: extract_class_texts(reply, names),
                 lambda error: reask_message(error, names, PER_CLASS, "text"),
-                schema=texts_schema(names, PER_CLASS),
-                max_tokens=60 + len(names) * PER_CLASS * TOKENS_PER_TEXT,
+                schema=texts_schema(names, PER_CLASS, WORDS),
+                max_tokens=reply_tokens(len(names), PER_CLASS, WORDS),
                 seed=step,
             )
             tokens_in = sum(c.input_tokens for c in asked.calls)
@@ -243,16 +254,16 @@ class Bench:
         }
 
 
-def bench_variant(name: str, model: str, spec: tuple, calls: int, by_class: dict | None = None) -> dict:
-    what, tuning, cache_mb, grammar, static_first = spec
+def bench_variant(name: str, model: str, spec: Variant, calls: int, by_class: dict | None = None) -> dict:
     start = time.perf_counter()
-    server = EmbeddedServer(model_path(model), alias=model, tuning=tuning, prompt_cache_bytes=cache_mb << 20)
+    server = EmbeddedServer(model_path(model), alias=model, tuning=spec.tuning,
+                            prompt_cache_bytes=spec.cache_mb << 20)  # fmt: skip
     with server:
         startup = time.perf_counter() - start
-        bench = Bench(server, grammar, None, by_class, LEAN_CLASSES if name == "lean" else DEFAULT_CLASSES)
-        first = bench.call(0, static_first)
-        later = [bench.call(step, static_first) for step in range(1, calls + 1)]
-    return {"variant": name, "what": what, "startup": startup, "first": first, "later": later}
+        bench = Bench(server, spec.grammar, None, by_class, spec.classes)
+        first = bench.call(0, spec.static_first)
+        later = [bench.call(step, spec.static_first) for step in range(1, calls + 1)]
+    return {"variant": name, "what": spec.what, "startup": startup, "first": first, "later": later}
 
 
 def speed_table(rows: list[dict]) -> str:
@@ -369,9 +380,9 @@ def main() -> None:
                 for k in (1, 2)
             )
             parts += [
-                f"{name}: the default's class-specific message ({DEFAULT_CLASSES} classes x {PER_CLASS} "
-                f"texts, {SHOWN_INPUTS[0]} misread inputs shown per class), {args.calls} calls per variant "
-                "after its first.",
+                f"{name}: the class-specific message where no input is a class text ({DEFAULT_CLASSES} "
+                f"classes x {PER_CLASS} texts, {SHOWN_INPUTS[0]} misread inputs shown per class), "
+                f"{args.calls} calls per variant after its first.",
                 "",
                 speed_table(rows),
                 "",

@@ -15,6 +15,11 @@ from promptclimb.prompts.classes import reask_message
 TOKENS_PER_WORD = 2  # output budget per asked word for servers that count tokens (the embedded one)
 
 
+def reply_tokens(classes: int, per_class: int, words: int) -> int:
+    """The reply's token budget: the JSON's frame plus every asked text at its longest."""
+    return 60 + classes * per_class * TOKENS_PER_WORD * words
+
+
 def shown_name(name: str) -> str:
     """A class name as the message shows it and the reply's keys carry it."""
     return " ".join(name.split())[:80]
@@ -36,7 +41,7 @@ def class_propose(state: OptimState, runtime: Runtime[Context]) -> dict:
         lambda reply: extract_class_texts(reply, asked),
         lambda error: reask_message(error, asked, config.per_class, context.modality),
         schema=texts_schema(asked, config.per_class, config.class_words),
-        max_tokens=60 + len(asked) * config.per_class * TOKENS_PER_WORD * config.class_words,
+        max_tokens=reply_tokens(len(asked), config.per_class, config.class_words),
         seed=proposal_seed(config, restart, iteration),
         step=step_label(restart, iteration),
         max_calls=calls_left(state["usage"], config),
