@@ -81,19 +81,7 @@ LLM_METHODS: dict[str, dict[str, Any]] = {
     "liu2024": {"meta": "liu2024", "pool": "caption-standin", "pool_size": 80},
 }
 # methods that may use training inputs (in the message or as class texts)
-SHOWS_INPUTS = {
-    "compact",
-    "classes-none",
-    "classes",
-    "classes-wide",
-    "classes-lean",
-    "classes-short",
-    "classes-narrow",
-    "classes-6x1",
-    "classes-12x1",
-    "classes-8x2",
-    "classes-llm-only",
-}
+SHOWS_INPUTS = {"compact", *(m for m in LLM_METHODS if m.startswith("classes"))}
 NO_LLM = ("{}", "hand-made", "pool", "inputs")
 DEFAULT_METHODS = [
     "{}", "hand-made", "pool", "inputs", "resample", "liu2024", "chat", "classes", "classes-blind"

@@ -81,7 +81,8 @@ TOTAL = 616  # 4-shot train + val of 77 classes, pooled
 DATA = ROOT / ".." / "shared" / "datasets" / "banking77"
 DEFAULT_CLASSES = CLASS_BATCH  # the message shows misread inputs: the setting where no input is a class text
 LEAN_CLASSES = 3  # the "lean" variant: --class-batch 3, half the default's texts per call
-PER_CLASS, WORDS = RunConfig(data="x").per_class, RunConfig(data="x").class_words
+DEFAULTS = RunConfig(data="x")
+PER_CLASS, WORDS = DEFAULTS.per_class, DEFAULTS.class_words
 
 
 def read_texts(data: Path) -> dict[str, list[str]]:

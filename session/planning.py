@@ -15,15 +15,16 @@ from promptclimb.nodes.class_feedback import LOCAL_VARIANTS, input_texts_on
 SYSTEM_TOKENS, RANKED_TOKENS, PROPOSAL_TOKENS = 400, 25, 25
 
 
-def classify_numbers(config: RunConfig, pool: list[str], n_classes: int, inputs: int = 0) -> dict[str, int]:
-    """``inputs``: the selection inputs that become class texts (--input-texts on text data)."""
+def classify_numbers(
+    config: RunConfig, pool: list[str], n_classes: int, batch: int, inputs: int = 0
+) -> dict[str, int]:
+    """``batch``: classes a class step asks for; ``inputs``: the selection inputs that become class texts
+    (--input-texts on text data)."""
     steps = config.iterations * config.restarts
     seeded = 2 if config.with_baselines() else 0  # "{}" and the hand-made template join the pool
     if config.space == "classes":  # the LLM writes texts per class, not templates
         templates = len(pool) + seeded + LOCAL_VARIANTS
-        # extras up to twice the ask are kept
-        asked = min(n_classes, config.classes_per_call(inputs > 0))
-        texts = steps * asked * config.per_class * 2
+        texts = steps * min(n_classes, batch) * config.per_class * 2  # extras up to twice the ask are kept
         return {
             "llm_calls": steps,
             "template_evaluations": templates,
@@ -39,12 +40,10 @@ def classify_numbers(config: RunConfig, pool: list[str], n_classes: int, inputs:
     }
 
 
-def cost_estimate(
-    config: RunConfig, llm_calls: int, shows_inputs: bool = True, input_texts: bool = False
-) -> dict[str, Any]:
+def cost_estimate(config: RunConfig, llm_calls: int, batch: int, shows_inputs: bool = True) -> dict[str, Any]:
     """The dollar estimate of ``llm_calls`` requests where the model's price is known (else null);
-    ``shows_inputs``: a class message shows misread training inputs (the larger message); ``input_texts``:
-    the inputs are class texts (fewer classes a call by default)."""
+    ``batch``: classes a class step asks for; ``shows_inputs``: a class message shows misread training
+    inputs (the larger message)."""
     spec = config.llm or "local:"
     provider, _, model = spec.partition(":")
     try:
@@ -56,7 +55,6 @@ def cost_estimate(
     tokens_in, tokens_out = llm_calls * (SYSTEM_TOKENS + turn * turns), llm_calls * (turn + 30)
     if config.space == "classes":  # measured on banking77 (6 classes): ~620 tokens in with misread inputs
         # shown, ~330 without; about a token out per asked word
-        batch = config.classes_per_call(input_texts)
         tokens_in = llm_calls * (150 + (78 if shows_inputs else 30) * batch)
         tokens_out = llm_calls * (20 + config.class_words * batch * config.per_class)
     if price is None:
@@ -79,9 +77,10 @@ def plan_classify(config: RunConfig) -> dict[str, Any]:
     seeds = config.space == "classes" and input_texts_on(config, modality)
     splits = ["train", "val"] if config.selection() == "train+val" else ["train"]
     inputs = sum(len(dataset.items(s)) for s in splits if dataset.has_split(s)) if seeds else 0
-    numbers = classify_numbers(config, pool, len(dataset.classnames), inputs)
+    batch = config.classes_per_call(seeds)
+    numbers = classify_numbers(config, pool, len(dataset.classnames), batch, inputs)
     shows = modality == "text" and config.examples > 0 and not seeds
-    return {**numbers, **cost_estimate(config, numbers["llm_calls"], shows, seeds)}
+    return {**numbers, **cost_estimate(config, numbers["llm_calls"], batch, shows)}
 
 
 def plan_t2i(config: T2IConfig) -> dict[str, Any]:
