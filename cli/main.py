@@ -345,14 +345,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         [r["run_id"], r["kind"], r["status"], r["iterations_done"], score(r, "best"), score(r, "test")]
         for r in rows
     ]
-    out.print(
-        # best: the selected template's selection score, the leaderboard's ranking score (show's first column)
-        table(
-            f"runs in {args.runs_dir}",
-            ["run", "kind", "status", "iterations", "best (selection)", "test"],
-            cells,
-        )
-    )
+    say(f"runs in {args.runs_dir}")  # a line of its own: a table's title is cut to the table's width
+    # best: the selected template's selection score, the leaderboard's ranking score (show's first column)
+    out.print(table("", ["run", "kind", "status", "iterations", "best (selection)", "test"], cells))
     return 0
 
 
