@@ -106,10 +106,15 @@ def starting_classifier(
     context: Context, shared: list[str], on: list[str]
 ) -> tuple[list[ClassPrompt], ClassReport]:
     """The classifier before any LLM call: the shared templates and, with --input-texts, each class's
-    selection inputs, pruned once (those dropped are marked not kept). Deterministic: finalize recomputes it
-    to report what the run would score without the LLM's texts."""
+    selection inputs, pruned once (those dropped are marked not kept), or none of them where the templates
+    alone fit the selection data as well (what a user would type is the floor). Deterministic: finalize
+    recomputes it to report what the run would score without the LLM's texts."""
     seeds = input_seeds(context, on) if input_texts_on(context.config, context.modality) else []
     report = context.scorer.climb_classes(shared, kept_by_class(seeds), {}, on)
+    if seeds:  # the inputs join only where they beat the templates alone (leave-one-out, the tie rule)
+        bare = context.scorer.climb_classes(shared, {}, {}, on)
+        if not report.after.better_than(bare.after):
+            return [s.model_copy(update={"kept": False}) for s in seeds], bare
     dropped = {(cls, text) for cls, texts in report.dropped.items() for text in texts}
     return [s.model_copy(update={"kept": False}) if (s.cls, s.text) in dropped else s for s in seeds], report
 

@@ -99,6 +99,52 @@ def test_a_text_run_starts_each_class_from_its_inputs_and_never_shows_them(banki
         assert "misread:" not in content and "example:" not in content
 
 
+# Half of each class's inputs are about the next class's topic: as class texts they pull each class towards
+# its neighbour, while the class names alone read every on-topic input right.
+MIXED_TOPICS = {
+    "weather": ["Will it rain tomorrow morning?", "How hot will it be this afternoon?",
+                "Is a storm coming tonight?", "Should I bring an umbrella today?"],
+    "sports": ["Who won the football match last night?", "When does the tennis final start?",
+               "How many goals did the striker score?", "Which team leads the basketball league?"],
+    "cooking": ["How long should I boil an egg?", "What can I use instead of butter in a cake?",
+                "How do I make pasta sauce from scratch?", "What temperature should I roast chicken at?"],
+}  # fmt: skip
+
+
+def write_mixed_topics(root) -> None:
+    import csv
+
+    names = list(MIXED_TOPICS)
+    for split, rows in (("train", (0, 1)), ("test", (2, 3))):
+        with open(root / f"{split}.csv", "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["text", "category"])
+            for i, name in enumerate(names):
+                neighbour = names[(i + 1) % len(names)]
+                for j in rows:
+                    writer.writerow([MIXED_TOPICS[name][j], name])
+                    writer.writerow([MIXED_TOPICS[neighbour][3 - j], name])
+
+
+def test_inputs_that_fit_worse_than_the_class_names_are_not_class_texts(tmp_path, capsys):
+    """The inputs join the classifier only where they beat the templates alone on the selection data (leave-
+    one-out): what a user would type is the run's floor."""
+    from promptclimb.graph.session import current_state
+    from tests.graph_helpers import cli, only_run, show_json
+
+    data, runs = tmp_path / "mixed", tmp_path / "runs"
+    data.mkdir()
+    write_mixed_topics(data)
+    assert cli(*text_run(runs, data), "--iterations", "0") == 0
+    run_dir = only_run(runs)
+    seeds = [p for p in current_state(run_dir)["class_prompts"] if p.source == "input"]
+    assert len(seeds) == 12 and not any(p.kept for p in seeds)
+    s = show_json(runs, run_dir, capsys)
+    assert s["class_prompts"]["inputs"] == s["final"]["class_input_texts"] == 0
+    bare = next(row for row in s["leaderboard"] if row["template"] == "{}")
+    assert s["final"]["classes_selection_acc"] == bare["selection_acc"]
+
+
 def test_a_text_run_reports_what_it_scores_without_the_llms_texts(banking, tmp_path, capsys):
     """classes_without_llm_test_acc is the classifier before any LLM call: the same run with no LLM step.
     Where the inputs are class texts a step asks for 2 classes by default, else for 6 (here all 5)."""
