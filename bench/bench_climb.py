@@ -51,6 +51,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from promptclimb.errors import UserError
 from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir
 from promptclimb.graph.config import RunConfig
 from promptclimb.graph.runs import CONFIG_FILE, new_run_dir, read_status, write_status
@@ -349,4 +350,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UserError as exc:  # bad input (data, model, server): one line; finished cells stay on disk
+        raise SystemExit(f"error: {exc}") from None
