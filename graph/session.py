@@ -28,6 +28,7 @@ from promptclimb.nodes.ranking import selection_acc
 
 THREAD = {"configurable": {"thread_id": SQLITE_THREAD}}  # a SQLite run's thread; thread_of(run_dir) for any
 
+
 # Names that moved to the session layer, still importable from here for scripts written before it
 # (bench/bench_climb.py): looked up on first use, so graph/ imports nothing above itself.
 def current_state(run_dir: Path) -> OptimState | None:

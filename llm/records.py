@@ -47,7 +47,6 @@ class Usage(BaseModel):
             unpriced_calls=self.unpriced_calls + (0 if call.priced else 1),
         )
 
-
     def plus(self, other: Usage) -> Usage:
         """Both totals together (restarts climbed concurrently each count their own calls)."""
         return Usage(

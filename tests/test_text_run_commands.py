@@ -153,7 +153,6 @@ def test_a_class_specific_run_s_progress_counts_its_classifier(text_run):
     assert scores[-1] == pytest.approx(max(final["classes_selection_acc"], scores[0]))
 
 
-
 @needs_minilm
 def test_a_text_run_rewinds_and_resumes_to_the_same_end(text_run, tmp_path, capsys):
     """rewind --list, --to 1, then resume, on a copy of the text run: it ends where the run ended."""
