@@ -20,9 +20,8 @@ def class_evaluate(state: OptimState, runtime: Runtime[Context]) -> dict:
     for prompt in fresh:
         new.setdefault(prompt.cls, []).append(prompt.text)
     before = state.get("classifier")
-    report = context.scorer.climb_classes(
-        state["shared"], kept_by_class(prompts), new, selection_splits(config.selection(), context.scorer)
-    )
+    on = selection_splits(config.selection(), context.scorer)
+    report = context.scorer.climb_classes(state["shared"], kept_by_class(prompts), new, on, config.class_keep)
     accepted = {(cls, text) for cls, texts in report.accepted.items() for text in texts}
     dropped = {(cls, text) for cls, texts in report.dropped.items() for text in texts}
     updated = []
