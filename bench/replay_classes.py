@@ -49,6 +49,15 @@ class Rule:
 
 
 def parse_rule(name: str) -> Rule:
+    """A rule by name; "+" joins rules ("w=0.5+named")."""
+    if "+" in name:
+        parts = [parse_rule(part) for part in name.split("+")]
+        rule = Rule(name)
+        for part in parts:
+            rule.weight = part.weight if part.weight != 1.0 else rule.weight
+            rule.named, rule.keep_all = rule.named or part.named, rule.keep_all or part.keep_all
+            rule.keep = part.keep if part.keep != "count" else rule.keep
+        return rule
     if name == "today":
         return Rule(name)
     if name.startswith("w="):
