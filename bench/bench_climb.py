@@ -31,8 +31,6 @@ Methods (every LLM method gets the same iterations x restarts, i.e. the same num
   classes-6x1       one text for each of 6 classes a call (--class-batch 6 --per-class 1): more classes asked
   classes-12x1      one text for each of 12 classes a call (--class-batch 12 --per-class 1)
   classes-8x2       two texts for each of 8 classes a call (--class-batch 8): 77 classes asked in 10 steps
-  classes-lik       the default with --class-keep likelihood: an offered text is kept when it raises the
-                    mean log-probability of the true class on the selection data, not the number right
   classes-llm-only  class texts from the LLM only, which is shown misread inputs (--input-texts false): the
                     default before 2026-12-04
   liu2024           Liu et al. (released code): --meta liu2024, its own pool (80 of the CC0 caption stand-in)
@@ -81,7 +79,6 @@ LLM_METHODS: dict[str, dict[str, Any]] = {
     "classes-12x1": {"space": "classes", "class_batch": 12, "per_class": 1},
     "classes-8x2": {"space": "classes", "class_batch": 8},
     "classes-llm-only": {"space": "classes", "input_texts": False},
-    "classes-lik": {"space": "classes", "class_keep": "likelihood"},
     "liu2024": {"meta": "liu2024", "pool": "caption-standin", "pool_size": 80},
 }
 # methods that may use training inputs (in the message or as class texts)

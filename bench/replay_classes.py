@@ -11,7 +11,6 @@ show. The rule "today" is the product's own climb; it must reproduce the run's f
                unit features: x < 1 trusts the texts less); inputs used as class texts keep weight 1
   named        the same with each text encoded after its class name ("card arrival: <text>")
   all          every text kept, no selection (CuPL-style averaging)
-  likelihood   offered texts kept by the mean log-probability of the true class (--class-keep likelihood)
 
     python bench/replay_classes.py RUN_DIR [RUN_DIR ...] --data DIR [--rules today,w=0.5,named,all]
 
@@ -28,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from promptclimb.errors import UserError
-from promptclimb.evaluators.classify.prototypes import ClassSearch, KeepRule, unit, with_members
+from promptclimb.evaluators.classify.prototypes import ClassSearch, unit, with_members
 from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir
 from promptclimb.graph.runs import check_same_data, load_config
 from promptclimb.graph.session import current_state
@@ -45,7 +44,6 @@ class Rule:
     weight: float = 1.0  # of the LLM's texts against a template
     named: bool = False  # encode "<class name>: <text>"
     keep_all: bool = False
-    keep: KeepRule = "count"  # ClassSearch's rule for offered texts
 
 
 def parse_rule(name: str) -> Rule:
@@ -66,9 +64,7 @@ def parse_rule(name: str) -> Rule:
         return Rule(name, named=True)
     if name == "all":
         return Rule(name, keep_all=True)
-    if name == "likelihood":
-        return Rule(name, keep="likelihood")
-    raise SystemExit(f"error: unknown rule {name!r} (today, w=<x>, named, all, likelihood)")
+    raise SystemExit(f"error: unknown rule {name!r} (today, w=<x>, named, all)")
 
 
 class Replay:
@@ -97,8 +93,7 @@ class Replay:
             features = self.features(rule, mine)
             sums[cls] += features.sum(axis=0)
             members[cls] = with_members({}, self.scorer._keys([p.text for p in mine]), features, 1.0)
-        data = self.scorer._selection(self.on)
-        return ClassSearch(data, sums, members, rule.keep, self.scorer.logit_scale())
+        return ClassSearch(self.scorer._selection(self.on), sums, members)
 
     def run(self, rule: Rule) -> tuple[list[ClassPrompt], ClassSearch]:
         """The kept texts after every step, as class_evaluate keeps them (offer, then prune each class)."""
@@ -141,7 +136,7 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", help="finished --space classes run directories")
     parser.add_argument("--data", required=True, help="the CSV text set the runs were made on")
     parser.add_argument("--scorer", default=SCORER)
-    parser.add_argument("--rules", default="today,likelihood,w=0.5,named,all")
+    parser.add_argument("--rules", default="today,w=0.5,named,all")
     parser.add_argument("--cache-dir", default=None, help="the feature cache (default: the product's)")
     args = parser.parse_args()
     rules = [parse_rule(r) for r in args.rules.split(",")]

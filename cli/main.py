@@ -85,7 +85,7 @@ RUN_GROUPS: dict[str, tuple[str, ...]] = {
         "top_k", "bottom_k", "feedback", "shown", "examples", "history_turns", "class_batch", "per_class",
         "class_words", "input_texts", "seed_baselines",
     ),
-    "selection": ("select_on", "tie_break", "ensemble_size", "class_keep"),
+    "selection": ("select_on", "tie_break", "ensemble_size"),
     "budget and stopping": ("max_llm_calls", "max_cost", "patience", "max_unusable_steps"),
     "storage and output": ("track",),  # and --runs-dir, --checkpoints, --debug, --dry-run (add_run_options)
 }

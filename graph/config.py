@@ -179,12 +179,6 @@ class RunConfig(BaseModel):
         description="classes: class texts are asked for in fewer than N words (the grammar "
         "allows 8 characters a word): the reply's length, and so a local call's time",
     )
-    class_keep: Literal["count", "likelihood"] = Field(
-        "count",
-        description="classes: which offered texts are kept: count (more selection inputs right, ties by the "
-        "mean margin) or likelihood (a larger mean log-probability of the true class at the model's logit "
-        "scale)",
-    )
     input_texts: bool | None = Field(
         None,
         description="classes, text data: each class starts from its selection inputs as class texts (an "

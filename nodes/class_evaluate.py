@@ -20,8 +20,9 @@ def class_evaluate(state: OptimState, runtime: Runtime[Context]) -> dict:
     for prompt in fresh:
         new.setdefault(prompt.cls, []).append(prompt.text)
     before = state.get("classifier")
-    on = selection_splits(config.selection(), context.scorer)
-    report = context.scorer.climb_classes(state["shared"], kept_by_class(prompts), new, on, config.class_keep)
+    report = context.scorer.climb_classes(
+        state["shared"], kept_by_class(prompts), new, selection_splits(config.selection(), context.scorer)
+    )
     accepted = {(cls, text) for cls, texts in report.accepted.items() for text in texts}
     dropped = {(cls, text) for cls, texts in report.dropped.items() for text in texts}
     updated = []

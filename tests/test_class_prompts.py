@@ -226,19 +226,6 @@ def test_a_class_prompt_run_replays_exactly(banking, tmp_path, capsys):
     assert kinds == {run_dir.name: "classify", f"{run_dir.name}-replay": "classify replay"}
 
 
-def test_a_run_keeping_texts_by_likelihood_saves_its_rule_and_replays_exactly(banking, tmp_path, capsys):
-    from promptclimb.graph.runs import load_config
-    from tests.graph_helpers import cli, only_run
-
-    runs = tmp_path / "runs"
-    assert cli(*text_run(runs, banking), "--input-texts", "false", "--class-keep", "likelihood") == 0
-    run_dir = only_run(runs)
-    assert load_config(run_dir).class_keep == "likelihood"
-    capsys.readouterr()
-    assert cli("--runs-dir", str(runs), "replay", run_dir.name) == 0
-    assert "reproduced exactly" in capsys.readouterr().out
-
-
 def test_a_class_specific_result_exports_and_scores_and_transfers(banking, tmp_path, capsys):
     from promptclimb.evaluators.classify.class_prompts import read_class_prompts
     from promptclimb.results.export import load_head

@@ -12,7 +12,6 @@ from promptclimb.evaluators.classify.prototypes import (
     ClassSearch,
     Fit,
     Selection,
-    fit_of,
     greedy_ensemble,
     significant_gain,
     unit,
@@ -75,33 +74,6 @@ def test_offer_keeps_texts_only_when_they_raise_the_fit_and_prune_drops_harmful_
     search2 = ClassSearch(data, wrong + np.pad(kept.sum(0, keepdims=True), ((0, 3), (0, 0))))
     dropped = search2.prune(0, kept)
     assert 1 in dropped or 2 in dropped
-
-
-def test_fit_likelihood_is_the_mean_log_softmax_of_the_scaled_cosines():
-    similarity = np.array([[0.9, 0.1, 0.2], [0.3, 0.5, 0.4]], np.float32)
-    labels = np.array([0, 2])
-    fit, _ = fit_of(similarity, labels, scale=20.0)
-    logits = 20.0 * similarity.astype(np.float64)
-    expected = np.mean([logits[i, y] - np.log(np.exp(logits[i]).sum()) for i, y in enumerate(labels)])
-    assert fit.correct == 1 and np.isclose(fit.likelihood, expected)
-    assert fit_of(similarity, labels)[0].likelihood == 0.0  # no scale: the count rule never reads it
-
-
-def test_the_likelihood_rule_weighs_every_cosine_not_only_the_inputs_that_flip():
-    """A text that turns one more input right but lowers the log-probability of the true class over all
-    inputs: the count rule keeps it, the likelihood rule does not, and does keep a class's own centre."""
-    features = unit(np.array([[0.0, 0.5], [-0.3, 0.5], [0.5, -1.5], [-0.2, -0.6]])).astype(np.float32)
-    data = Selection(features, np.array([0, 0, 1, 1]), np.arange(4, dtype=np.int64))
-    sums = unit(np.array([[0.1, 0.6], [0.4, 0.9]])).astype(np.float32)
-    flip = unit(np.array([[0.3, 0.4]])).astype(np.float32)
-    count = ClassSearch(data, sums.copy())
-    likelihood = ClassSearch(data, sums.copy(), keep="likelihood", scale=20.0)
-    assert count.fit.correct == likelihood.fit.correct == 3 and count.fit.likelihood == 0.0
-    assert count.offer(0, flip) == [0] and count.fit.correct == 4
-    assert likelihood.offer(0, flip) == [] and likelihood.fit.correct == 3
-    before = likelihood.fit.likelihood
-    centre = unit(features[2:].mean(axis=0, keepdims=True))  # class 1's own inputs' centre
-    assert likelihood.offer(1, centre) == [0] and likelihood.fit.likelihood > before
 
 
 def test_an_input_never_votes_for_itself_where_inputs_are_texts():

@@ -9,7 +9,6 @@ candidate and is deterministic: the LLM is asked only for what this search canno
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
@@ -45,25 +44,18 @@ class Fit:
 
     correct: int
     margin: float  # mean of (true-class cosine - best other cosine)
-    likelihood: float = 0.0  # mean log-probability of the true class (softmax of the scaled cosines)
 
     def better_than(self, other: Fit) -> bool:
         """The stated tie rule: more inputs right, or as many and a larger mean margin."""
         return (self.correct, self.margin) > (other.correct, other.margin)
 
 
-# Which offered class texts are kept: "count" by Fit.better_than (the tie rule); "likelihood" by a larger
-# mean log-probability of the true class.
-KeepRule = Literal["count", "likelihood"]
-
-
 def unit(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.maximum(np.linalg.norm(matrix, axis=-1, keepdims=True), 1e-12)
 
 
-def fit_of(similarity: np.ndarray, labels: np.ndarray, scale: float = 0.0) -> tuple[Fit, np.ndarray]:
-    """Fit and predictions of argmax-cosine classification ([n, classes] similarities); with a ``scale`` (the
-    model's logit scale), the mean log-likelihood of the labels under the softmax of the scaled cosines."""
+def fit_of(similarity: np.ndarray, labels: np.ndarray) -> tuple[Fit, np.ndarray]:
+    """Fit and predictions of argmax-cosine classification ([n, classes] similarities)."""
     if similarity.shape[0] == 0:
         return Fit(0, 0.0), np.zeros(0, np.int64)
     predicted = similarity.argmax(axis=1)
@@ -72,13 +64,7 @@ def fit_of(similarity: np.ndarray, labels: np.ndarray, scale: float = 0.0) -> tu
     others = similarity.copy()
     others[rows, labels] = -np.inf
     margin = float(np.mean(true - others.max(axis=1), dtype=np.float64)) if similarity.shape[1] > 1 else 0.0
-    likelihood = 0.0
-    if scale > 0:
-        logits = scale * similarity.astype(np.float64)
-        top = logits.max(axis=1)
-        log_total = top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
-        likelihood = float(np.mean(logits[rows, labels] - log_total))
-    return Fit(int((predicted == labels).sum()), margin, likelihood), predicted
+    return Fit(int((predicted == labels).sum()), margin), predicted
 
 
 def significant_gain(before: np.ndarray, after: np.ndarray, z: float) -> bool:
@@ -118,16 +104,8 @@ def greedy_ensemble(
 class ClassSearch:
     """Hill-climbs class vectors one class at a time on the selection data (leave-one-out for texts)."""
 
-    def __init__(
-        self,
-        data: Selection,
-        sums: np.ndarray,
-        members: dict[int, Members] | None = None,
-        keep: KeepRule = "count",
-        scale: float = 0.0,
-    ) -> None:
+    def __init__(self, data: Selection, sums: np.ndarray, members: dict[int, Members] | None = None) -> None:
         self.data = data
-        self.keep, self.scale = keep, scale if keep == "likelihood" else 0.0
         self.sums = sums.astype(np.float32).copy()  # [classes, d]: unnormalised sums of unit prompt features
         self.members = {cls: dict(found) for cls, found in (members or {}).items()}
         self._own: dict[int, list[tuple[int, str]]] = {}  # per class: (row, key) of its selection inputs
@@ -136,14 +114,7 @@ class ClassSearch:
         self.similarity = data.features @ unit(self.sums).T
         for cls in self.members:
             self.similarity[:, cls] = self._column(cls, self.sums[cls], self.members[cls])
-        self.fit, self.predicted = fit_of(self.similarity, data.labels, self.scale)
-
-    def _better(self, trial: Fit, current: Fit) -> bool:
-        """Whether an offered text set is kept: the tie rule, or (likelihood) a larger mean log-probability
-        of the true class: it moves with every input's cosines, not only with the few that flip."""
-        if self.keep == "likelihood":
-            return trial.likelihood > current.likelihood
-        return trial.better_than(current)
+        self.fit, self.predicted = fit_of(self.similarity, data.labels)
 
     def _column(self, cls: int, column_sum: np.ndarray, members: Members) -> np.ndarray:
         """Every input's cosine with the class vector; an input of the class whose own text is one of the
@@ -159,7 +130,7 @@ class ClassSearch:
         column = self._column(cls, column_sum, members)
         saved = self.similarity[:, cls].copy()
         self.similarity[:, cls] = column
-        trial_fit, _ = fit_of(self.similarity, self.data.labels, self.scale)
+        trial_fit, _ = fit_of(self.similarity, self.data.labels)
         self.similarity[:, cls] = saved
         return trial_fit, column
 
@@ -167,12 +138,12 @@ class ClassSearch:
         self.sums[cls] = column_sum
         self.members[cls] = members
         self.similarity[:, cls] = column
-        self.fit, self.predicted = fit_of(self.similarity, self.data.labels, self.scale)
+        self.fit, self.predicted = fit_of(self.similarity, self.data.labels)
 
     def offer(self, cls: int, texts: np.ndarray, keys: list[str] | None = None) -> list[int]:
         """Add the subset of ``texts`` ([k, d] unit features; ``keys``: their text keys, for leave-one-out)
-        that fits best: all of them or one alone, kept only when it beats the current classifier (the keep
-        rule). Returns the indices kept."""
+        that fits best: all of them or one alone, kept only when it beats the current classifier (tie rule of
+        Fit). Returns the indices kept."""
         options = [list(range(len(texts)))] + ([[i] for i in range(len(texts))] if len(texts) > 1 else [])
         best, best_fit = None, self.fit
         for option in options:
@@ -180,7 +151,7 @@ class ClassSearch:
             picked = [keys[i] for i in option] if keys is not None else None
             members = with_members(self.members.get(cls, {}), picked, texts[option], 1.0)
             trial_fit, column = self._trial(cls, column_sum, members)
-            if self._better(trial_fit, best_fit):
+            if trial_fit.better_than(best_fit):
                 best, best_fit = (option, column_sum, column, members), trial_fit
         if best is None:
             return []

@@ -30,7 +30,6 @@ from promptclimb.evaluators.classify.errors import DataError
 from promptclimb.evaluators.classify.prototypes import (
     ClassSearch,
     Fit,
-    KeepRule,
     Members,
     Selection,
     greedy_ensemble,
@@ -232,11 +231,10 @@ class ClipScorer:
         kept: dict[int, list[str]],
         new: dict[int, list[str]],
         on: Sequence[Split],
-        keep: KeepRule = "count",
     ) -> ClassReport:
-        """Offer each class its new texts (kept where they beat the classifier by the keep rule, class by
-        class, in class order), then drop kept texts whose removal raises the number right. Deterministic."""
-        search = self._search(shared, kept, on, keep)
+        """Offer each class its new texts (kept where they beat the classifier, class by class, in class
+        order), then drop kept texts whose removal raises the number right. Deterministic."""
+        search = self._search(shared, kept, on)
         report = ClassReport()
         for cls in sorted(new):
             if new[cls]:
@@ -276,11 +274,7 @@ class ClipScorer:
         return self._class_vectors(shared, prompts)
 
     def _search(
-        self,
-        shared: Sequence[str],
-        prompts: dict[int, list[str]],
-        on: Sequence[Split],
-        keep: KeepRule = "count",
+        self, shared: Sequence[str], prompts: dict[int, list[str]], on: Sequence[Split]
     ) -> ClassSearch:
         """The class-by-class search over a classifier, on the given selection splits (leave-one-out)."""
         members: dict[int, Members] = {}
@@ -288,16 +282,7 @@ class ClipScorer:
             for cls, texts in prompts.items():
                 if texts:
                     members[cls] = with_members({}, self._keys(texts), self._texts(texts), 1.0)
-        sums = self._class_sums(shared, prompts)
-        return ClassSearch(self._selection(on), sums, members, keep, self.logit_scale())
-
-    def logit_scale(self) -> float:
-        """The scale the model's cosines were trained at: a plugin's own ``logit_scale``, else CLIP's 100 on
-        images and 20 on texts (sentence-transformers' contrastive loss)."""
-        own = getattr(self.backbone, "logit_scale", None)
-        if isinstance(own, (int, float)) and own > 0:
-            return float(own)
-        return 20.0 if self._texts_in() else 100.0
+        return ClassSearch(self._selection(on), self._class_sums(shared, prompts), members)
 
     def _texts_in(self) -> bool:
         return getattr(self.dataset, "modality", "image") == "text"
