@@ -54,7 +54,6 @@ def parse_rule(name: str) -> Rule:
         for part in parts:
             rule.weight = part.weight if part.weight != 1.0 else rule.weight
             rule.named, rule.keep_all = rule.named or part.named, rule.keep_all or part.keep_all
-            rule.keep = part.keep if part.keep != "count" else rule.keep
         return rule
     if name == "today":
         return Rule(name)
