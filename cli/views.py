@@ -70,7 +70,8 @@ def print_summary(summary: dict[str, Any], limit: int | None = None) -> None:
                 f"test {pct(final.get('classes_test_acc'))}{chosen}")  # fmt: skip
             alone = final.get("classes_without_llm_test_acc")
             if alone is not None:
-                say(f"  without the LLM's texts (the inputs alone): test {pct(alone)}")
+                what = "the inputs alone" if inputs else "no input kept: the templates alone"
+                say(f"  without the LLM's texts ({what}): test {pct(alone)}")
         for name, acc in final["baselines"].items():
             say(f"baseline {name}: test {pct(acc)}")
     contributed = summary["llm_templates_scored"] + (summary.get("class_prompts") or {}).get("kept", 0)

@@ -143,6 +143,8 @@ def test_inputs_that_fit_worse_than_the_class_names_are_not_class_texts(tmp_path
     assert s["class_prompts"]["inputs"] == s["final"]["class_input_texts"] == 0
     bare = next(row for row in s["leaderboard"] if row["template"] == "{}")
     assert s["final"]["classes_selection_acc"] == bare["selection_acc"]
+    assert cli("--runs-dir", str(runs), "show", run_dir.name) == 0
+    assert "without the LLM's texts (no input kept: the templates alone)" in capsys.readouterr().out
 
 
 def test_a_text_run_reports_what_it_scores_without_the_llms_texts(banking, tmp_path, capsys):
