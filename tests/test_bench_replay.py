@@ -27,8 +27,9 @@ def replay(*args: str) -> subprocess.CompletedProcess:
 def blind_run(banking, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     from tests.graph_helpers import cli, only_run
 
-    runs = tmp_path_factory.mktemp("replay-runs")
-    assert cli("--runs-dir", str(runs), "run", "--data", str(banking), "--scorer",
+    runs, cache = tmp_path_factory.mktemp("replay-runs"), tmp_path_factory.mktemp("replay-cache")
+    # module-scoped: set up before the per-test cache isolation, so it names its own cache
+    assert cli("--runs-dir", str(runs), "run", "--data", str(banking), "--cache-dir", str(cache), "--scorer",
                "text:sentence-transformers/all-MiniLM-L6-v2", "--llm", "scripted:", "--shots", "2",
                "--iterations", "3", "--restarts", "2", "--pool-size", "3", "--space", "classes",
                "--examples", "0", "--input-texts", "false") == 0  # fmt: skip
