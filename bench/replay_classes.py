@@ -70,7 +70,8 @@ class Replay:
     """One run's scorer, selection data and texts, replayed under a rule."""
 
     def __init__(self, scorer: ClipScorer, shared: list[str], prompts: list[ClassPrompt], on: list[str]):
-        self.scorer, self.shared, self.on = scorer, shared, on
+        self.scorer, self.shared = scorer, shared
+        self.selection = scorer._selection(on)  # built once: every step and rule scores on the same data
         self.inputs = [p for p in prompts if p.source == "input" and p.kept]
         self.steps: dict[tuple[int, int], list[ClassPrompt]] = {}
         for p in prompts:
@@ -92,7 +93,7 @@ class Replay:
             features = self.features(rule, mine)
             sums[cls] += features.sum(axis=0)
             members[cls] = with_members({}, self.scorer._keys([p.text for p in mine]), features, 1.0)
-        return ClassSearch(self.scorer._selection(self.on), sums, members)
+        return ClassSearch(self.selection, sums, members)
 
     def run(self, rule: Rule) -> tuple[list[ClassPrompt], ClassSearch]:
         """The kept texts after every step, as class_evaluate keeps them (offer, then prune each class)."""

@@ -209,8 +209,8 @@ def result_rows(
         entries.append(("classes", "Class-specific prompts", [what], classes_acc, "#9467bd"))
         alone = final.get("classes_without_llm_test_acc")
         if alone is not None:  # the same classifier before any LLM call: what the LLM's texts add
-            label, what = ("Inputs alone (no LLM)", "+ the inputs") if inputs else ("Before the LLM", "alone")
-            entries.append(("inputs", label, [f"{shared} shared template(s) {what}"], alone, "#c5b0d5"))
+            label, has = ("Inputs alone (no LLM)", "+ the inputs") if inputs else ("Before the LLM", "alone")
+            entries.append(("inputs", label, [f"{shared} shared template(s) {has}"], alone, "#c5b0d5"))
     entries += [
         ("photo", "Zero-shot baseline", [Code(PHOTO)], photo, "#7f7f7f"),
         ("handmade", "Hand-made ensemble", [handmade_text(config)], handmade, "#bcbd22"),
