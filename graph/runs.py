@@ -271,6 +271,8 @@ def set_aside_calls(run_dir: Path, since: datetime) -> int:
     path = run_dir / CALLS_FILE
     if not path.exists():
         return 0
+    # A call's start is logged to the millisecond: one started in the fork point's millisecond is after it.
+    since = since.replace(microsecond=since.microsecond // 1000 * 1000)
     kept, moved = [], []
     for line in path.read_text(errors="replace").splitlines():
         (moved if _started_at(line) >= since else kept).append(line)

@@ -253,3 +253,31 @@ def test_lanes_are_pruned_while_they_climb_inside_one_step(tmp_path):
         graph.invoke({"n": 0, "restart": 0}, {**thread, "max_concurrency": 2}, durability="sync")
     # Unpruned, each lane would reach 60 checkpoints; between prunings (0.1 s) a lane writes about 5.
     assert max(seen) >= 4 and max(seen) <= 3 + 15, max(seen)
+
+
+def test_a_call_started_in_the_fork_points_millisecond_is_set_aside(tmp_path):
+    """Calls are logged to the millisecond, checkpoints to the microsecond: a scripted call can start
+    within the millisecond the fork point was written, and belongs to the branch being set aside."""
+    from datetime import datetime
+
+    from promptclimb.graph.runs import append_call, set_aside_calls
+    from promptclimb.llm.records import LLMCall
+
+    def call(started_at: str, step: str) -> LLMCall:
+        return LLMCall(
+            started_at=started_at,
+            model="scripted:",
+            request=[],
+            reply="{}",
+            error=None,
+            latency_s=0.0,
+            step=step,
+        )
+
+    append_call(tmp_path, call("2026-12-04T17:59:48.830+00:00", "restart 0, iteration 3"))
+    append_call(tmp_path, call("2026-12-04T17:59:48.838+00:00", "restart 1, iteration 1"))
+    fork = datetime.fromisoformat("2026-12-04T17:59:48.838500+00:00")
+    assert set_aside_calls(tmp_path, fork) == 1
+    assert [c.step for c in read_calls(tmp_path)] == ["restart 0, iteration 3"]
+    moved = (tmp_path / REWOUND_CALLS_FILE).read_text().splitlines()
+    assert [json.loads(line)["step"] for line in moved] == ["restart 1, iteration 1"]
