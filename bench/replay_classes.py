@@ -11,6 +11,9 @@ show. The rule "today" is the product's own climb; it must reproduce the run's f
                unit features: x < 1 trusts the texts less); inputs used as class texts keep weight 1
   named        the same with each text encoded after its class name ("card arrival: <text>")
   all          every text kept, no selection (CuPL-style averaging)
+  strict       offered texts kept only when more inputs are right (no tie on the mean margin)
+  gain=<n>     kept only when at least n more inputs are right
+  margin       kept when the mean margin grows, whatever the number right
 
     python bench/replay_classes.py RUN_DIR [RUN_DIR ...] --data DIR [--rules today,w=0.5,named,all]
 
@@ -21,13 +24,14 @@ chooses which files are read. The scorer is the bench's sentence encoder unless 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from promptclimb.errors import UserError
-from promptclimb.evaluators.classify.prototypes import ClassSearch, unit, with_members
+from promptclimb.evaluators.classify.prototypes import ClassSearch, Fit, unit, with_members
 from promptclimb.evaluators.classify.scorer import ClipScorer, default_cache_dir
 from promptclimb.graph.runs import check_same_data, load_config
 from promptclimb.graph.session import current_state
@@ -44,6 +48,7 @@ class Rule:
     weight: float = 1.0  # of the LLM's texts against a template
     named: bool = False  # encode "<class name>: <text>"
     keep_all: bool = False
+    accept: Callable[[Fit, Fit], bool] = Fit.better_than  # (trial, current): is an offer kept
 
 
 def parse_rule(name: str) -> Rule:
@@ -54,6 +59,7 @@ def parse_rule(name: str) -> Rule:
         for part in parts:
             rule.weight = part.weight if part.weight != 1.0 else rule.weight
             rule.named, rule.keep_all = rule.named or part.named, rule.keep_all or part.keep_all
+            rule.accept = part.accept if part.accept is not Fit.better_than else rule.accept
         return rule
     if name == "today":
         return Rule(name)
@@ -63,7 +69,14 @@ def parse_rule(name: str) -> Rule:
         return Rule(name, named=True)
     if name == "all":
         return Rule(name, keep_all=True)
-    raise SystemExit(f"error: unknown rule {name!r} (today, w=<x>, named, all)")
+    if name == "strict":
+        return Rule(name, accept=lambda trial, now: trial.correct > now.correct)
+    if name.startswith("gain="):
+        least = int(name[5:])
+        return Rule(name, accept=lambda trial, now: trial.correct >= now.correct + least)
+    if name == "margin":
+        return Rule(name, accept=lambda trial, now: trial.margin > now.margin)
+    raise SystemExit(f"error: unknown rule {name!r} (today, w=<x>, named, all, strict, gain=<n>, margin)")
 
 
 class Replay:
@@ -107,9 +120,8 @@ class Replay:
             accepted: list[ClassPrompt] = []
             for cls in sorted({p.cls for p in fresh}):
                 offered = [p for p in fresh if p.cls == cls]
-                taken = search.offer(
-                    cls, self.features(rule, offered), self.scorer._keys([p.text for p in offered])
-                )
+                keys = self.scorer._keys([p.text for p in offered])
+                taken = search.offer(cls, self.features(rule, offered), keys, rule.accept)
                 accepted += [offered[i] for i in taken]
             kept_before = {p.cls for p in kept}
             kept = kept + accepted

@@ -76,6 +76,17 @@ def test_offer_keeps_texts_only_when_they_raise_the_fit_and_prune_drops_harmful_
     assert 1 in dropped or 2 in dropped
 
 
+def test_a_stricter_keep_rule_refuses_an_offer_the_tie_rule_takes():
+    data = toy_selection()
+    wrong = unit(np.random.default_rng(2).normal(size=(4, 16))).astype(np.float32)
+    good = unit(data.features[data.labels == 0].mean(axis=0, keepdims=True))
+    search = ClassSearch(data, wrong)
+    start, total = search.fit, len(data.labels)
+    assert search.offer(0, good, accept=lambda trial, now: trial.correct > now.correct + total) == []
+    assert search.fit == start  # refused: nothing changes
+    assert search.offer(0, good, accept=lambda trial, now: trial.correct > now.correct) == [0]
+
+
 def test_an_input_never_votes_for_itself_where_inputs_are_texts():
     data = toy_selection(per_class=6)
     keys = [f"input {i}" for i in range(len(data.labels))]

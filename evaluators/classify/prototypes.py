@@ -8,6 +8,7 @@ candidate and is deterministic: the LLM is asked only for what this search canno
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -140,10 +141,17 @@ class ClassSearch:
         self.similarity[:, cls] = column
         self.fit, self.predicted = fit_of(self.similarity, self.data.labels)
 
-    def offer(self, cls: int, texts: np.ndarray, keys: list[str] | None = None) -> list[int]:
+    def offer(
+        self,
+        cls: int,
+        texts: np.ndarray,
+        keys: list[str] | None = None,
+        accept: Callable[[Fit, Fit], bool] = Fit.better_than,
+    ) -> list[int]:
         """Add the subset of ``texts`` ([k, d] unit features; ``keys``: their text keys, for leave-one-out)
         that fits best: all of them or one alone, kept only when it beats the current classifier (tie rule of
-        Fit). Returns the indices kept."""
+        Fit; ``accept(trial, current)`` is a stricter or looser rule, for bench/replay_classes.py). Returns
+        the indices kept."""
         options = [list(range(len(texts)))] + ([[i] for i in range(len(texts))] if len(texts) > 1 else [])
         best, best_fit = None, self.fit
         for option in options:
@@ -151,7 +159,7 @@ class ClassSearch:
             picked = [keys[i] for i in option] if keys is not None else None
             members = with_members(self.members.get(cls, {}), picked, texts[option], 1.0)
             trial_fit, column = self._trial(cls, column_sum, members)
-            if trial_fit.better_than(best_fit):
+            if accept(trial_fit, self.fit) and (best is None or trial_fit.better_than(best_fit)):
                 best, best_fit = (option, column_sum, column, members), trial_fit
         if best is None:
             return []
