@@ -4,10 +4,11 @@ The first time (the pool just scored) it also fixes the shared template ensemble
 variants of the best templates are scored, then a greedy forward selection on the selection data picks
 the ensemble; no LLM call. On text data (``--input-texts``, the default there) each class then starts from
 its selection inputs as class texts, scored leave-one-out, and the LLM is shown none of them (they are
-already class texts: it would copy them). Then, per step, the weakest classes on the selection data
-that were asked for least often; with feedback the message says how many of their inputs are right and what
-they are mistaken for, and, where inputs are texts and examples are allowed, shows a few misread training
-inputs. Without feedback (resampling) the classes come in a seeded order and nothing is said about them.
+already class texts: it would copy them; where none is kept, the run asks and shows as one without them).
+Then, per step, the weakest classes on the selection data that were asked for least often; with feedback
+the message says how many of their inputs are right and what they are mistaken for, and, where inputs are
+texts and examples are allowed, shows a few misread training inputs. Without feedback (resampling) the
+classes come in a seeded order and nothing is said about them.
 """
 
 from __future__ import annotations
@@ -69,6 +70,12 @@ def input_texts_on(config: RunConfig, modality: str) -> bool:
     return modality == "text" and config.input_texts is not False
 
 
+def inputs_kept(state: OptimState) -> bool:
+    """Whether some selection input is a class text now: the starting check can leave them all out, and the
+    run then asks and shows what a run without input texts would."""
+    return any(p.source == "input" and p.kept for p in state.get("class_prompts", []))
+
+
 def input_seeds(context: Context, on: list[str]) -> list[ClassPrompt]:
     """Each class's selection inputs as kept class texts (--input-texts), in class order."""
     found = context.scorer.selection_inputs(on)
@@ -83,9 +90,7 @@ def targets_of(state: OptimState, context: Context, chosen: list[int]) -> list[T
     config, names = context.config, context.scorer.classnames
     score = state.get("classifier") or ClassifierScore()
     feedback = config.feedback != "none"
-    show_inputs = (
-        config.examples > 0 and context.modality == "text" and not input_texts_on(config, context.modality)
-    )
+    show_inputs = config.examples > 0 and context.modality == "text" and not inputs_kept(state)
     targets = []
     for cls in chosen:
         target = Target(name=names[cls])
@@ -157,7 +162,7 @@ def class_feedback(state: OptimState, runtime: Runtime[Context]) -> dict:
         state = {**state, **update}  # type: ignore[typeddict-item]
     if config.iterations == 0:  # the pool alone is the run (routing sends it to finalize)
         return update
-    batch = config.classes_per_call(input_texts_on(config, context.modality))
+    batch = config.classes_per_call(inputs_kept(state))
     chosen = choose_targets(state, config, len(scorer.classnames), batch)
     message = classes_message(
         context.task, context.modality, targets_of(state, context, chosen), config.per_class,

@@ -147,6 +147,21 @@ def test_inputs_that_fit_worse_than_the_class_names_are_not_class_texts(tmp_path
     assert "without the LLM's texts (no input kept: the templates alone)" in capsys.readouterr().out
 
 
+def test_a_run_whose_inputs_were_left_out_asks_and_shows_as_a_run_without_input_texts(tmp_path):
+    """Where the starting check keeps no input, a step asks for the classes a run without input texts asks
+    for (all 3 here, not the 2 of a run whose inputs are class texts) and shows training inputs."""
+    from promptclimb.graph.runs import read_calls
+    from tests.graph_helpers import cli, only_run
+
+    data, runs = tmp_path / "mixed", tmp_path / "runs"
+    data.mkdir()
+    write_mixed_topics(data)
+    assert cli(*text_run(runs, data), "--iterations", "1") == 0
+    message = read_calls(only_run(runs))[0].request[-1]["content"]
+    assert message.count('\n- "') == len(MIXED_TOPICS)
+    assert "  misread: " in message or "  example: " in message
+
+
 def test_a_text_run_reports_what_it_scores_without_the_llms_texts(banking, tmp_path, capsys):
     """classes_without_llm_test_acc is the classifier before any LLM call: the same run with no LLM step.
     Where the inputs are class texts a step asks for 2 classes by default, else for 6 (here all 5)."""
