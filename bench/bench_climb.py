@@ -31,6 +31,7 @@ Methods (every LLM method gets the same iterations x restarts, i.e. the same num
   classes-6x1       one text for each of 6 classes a call (--class-batch 6 --per-class 1): more classes asked
   classes-12x1      one text for each of 12 classes a call (--class-batch 12 --per-class 1)
   classes-8x2       two texts for each of 8 classes a call (--class-batch 8): 77 classes asked in 10 steps
+  classes-6x3       three texts for each of 6 classes a call (--per-class 3): half as many texts again a step
   classes-llm-only  class texts from the LLM only, which is shown misread inputs (--input-texts false): the
                     default before 2026-12-04
   liu2024           Liu et al. (released code): --meta liu2024, its own pool (80 of the CC0 caption stand-in)
@@ -78,6 +79,7 @@ LLM_METHODS: dict[str, dict[str, Any]] = {
     "classes-6x1": {"space": "classes", "class_batch": 6, "per_class": 1},
     "classes-12x1": {"space": "classes", "class_batch": 12, "per_class": 1},
     "classes-8x2": {"space": "classes", "class_batch": 8},
+    "classes-6x3": {"space": "classes", "class_batch": 6, "per_class": 3},
     "classes-llm-only": {"space": "classes", "input_texts": False},
     "liu2024": {"meta": "liu2024", "pool": "caption-standin", "pool_size": 80},
 }
