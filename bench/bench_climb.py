@@ -20,7 +20,8 @@ Methods (every LLM method gets the same iterations x restarts, i.e. the same num
   resample          the LLM writes templates with no feedback at all (--meta chat --feedback none)
   chat              the conversational variant of the paper's loop (--meta chat --feedback pos+neg)
   compact           one self-contained message per step with scores (--meta compact)
-  classes-none      class-specific texts, no feedback, classes in a seeded order (--feedback none)
+  classes-none      class-specific texts, no feedback, classes in a seeded order (--feedback none):
+                    resampling in the class space; blind, the baseline of the other blind rows
   classes           the default: on texts each class starts from its selection inputs as class texts, then
                     the LLM writes texts for the weakest, most confused classes (--space classes), 2 classes
                     a call where the inputs are class texts, 6 where they are not (blind)
@@ -87,9 +88,11 @@ LLM_METHODS: dict[str, dict[str, Any]] = {
 SHOWS_INPUTS = {"compact", *(m for m in LLM_METHODS if m.startswith("classes"))}
 NO_LLM = ("{}", "hand-made", "pool", "inputs")
 DEFAULT_METHODS = [
-    "{}", "hand-made", "pool", "inputs", "resample", "liu2024", "chat", "classes", "classes-blind"
+    "{}", "hand-made", "pool", "inputs", "resample", "liu2024", "chat", "classes", "classes-none-blind",
+    "classes-blind",
 ]  # fmt: skip
-BASELINES = ["{}", "hand-made", "resample", "inputs"]
+# classes-none-blind: resampling in the class space (class texts, no feedback), the blind rows' own baseline
+BASELINES = ["{}", "hand-made", "resample", "inputs", "classes-none-blind"]
 WALL_FILE = "bench-wall.json"
 
 
@@ -269,7 +272,8 @@ def differences(rows: dict[str, list[dict[str, Any]]], seeds: list[int]) -> str:
         if method in ("{}", "hand-made", "pool"):
             continue
         for base in BASELINES:
-            if base == method or base not in rows:
+            blind_only = base.endswith("-blind") and not method.endswith("-blind")
+            if base == method or base not in rows or blind_only:
                 continue
             diffs = []
             for cell, base_cell in zip(cells, rows[base], strict=True):

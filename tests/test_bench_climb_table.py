@@ -1,0 +1,27 @@
+"""bench/bench_climb.py's per-seed differences: a blind baseline is compared with blind rows only."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+BENCH_CLIMB = Path(__file__).resolve().parents[1] / "bench" / "bench_climb.py"
+
+
+def test_class_space_resampling_is_the_blind_rows_baseline_only():
+    spec = importlib.util.spec_from_file_location("bench_climb", BENCH_CLIMB)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert "classes-none-blind" in bench.DEFAULT_METHODS
+    rows = {
+        "{}": [{"test": 0.60}, {"test": 0.60}],
+        "resample": [{"selected_test": 0.61}, {"selected_test": 0.62}],
+        "classes": [{"selected_test": 0.80}, {"selected_test": 0.81}],
+        "classes-none-blind": [{"selected_test": 0.62}, {"selected_test": 0.61}],
+        "classes-blind": [{"selected_test": 0.63}, {"selected_test": 0.64}],
+    }
+    lines = bench.differences(rows, [1, 2]).splitlines()
+    assert "| classes-blind - classes-none-blind | +1.0 | +3.0 | +2.0 ± 1.4 |" in lines
+    assert "| classes-none-blind - resample | +1.0 | -1.0 | +0.0 ± 1.4 |" in lines
+    assert not any(line.startswith("| classes - classes-none-blind") for line in lines)
