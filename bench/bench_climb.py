@@ -9,7 +9,7 @@ selection accuracy of a run's candidates predicts their test accuracy (Spearman,
 
     python bench/bench_climb.py [--data DIR --task "one line for the LLM"] [--llm local:qwen2.5-coder-1.5b]
         [--iterations 5 --restarts 2] [--seeds 1,2,3] [--runs-dir runs/bench-climb] [--methods ...] [--write]
-        [--reproducible]
+        [--reproducible] [--temperature 1.0]
 
 Methods (every LLM method gets the same iterations x restarts, i.e. the same number of LLM steps):
   "{}"              the bare class name (no LLM)
@@ -113,6 +113,7 @@ def cell_config(args: argparse.Namespace, method: str, seed: int) -> RunConfig:
     common: dict[str, Any] = {
         "data": str(args.data), "scorer": args.scorer, "shots": args.shots, "seed": seed, "task": args.task,
         "llm": args.llm, "pool": args.pool, "restarts": args.restarts, "cache_dir": args.cache_dir,
+        "temperature": args.temperature,
     }  # fmt: skip
     if method == "pool":  # no LLM step: the pool's best on train, as the paper's baseline selects
         return RunConfig(**common, iterations=0, meta="chat")
@@ -303,6 +304,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--restarts", type=int, default=2)
     parser.add_argument("--pool", default="caption")
+    parser.add_argument("--temperature", type=float, default=1.0, help="the LLM's sampling temperature")
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=f"of {', '.join(all_methods())}")
     parser.add_argument("--runs-dir", default=str(ROOT / "runs" / "bench-climb"))
     parser.add_argument("--cache-dir")
