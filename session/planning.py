@@ -78,7 +78,10 @@ def plan_classify(config: RunConfig) -> dict[str, Any]:
     splits = ["train", "val"] if config.selection() == "train+val" else ["train"]
     inputs = sum(len(dataset.items(s)) for s in splits if dataset.has_split(s)) if seeds else 0
     batch = config.classes_per_call(seeds)
-    numbers = classify_numbers(config, pool, len(dataset.classnames), batch, inputs)
+    # The starting check may leave every input out, and the run then asks as one without them: the bound
+    # takes the larger batch, the estimate the usual one.
+    most = max(batch, config.classes_per_call(False))
+    numbers = classify_numbers(config, pool, len(dataset.classnames), most, inputs)
     shows = modality == "text" and config.examples > 0 and not seeds
     return {**numbers, **cost_estimate(config, numbers["llm_calls"], batch, shows)}
 
