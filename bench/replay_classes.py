@@ -84,7 +84,7 @@ class Replay:
 
     def __init__(self, scorer: ClipScorer, shared: list[str], prompts: list[ClassPrompt], on: list[str]):
         self.scorer, self.shared = scorer, shared
-        self.selection = scorer._selection(on)  # built once: every step and rule scores on the same data
+        self.selection = scorer.selection(on)  # built once: every step and rule scores on the same data
         self.inputs = [p for p in prompts if p.source == "input" and p.kept]
         self.steps: dict[tuple[int, int], list[ClassPrompt]] = {}
         for p in prompts:
@@ -96,16 +96,16 @@ class Replay:
         names = self.scorer.classnames
         texts = [f"{names[p.cls]}: {p.text}" if rule.named and p.source == "llm" else p.text for p in prompts]
         weights = np.array([rule.weight if p.source == "llm" else 1.0 for p in prompts], np.float32)
-        return self.scorer._texts(texts) * weights[:, None]
+        return self.scorer.text_features(texts) * weights[:, None]
 
     def search(self, rule: Rule, kept: list[ClassPrompt]) -> ClassSearch:
-        sums = self.scorer._class_sums(self.shared, {})
+        sums = self.scorer.class_sums(self.shared, {})
         members: dict[int, dict[str, np.ndarray]] = {}
         for cls in sorted({p.cls for p in kept}):
             mine = [p for p in kept if p.cls == cls]
             features = self.features(rule, mine)
             sums[cls] += features.sum(axis=0)
-            members[cls] = with_members({}, self.scorer._keys([p.text for p in mine]), features, 1.0)
+            members[cls] = with_members({}, self.scorer.text_keys([p.text for p in mine]), features, 1.0)
         return ClassSearch(self.selection, sums, members)
 
     def run(self, rule: Rule) -> tuple[list[ClassPrompt], ClassSearch]:
@@ -120,7 +120,7 @@ class Replay:
             accepted: list[ClassPrompt] = []
             for cls in sorted({p.cls for p in fresh}):
                 offered = [p for p in fresh if p.cls == cls]
-                keys = self.scorer._keys([p.text for p in offered])
+                keys = self.scorer.text_keys([p.text for p in offered])
                 taken = search.offer(cls, self.features(rule, offered), keys, rule.accept)
                 accepted += [offered[i] for i in taken]
             kept_before = {p.cls for p in kept}
@@ -129,16 +129,16 @@ class Replay:
                 current = [p for p in kept if p.cls == cls]
                 if len(current) > 1:
                     gone = search.prune(
-                        cls, self.features(rule, current), self.scorer._keys([p.text for p in current])
+                        cls, self.features(rule, current), self.scorer.text_keys([p.text for p in current])
                     )
                     dropped = {id(current[i]) for i in gone}
                     kept = [p for p in kept if id(p) not in dropped]
         return kept, self.search(rule, kept)
 
     def test_accuracy(self, search: ClassSearch) -> float:
-        test = self.scorer._images("test")
-        predicted = (test.features @ unit(search.sums).T).argmax(axis=1)
-        return float((predicted == test.labels).mean())
+        features, labels = self.scorer.split_features("test")
+        predicted = (features @ unit(search.sums).T).argmax(axis=1)
+        return float((predicted == labels).mean())
 
 
 def main() -> None:

@@ -55,13 +55,7 @@ def ensemble_embeddings(scorer: Any, templates: list[str]) -> np.ndarray:
     The features are the scorer's own (read back from its feature cache), averaged with the same float32
     arithmetic as ClipScorer.score_ensemble, so the head classifies exactly as the scorer does.
     """
-    public = getattr(scorer, "ensemble_text_features", None)
-    if callable(public):
-        return np.asarray(public(templates), dtype=np.float32)
-    texts = scorer._class_texts(list(templates))  # no public accessor yet (asked for one)
-    mean = np.mean([texts[t].matrix for t in dict.fromkeys(templates)], axis=0)
-    mean /= np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
-    return mean.astype(np.float32)
+    return np.asarray(scorer.ensemble_text_features(templates), dtype=np.float32)
 
 
 def head_name(clip: str, run_clip: str) -> str:

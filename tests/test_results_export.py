@@ -44,10 +44,10 @@ def test_export_round_trip_reproduces_the_ensemble(results_run, capsys):  # noqa
     np.testing.assert_allclose(np.linalg.norm(head, axis=1), 1.0, atol=1e-5)
 
     for split in ("train", "val"):  # never the test split: that is the final evaluation's
-        images = scorer._images(split)  # the cached image features the scorer classifies
-        predicted = (images.features @ head.T).argmax(axis=1)
+        features, labels = scorer.split_features(split)  # the cached image features the scorer classifies
+        predicted = (features @ head.T).argmax(axis=1)
         expected = scorer.score_ensemble(final["ensemble_templates"], split)
-        assert int((predicted == images.labels).sum()) == expected.n_correct
+        assert int((predicted == labels).sum()) == expected.n_correct
 
     # The math, recomputed independently from the text encoder (no cache: float32 instead of float16).
     backbone = load_clip(str(results_run.clip))

@@ -273,6 +273,38 @@ class ClipScorer:
         """[classes, dim]: the unit class vectors of a class-specific classifier (an exported head)."""
         return self._class_vectors(shared, prompts)
 
+    # ------------------------------------------------------- read-only views (exports, bench replays)
+
+    @serialized
+    def split_features(self, split: Split) -> tuple[np.ndarray, np.ndarray]:
+        """A split's unit input features and their labels, exactly as the scorer classifies them."""
+        images = self._images(split)
+        return images.features, images.labels
+
+    @serialized
+    def ensemble_text_features(self, templates: Sequence[str]) -> np.ndarray:
+        """[classes, dim]: a template ensemble's class vectors, those ``score_ensemble`` classifies with."""
+        return self._ensemble_matrix(templates)[0]
+
+    @serialized
+    def text_features(self, texts: Sequence[str]) -> np.ndarray:
+        """[n, dim]: unit features of class texts (not templates), through the feature cache."""
+        return self._texts(texts)
+
+    def text_keys(self, texts: Sequence[str]) -> list[str] | None:
+        """The keys that match a class text with the selection input it copies (texts only, else None)."""
+        return self._keys(texts)
+
+    @serialized
+    def class_sums(self, shared: Sequence[str], prompts: dict[int, list[str]]) -> np.ndarray:
+        """[classes, dim]: per class the sum of its prompts' unit features (unnormalised class vectors)."""
+        return self._class_sums(shared, prompts)
+
+    @serialized
+    def selection(self, on: Sequence[Split]) -> Selection:
+        """The selection splits' features, labels and keys, as the class search scores on them."""
+        return self._selection(on)
+
     def _search(
         self, shared: Sequence[str], prompts: dict[int, list[str]], on: Sequence[Split]
     ) -> ClassSearch:
