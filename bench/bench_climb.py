@@ -252,11 +252,13 @@ def table(rows: dict[str, list[dict[str, Any]]], args: argparse.Namespace, seeds
         rhos = [c["spearman"] for c in cells if c.get("spearman") is not None]
         unusable, duplicates = share(cells, "unusable"), share(cells, "duplicates")
         kept = sum(c.get("kept_texts", 0) for c in cells)
+        # a class-space row that kept no LLM text says 0; "-" is for rows that write no class text
+        texts = method not in NO_LLM and method_options(method).get("space") == "classes"
         lines.append(
             f"| {method} | {mean_std(chosen)} | {mean_std(tests) if 'calls' in cells[0] else '-'} "
             f"| {sum(c.get('calls', 0) for c in cells)} | {sum(c.get('tokens', 0) for c in cells)} "
             f"| {sum(c.get('wall_s', 0.0) for c in cells):.0f} | {unusable} | {duplicates} "
-            f"| {kept if kept else '-'} | {f'{statistics.mean(rhos):.2f}' if rhos else '-'} |"
+            f"| {kept if texts else '-'} | {f'{statistics.mean(rhos):.2f}' if rhos else '-'} |"
         )
     lines += ["", differences(rows, seeds)]
     return "\n".join(lines)
