@@ -49,15 +49,6 @@ class ExportResult:
     classifier: str = ""  # a class-specific head: what it holds ("1 template + 4 class texts"); else ""
 
 
-def ensemble_embeddings(scorer: Any, templates: list[str]) -> np.ndarray:
-    """[classes, dim]: per template the class prompts' normalized text features, averaged, renormalized.
-
-    The features are the scorer's own (read back from its feature cache), averaged with the same float32
-    arithmetic as ClipScorer.score_ensemble, so the head classifies exactly as the scorer does.
-    """
-    return np.asarray(scorer.ensemble_text_features(templates), dtype=np.float32)
-
-
 def head_name(clip: str, run_clip: str) -> str:
     if clip == run_clip:
         return "classifier.safetensors"
@@ -101,7 +92,7 @@ def export(
         classes = ClassPrompts(final["class_templates"], final.get("class_prompts") or {})
         head = scorer.class_embeddings(classes.templates, classes.by_index(dataset.classnames))
     else:
-        head = ensemble_embeddings(scorer, ensemble)
+        head = scorer.ensemble_text_features(ensemble)
 
     out = out_dir or run_dir / "export"
     out.mkdir(parents=True, exist_ok=True)

@@ -283,7 +283,8 @@ class ClipScorer:
 
     @serialized
     def ensemble_text_features(self, templates: Sequence[str]) -> np.ndarray:
-        """[classes, dim]: a template ensemble's class vectors, those ``score_ensemble`` classifies with."""
+        """[classes, dim]: a template ensemble's class vectors, those ``score_ensemble`` classifies with
+        (cached features, the same float32 arithmetic): an exported head classifies exactly as the run did."""
         return self._ensemble_matrix(templates)[0]
 
     @serialized
