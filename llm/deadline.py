@@ -49,9 +49,14 @@ class _Watch:
         return left
 
 
-def _on_sigint(signum: int, frame: Any) -> None:
+def interrupt_requests() -> None:
+    """End every request and backoff in flight, in any thread, within a slice (Ctrl-C, SIGTERM)."""
     global _interrupts
     _interrupts += 1
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    interrupt_requests()
     signal.default_int_handler(signum, frame)  # the usual KeyboardInterrupt in the main thread
 
 

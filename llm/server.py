@@ -29,6 +29,7 @@ from typing import BinaryIO
 
 import httpx
 
+from promptclimb.llm.deadline import interrupt_requests
 from promptclimb.llm.errors import BackendError, one_line
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ DEFAULT_PROMPT_CACHE_MB = 256
 RSS_CEILING_FACTOR = 1.25
 HOST = "127.0.0.1"
 _STOP_GRACE_S = 5.0
+_TERM_GRACE_S = 1.0  # an idle server stops well within it; mid-reply it would wait, with nothing to save
 _PORT_ATTEMPTS = 3
 _SERVER_MAIN = Path(__file__).with_name("_server_main.py")
 _LOG_TAIL_BYTES = 1 << 20
@@ -420,7 +422,7 @@ def stop_process(process: subprocess.Popen) -> None:
         if process.poll() is None:
             process.terminate()
             try:
-                process.wait(timeout=_STOP_GRACE_S)
+                process.wait(timeout=_TERM_GRACE_S)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=_STOP_GRACE_S)
@@ -453,7 +455,9 @@ atexit.register(_stop_all)
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:
-    # Unwind like Ctrl-C does: context managers stop their servers, then atexit catches the rest.
+    # Unwind like Ctrl-C does: a request in flight in a worker thread ends now, not with its reply (the
+    # thread pool would wait for it), context managers stop their servers, then atexit catches the rest.
+    interrupt_requests()
     raise SystemExit(128 + signum)
 
 

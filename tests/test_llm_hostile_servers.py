@@ -165,3 +165,30 @@ def test_ctrl_c_ends_a_backoff_sleep_in_a_worker_thread(monkeypatch: pytest.Monk
     import inspect
 
     assert inspect.signature(Proposer).parameters["sleep"].default is deadline.interruptible_sleep
+
+
+def test_sigterm_ends_a_wait_in_a_worker_thread() -> None:
+    """The embedded server's SIGTERM net ends a request in flight too: the thread pool would wait for it."""
+    import threading
+
+    from promptclimb.llm import deadline, server
+
+    ended: list[BaseException | None] = []
+
+    def waiting() -> None:
+        try:
+            deadline.interruptible_sleep(30)  # a request's socket reads watch the same counter
+            ended.append(None)
+        except BaseException as exc:  # noqa: BLE001 - the test wants to see what ended it
+            ended.append(exc)
+
+    worker = threading.Thread(target=waiting)
+    started = time.monotonic()
+    worker.start()
+    time.sleep(0.3)
+    with pytest.raises(SystemExit) as exit_info:
+        server._exit_on_signal(signal.SIGTERM, None)
+    worker.join(timeout=10)
+    assert exit_info.value.code == 128 + signal.SIGTERM
+    assert time.monotonic() - started < 3
+    assert len(ended) == 1 and isinstance(ended[0], deadline.RequestInterrupted)
