@@ -83,7 +83,7 @@ RUN_GROUPS: dict[str, tuple[str, ...]] = {
     "search": (
         "meta", "space", "pool", "pool_size", "iterations", "restarts", "parallel_restarts", "proposals",
         "top_k", "bottom_k", "feedback", "shown", "examples", "history_turns", "class_batch", "per_class",
-        "class_words", "input_texts", "seed_baselines",
+        "class_words", "input_texts", "adopt", "seed_baselines",
     ),
     "selection": ("select_on", "tie_break", "ensemble_size"),
     "budget and stopping": ("max_llm_calls", "max_cost", "patience", "max_unusable_steps"),

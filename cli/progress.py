@@ -26,7 +26,16 @@ from promptclimb.nodes.rank import ranked, selection_acc
 from promptclimb.session.driver import PROGRESS
 
 # Updates that mean the starting pool is scored (the pool's own evaluate update comes before them).
-CLIMB_NODES = ("rank", "feedback", "propose", "class_feedback", "class_propose", "gather", "finalize")
+CLIMB_NODES = (
+    "rank",
+    "feedback",
+    "propose",
+    "class_feedback",
+    "class_propose",
+    "class_adopt",
+    "gather",
+    "finalize",
+)
 
 
 def duration(seconds: float | None) -> str:

@@ -63,8 +63,12 @@ def print_summary(summary: dict[str, Any], limit: int | None = None) -> None:
         say(f"top-{len(final['ensemble_templates'])} ensemble: test {pct(final['ensemble_test_acc'])}")
         if final.get("class_templates"):
             texts = sum(len(v) for v in (final.get("class_prompts") or {}).values())
-            inputs = (summary.get("class_prompts") or {}).get("inputs", 0)
-            of_them = f" ({inputs} of them training inputs)" if inputs else ""
+            counts = summary.get("class_prompts") or {}
+            inputs, adopted = counts.get("inputs", 0), counts.get("adopted", 0)
+            parts = [f"{inputs} of them training inputs"] * bool(inputs) + [
+                f"{adopted} adopted from other classes"
+            ] * bool(adopted)
+            of_them = f" ({', '.join(parts)})" if parts else ""
             chosen = " (reported)" if final.get("selected") == "classes" else ""
             say(f"class-specific: {len(final['class_templates'])} template(s) + {texts} texts{of_them}: "
                 f"test {pct(final.get('classes_test_acc'))}{chosen}")  # fmt: skip
@@ -74,7 +78,8 @@ def print_summary(summary: dict[str, Any], limit: int | None = None) -> None:
                 say(f"  without the LLM's texts ({what}): test {pct(alone)}")
         for name, acc in final["baselines"].items():
             say(f"baseline {name}: test {pct(acc)}")
-    contributed = summary["llm_templates_scored"] + (summary.get("class_prompts") or {}).get("kept", 0)
+    counts = summary.get("class_prompts") or {}
+    contributed = summary["llm_templates_scored"] + counts.get("kept", 0) + counts.get("adopted", 0)
     written = (summary.get("class_prompts") or {}).get("written", 0)
     if summary["llm_calls"] and not summary["llm_templates_scored"] and not written:
         # A run shorter than --max-unusable-steps never pauses: say that the LLM gave nothing usable.

@@ -12,6 +12,7 @@ DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 # Classes a class step asks for. Where the inputs are class texts the LLM's texts added 0.0-0.3 points for
 # 3x a narrow step's time (bench/RESULTS.md), so the default asks for a third of them there.
 CLASS_BATCH, INPUT_TEXTS_CLASS_BATCH = 6, 2
+ADOPT_NEAREST = 32  # classes an LLM text is offered to besides its own (bench/RESULTS.md, 2026-12-09)
 FeedbackMode = Literal["pos+neg", "pos", "neg", "none"]
 MetaStyle = Literal["compact", "chat", "liu2024"]
 SearchSpace = Literal["templates", "classes"]
@@ -184,6 +185,12 @@ class RunConfig(BaseModel):
         description="classes, text data: each class starts from its selection inputs as class texts (an "
         "input is never scored against itself); default: on for text data, off for images",
     )
+    adopt: int = Field(
+        ADOPT_NEAREST,
+        ge=0,
+        description="classes: after the last step each text the LLM wrote is offered to the N other classes "
+        "nearest to it, kept where it raises selection accuracy (no LLM call); 0: off",
+    )
     seed_baselines: bool | None = Field(
         None,
         description="the bare class name and the hand-made template join the initial pool, so a run never "
@@ -289,8 +296,8 @@ class RunConfig(BaseModel):
 
     @classmethod
     def from_saved(cls, data: object) -> RunConfig:
-        """A config.json as saved: one written before these options existed (0.2.x) resumes as it started,
-        one shared template and no baselines added to its pool."""
+        """A config.json as saved: one written before these options existed resumes as it started, one
+        shared template, no baselines added to its pool and no text adopted by another class."""
         if isinstance(data, dict):
-            data = {"space": "templates", "seed_baselines": False, **data}
+            data = {"space": "templates", "seed_baselines": False, "adopt": 0, **data}
         return cls.model_validate(data)

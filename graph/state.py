@@ -44,6 +44,7 @@ class ClassPrompt(BaseModel):
     iteration: int = 0
     kept: bool = False  # part of the current classifier (accepted on the selection data)
     source: Literal["llm", "input"] = "llm"
+    written_for: int | None = None  # an LLM text another class adopted (--adopt): the class it was asked for
 
 
 class ClassifierScore(BaseModel):

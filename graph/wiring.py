@@ -1,7 +1,8 @@
 """The graph: propose -> evaluate -> rank -> feedback -> (propose | finalize). Routing lives here only.
 
 With class-specific prompts (``--space classes``) the scored pool goes to class_feedback instead, and the
-loop is class_feedback -> class_propose -> class_evaluate -> class_feedback -> (... | finalize).
+loop is class_feedback -> class_propose -> class_evaluate -> class_feedback -> (... | class_adopt), then
+finalize.
 
 The first step scores the initial pool (the input's ``pending``), so a run starts at ``evaluate``.
 
@@ -20,6 +21,7 @@ from langgraph.types import Send
 
 from promptclimb.graph.context import Context
 from promptclimb.graph.state import OptimState
+from promptclimb.nodes.class_adopt import class_adopt
 from promptclimb.nodes.class_evaluate import class_evaluate
 from promptclimb.nodes.class_feedback import class_feedback
 from promptclimb.nodes.class_propose import class_propose
@@ -40,7 +42,7 @@ def after_feedback(state: OptimState, runtime: Runtime[Context]) -> str:
 
 
 def after_class_feedback(state: OptimState, runtime: Runtime[Context]) -> str:
-    return "finalize" if after_feedback(state, runtime) == "finalize" else "class_propose"
+    return "class_adopt" if after_feedback(state, runtime) == "finalize" else "class_propose"
 
 
 def after_rank(state: OptimState, runtime: Runtime[Context]) -> str:
@@ -110,13 +112,15 @@ def build_graph(
     builder.add_node("class_feedback", class_feedback)
     builder.add_node("class_propose", class_propose)
     builder.add_node("class_evaluate", class_evaluate)
+    builder.add_node("class_adopt", class_adopt)
     builder.add_edge(START, "evaluate")
     builder.add_edge("propose", "evaluate")
     builder.add_edge("evaluate", "rank")
     builder.add_conditional_edges("rank", after_rank, ["feedback", "class_feedback"])
     builder.add_conditional_edges("feedback", after_feedback, ["propose", "finalize"])
-    builder.add_conditional_edges("class_feedback", after_class_feedback, ["class_propose", "finalize"])
+    builder.add_conditional_edges("class_feedback", after_class_feedback, ["class_propose", "class_adopt"])
     builder.add_edge("class_propose", "class_evaluate")
     builder.add_edge("class_evaluate", "class_feedback")
+    builder.add_edge("class_adopt", "finalize")
     builder.add_edge("finalize", END)
     return builder.compile(checkpointer=checkpointer)

@@ -51,14 +51,17 @@ def history(candidates: list[Candidate]) -> list[dict[str, Any]]:
 
 
 def class_prompt_counts(state: OptimState) -> dict[str, int] | None:
-    """--space classes: class-specific texts the LLM wrote and the classifier keeps, and the selection inputs
-    it keeps as class texts (--input-texts); None otherwise."""
+    """--space classes: class-specific texts the LLM wrote and the classifier keeps for the class they were
+    asked for, those other classes adopted (--adopt), and the selection inputs it keeps as class texts
+    (--input-texts); None otherwise."""
     prompts = state.get("class_prompts") or []
     if not prompts and not state.get("shared"):
         return None
-    written = [p for p in prompts if p.source == "llm"]
+    written = [p for p in prompts if p.source == "llm" and p.written_for is None]
+    adopted = sum(1 for p in prompts if p.written_for is not None and p.kept)
     inputs = sum(1 for p in prompts if p.source == "input" and p.kept)
-    return {"written": len(written), "kept": sum(1 for p in written if p.kept), "inputs": inputs}
+    kept = sum(1 for p in written if p.kept)
+    return {"written": len(written), "kept": kept, "adopted": adopted, "inputs": inputs}
 
 
 def summarize(run_dir: Path) -> dict[str, Any]:

@@ -45,7 +45,8 @@ def test_a_text_run_with_class_prompts_finishes_and_reports_its_classifier(banki
     assert final["selected"] == "classes" and final["selected_test_acc"] == final["classes_test_acc"]
     assert s["class_prompts"]["written"] > 0
     kept = sum(len(v) for v in final["class_prompts"].values())
-    assert kept == s["class_prompts"]["kept"] + s["class_prompts"]["inputs"]  # the LLM's and the inputs
+    counts = s["class_prompts"]
+    assert kept == counts["kept"] + counts["adopted"] + counts["inputs"]  # the LLM's, adopted, the inputs
     calls = read_calls(run_dir)
     assert len(calls) == 4 and all(len(c.request) == 1 for c in calls)  # one self-contained message
     first = calls[0].request[0]["content"]
@@ -89,7 +90,7 @@ def test_a_text_run_starts_each_class_from_its_inputs_and_never_shows_them(banki
     s = show_json(runs, run_dir, capsys)
     counts = s["class_prompts"]
     assert counts["inputs"] == sum(p.kept for p in seeds) > 0
-    assert counts["written"] == sum(p.source == "llm" for p in prompts) > 0
+    assert counts["written"] == sum(p.source == "llm" and p.written_for is None for p in prompts) > 0
     final_texts = {text for texts in s["final"]["class_prompts"].values() for text in texts}
     assert {p.text for p in seeds if p.kept} <= final_texts  # the reported classifier holds them
     assert s["final"]["class_input_texts"] == counts["inputs"]
@@ -281,3 +282,4 @@ def test_a_hostile_class_prompt_file_is_refused_in_one_line(banking, tmp_path, c
     bad.write_text(json.dumps({"format": "promptclimb-class-prompts", "templates": ["{0.__class__}"],
                                "classes": {}}))  # fmt: skip
     assert cli(*score) == 2
+

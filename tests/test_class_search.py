@@ -222,3 +222,15 @@ def test_template_operators_are_deterministic_valid_and_new():
     assert variants == local_variants(parents, seed=1, limit=10) != local_variants(parents, seed=2, limit=10)
     assert len(variants) == 10 and all(validate(v) == v for v in variants)
     assert not {v.lower() for v in variants} & {p.lower() for p in parents}
+
+
+def test_the_adoption_rule_refuses_a_tie_that_the_tie_rule_accepts():
+    tie, before = Fit(5, 0.2), Fit(5, 0.1)
+    assert tie.better_than(before) and not tie.more_right_than(before)
+    assert Fit(6, 0.0).more_right_than(before)
+
+
+def test_a_config_saved_before_adopt_existed_resumes_without_adopting():
+    saved = RunConfig(data="d").model_dump()
+    assert saved.pop("adopt") == 32
+    assert RunConfig.from_saved(saved).adopt == 0 and RunConfig.from_saved({**saved, "adopt": 8}).adopt == 8

@@ -175,3 +175,20 @@ def test_bad_csv_gets_one_line_errors(tmp_path: Path):
     (tmp_path / "train.csv").write_text("text,label\nhello,a\n")
     with pytest.raises(DataError, match="2 or more"):
         load_text_dataset(tmp_path, shots=1, seed=1)
+
+
+def test_a_text_written_for_one_class_is_adopted_by_the_class_it_describes(text_data, encoder, tmp_path):
+    """adopt_texts (--adopt): texts asked for one class but about another are offered to the nearest other
+    classes; kept only where more selection inputs come out right; deterministic; nearest=0 offers none."""
+    dataset = load_text_dataset(text_data, shots=4, seed=1)
+    scorer = ClipScorer(encoder, dataset, tmp_path / "cache")
+    n = len(dataset.classnames)
+    about = {c: [i.text for i in dataset.items("test") if i.label == (c + 1) % n][:3] for c in range(n)}
+    written = [(c, text) for c in range(n) for text in about[c]]  # asked for c, about the class after it
+    before = scorer.climb_classes(["{}"], {}, {}, ["train", "val"]).after.correct
+    report = scorer.adopt_texts(["{}"], {}, written, ["train", "val"], nearest=n - 1)
+    assert report.adopted and report.after.correct > before
+    assert all(cls != written[index][0] for index, cls in report.adopted)
+    assert any(cls == (written[index][0] + 1) % n for index, cls in report.adopted)
+    assert scorer.adopt_texts(["{}"], {}, written, ["train", "val"], nearest=n - 1) == report
+    assert not scorer.adopt_texts(["{}"], {}, written, ["train", "val"], nearest=0).adopted

@@ -50,6 +50,10 @@ class Fit:
         """The stated tie rule: more inputs right, or as many and a larger mean margin."""
         return (self.correct, self.margin) > (other.correct, other.margin)
 
+    def more_right_than(self, other: Fit) -> bool:
+        """The stricter rule of a larger search (a text offered to many classes): more right, no tie."""
+        return self.correct > other.correct
+
 
 def unit(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.maximum(np.linalg.norm(matrix, axis=-1, keepdims=True), 1e-12)

@@ -245,12 +245,45 @@ class ClipScorer:
             if len(current) > 1:
                 gone = search.prune(cls, self._texts(current), self._keys(current))
                 report.dropped[cls] = [current[i] for i in gone]
+        return self._report(search, report)
+
+    def _report(self, search: ClassSearch, report: ClassReport) -> ClassReport:
+        """The classifier a class search ends with, on the selection data: labels and predictions only."""
         report.after = search.fit
         report.total = len(search.data.labels)
         report.per_class = search.per_class(len(self.classnames))
         report.confusions = search.confusions()
         report.misclassified = search.misclassified()
         return report
+
+    @serialized
+    def adopt_texts(
+        self,
+        shared: Sequence[str],
+        kept: dict[int, list[str]],
+        written: Sequence[tuple[int, str]],
+        on: Sequence[Split],
+        nearest: int,
+    ) -> ClassReport:
+        """Offer each written (class, text), in order, to the ``nearest`` other classes whose shared-template
+        vectors are nearest to the text, nearest first; kept where it makes more selection inputs right (no
+        tie on the margin: with this many offers a tie's margin is luck on small data). No LLM call,
+        deterministic."""
+        search = self._search(shared, kept, on)
+        names = unit(self._class_sums(shared, {}))
+        has = {cls: set(texts) for cls, texts in kept.items()}
+        report = ClassReport()
+        for index, (own, text) in enumerate(written):
+            feature = self._texts([text])
+            order = np.argsort(-(feature @ names.T)[0], kind="stable")
+            for cls in [int(c) for c in order if c != own][:nearest]:
+                if text in has.setdefault(cls, set()):
+                    continue
+                if search.offer(cls, feature, self._keys([text]), Fit.more_right_than):
+                    has[cls].add(text)
+                    report.accepted.setdefault(cls, []).append(text)
+                    report.adopted.append((index, cls))
+        return self._report(search, report)
 
     @serialized
     def score_classes(
@@ -519,6 +552,7 @@ class ClassReport:
     per_class: list[list[int]] = field(default_factory=list)
     confusions: list[list[int]] = field(default_factory=list)
     misclassified: list[list[int]] = field(default_factory=list)
+    adopted: list[tuple[int, int]] = field(default_factory=list)  # (index of the written text, class)
 
 
 def _classify(
