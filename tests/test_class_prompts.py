@@ -282,4 +282,3 @@ def test_a_hostile_class_prompt_file_is_refused_in_one_line(banking, tmp_path, c
     bad.write_text(json.dumps({"format": "promptclimb-class-prompts", "templates": ["{0.__class__}"],
                                "classes": {}}))  # fmt: skip
     assert cli(*score) == 2
-
