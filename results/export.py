@@ -83,7 +83,9 @@ def export(
         config.data, **config.draw(), text_column=config.text_column, label_column=config.label_column
     )  # type: ignore[arg-type]
     model = clip or config.scorer or config.clip
-    backbone = load_backbone(model, device=device or config.device, precision=precision or config.precision)
+    # what the run itself loaded (--clip means CLIP through transformers, never an openai: checkpoint file)
+    spec = clip or config.scorer_spec()
+    backbone = load_backbone(spec, device=device or config.device, precision=precision or config.precision)
     scorer = ClipScorer(backbone, dataset, config.cache_dir or default_cache_dir())
     classes = None
     if final and final.get("selected") == "classes" and final.get("class_templates"):

@@ -99,9 +99,9 @@ def transfer(
     splits = ["train", *(["test"] if dataset.has_split("test") else [])]
     random_weights: dict[str, bool] = {}
     source = config.scorer or config.clip
-    for role, clip in (("source", source), ("target", other_clip)):
+    for role, clip, spec in (("source", source, config.scorer_spec()), ("target", other_clip, other_clip)):
         options = {"device": device or config.device, "precision": precision or config.precision}
-        backbone = load_backbone(clip, **options)
+        backbone = load_backbone(spec, **options)  # the run's own model as the run loaded it
         random_weights[clip] = bool(backbone.random_weights)
         scorer = ClipScorer(backbone, dataset, config.cache_dir or default_cache_dir())
         if "test" in splits:

@@ -234,7 +234,7 @@ def endpoint_reasons(config: RunConfig, given: dict[str, Any]) -> list[str]:
 def code_reasons(config: RunConfig) -> list[str]:
     """A plugin scorer (code to import) or a checkpoint file (TorchScript may carry code) named by a run's
     config.json."""
-    reason = untrusted_reason(config.scorer) if config.scorer else None
+    reason = untrusted_reason(config.scorer_spec())  # --clip too: every command loads the same spec
     return [reason] if reason else []
 
 

@@ -96,12 +96,14 @@ def resolve(track: str | None, env: dict[str, str] | None = None) -> str | None:
 
 def consent_reason(config: Any, given: dict[str, Any]) -> str | None:
     """Why a resumed run's own tracking URI needs consent: a remote store receives the run's data and
-    MLflow's credentials ($MLFLOW_TRACKING_TOKEN, ...). A local store, or --track given anew, needs none."""
+    MLflow's credentials ($MLFLOW_TRACKING_TOKEN, ...), and a local one may name any artifact location (an
+    HTTP server too, which gets the same token). Only --track given anew needs none."""
     track = getattr(config, "track", None)
-    if not track or "track" in given or is_local(store_of(track)):
+    if not track or "track" in given:
         return None
-    host = host_of(store_of(track))
-    return f"MLflow tracking: the run's data and $MLFLOW_TRACKING_TOKEN would go to {host}"
+    store = store_of(track)
+    where = f"the store {store}, whose artifact location it chose" if is_local(store) else host_of(store)
+    return f"MLflow tracking: the run's data and $MLFLOW_TRACKING_TOKEN would go to {where}"
 
 
 def flat_params(config: Any) -> dict[str, str]:

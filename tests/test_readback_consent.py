@@ -63,3 +63,17 @@ def test_the_gate_is_what_stops_the_load(hostile_run, loads, capsys) -> None:
     runs, run_dir, evil = hostile_run
     assert cli("--runs-dir", str(runs), "replay", run_dir.name, "--trust-run-plugin") == 2  # the spy refuses
     assert loads == [str(evil)]
+
+
+@pytest.mark.parametrize("command", [*COMMANDS, ["resume"]], ids=lambda c: c[0])
+def test_a_clip_field_naming_a_checkpoint_file_never_loads_it(hostile_run, loads, capsys, command) -> None:
+    """--clip is CLIP through transformers in every command: a config.json that puts ``openai:FILE`` there
+    (no scorer) gets no command to read FILE as a checkpoint, with or without consent."""
+    runs, run_dir, evil = hostile_run
+    config = json.loads((run_dir / "config.json").read_text())
+    (run_dir / "config.json").write_text(json.dumps({**config, "scorer": None, "clip": f"openai:{evil}"}))
+    capsys.readouterr()
+    code = cli("--runs-dir", str(runs), command[0], run_dir.name, *command[1:], "--trust-run-plugin")
+    err = capsys.readouterr().err
+    assert loads == []
+    assert "Traceback" not in err and code in (0, 2), err  # a command that needs CLIP fails in one line

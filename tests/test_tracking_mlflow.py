@@ -49,7 +49,12 @@ def test_a_paused_and_resumed_run_is_one_mlflow_run(store, tmp_path, tiny_clip, 
     assert paused.data.params["iterations"] == "2" and paused.data.params["max_llm_calls"] == "2"
     assert steps(mlflow, run_id, "best_selection_acc") == [0, 1, 2]  # the pool, then each iteration
 
-    assert cli("--runs-dir", str(runs), "resume", run_dir.name, "--max-llm-calls", "10") == 0
+    capsys.readouterr()
+    assert cli("--runs-dir", str(runs), "resume", run_dir.name, "--max-llm-calls", "10") == 2
+    err = capsys.readouterr().err  # a store read back from config.json is the run's choice, local or not
+    assert "MLflow tracking" in err and "--track" in err and len(err.strip().splitlines()) == 1
+    again = ("resume", run_dir.name, "--max-llm-calls", "10", "--track", f"mlflow:{store}")
+    assert cli("--runs-dir", str(runs), *again) == 0  # given anew: the user's own store
     assert json.loads((run_dir / tracking.TRACKING_FILE).read_text())["run_id"] == run_id
     (experiment,) = [e for e in mlflow.search_experiments() if e.name == tracking.EXPERIMENT]
     assert [r.info.run_id for r in mlflow.search_runs([experiment.experiment_id])] == [run_id]
@@ -74,7 +79,8 @@ def test_a_resumed_class_specific_run_logs_every_step(store, tmp_path, tiny_clip
     extra = ("--space", "classes", "--iterations", "2", "--restarts", "2", "--track", f"mlflow:{store}")
     assert cli(*run_args(runs, tiny_clip, *extra), "--max-llm-calls", "2") == 3
     run_dir = only_run(runs)
-    assert cli("--runs-dir", str(runs), "resume", run_dir.name, "--max-llm-calls", "10") == 0
+    again = ("resume", run_dir.name, "--max-llm-calls", "10", "--trust-run-llm")  # consent to its own store
+    assert cli("--runs-dir", str(runs), *again) == 0
     run_id = json.loads((run_dir / tracking.TRACKING_FILE).read_text())["run_id"]
     mlflow = client(store)
     assert steps(mlflow, run_id, "best_selection_acc") == [0, 1, 2, 3, 4]
