@@ -228,7 +228,17 @@ def endpoint_reasons(config: RunConfig, given: dict[str, Any]) -> list[str]:
     reason = endpoint_needs_consent(
         "LLM", config.llm_base_url, config.llm_api_key_env, "OPENAI_API_KEY", from_user
     )
-    return [r for r in (reason, tracking.consent_reason(config, given)) if r]
+    reasons = (reason, llm_file_reason(config.llm, given), tracking.consent_reason(config, given))
+    return [r for r in reasons if r]
+
+
+def llm_file_reason(llm: str, given: dict[str, Any]) -> str | None:
+    """A model or replies file named by a run's config.json (gguf:PATH, scripted:PATH) is the run's choice
+    of a file to load; --llm given anew is the user's."""
+    provider, _, target = llm.partition(":")
+    if "llm" in given or provider not in ("gguf", "scripted") or not target or "=" in target:
+        return None  # scripted: and scripted:delay=S read no file
+    return f"LLM {llm} would load the file {target}"
 
 
 def code_reasons(config: RunConfig) -> list[str]:
@@ -265,7 +275,7 @@ KIND = Kind(
     summarize=summarize,
     endpoint_reasons=endpoint_reasons,
     code_reasons=code_reasons,
-    endpoint_hint="give --llm-base-url and --llm-api-key-env (--track for the tracking store)",
+    endpoint_hint="give --llm-base-url and --llm-api-key-env (--llm for a model file, --track for the store)",
     code_hint="check the plugin or file first",
     finished=lambda run_dir: [],
 )
