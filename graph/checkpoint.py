@@ -296,6 +296,8 @@ def open_checkpointer(
 
 @contextmanager
 def _sqlite_saver(path: Path, serde: JsonPlusSerializer, readonly: bool) -> Iterator[SqliteSaver]:
+    if path.is_symlink():  # a planted link would read, rewind or write a database outside the run
+        raise CheckpointError(f"checkpoint file {path} is a symbolic link: checkpoints stay inside the run")
     conn = _connect_readonly(path) if readonly else sqlite3.connect(path, check_same_thread=False)
     saver: SqliteSaver | None = None
     try:

@@ -1,5 +1,6 @@
 """Report files are replaced whole: a kill -9 during ``report`` leaves the old file or the new one, never a
-truncated or 0-byte one."""
+truncated or 0-byte one. The temporary file is created afresh and the rename replaces a link at ``path``
+itself: a symlink planted in a run directory never leads a write out of it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ def replacing(path: Path) -> Iterator[Path]:
     """A temporary path beside ``path`` to write to; moved over ``path`` only when the block succeeds."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        tmp.unlink(missing_ok=True)  # a link planted at the name goes, its target untouched
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644))
         yield tmp
         with open(tmp, "rb+") as handle:  # on disk before the rename makes it visible
             os.fsync(handle.fileno())

@@ -25,6 +25,7 @@ from safetensors.numpy import load_file, save_file
 
 from promptclimb.errors import UserError
 from promptclimb.graph.runs import load_config
+from promptclimb.results.atomic import write_text, write_with
 from promptclimb.results.summary import summarize
 
 FORMAT = "promptclimb-zero-shot-head"
@@ -78,6 +79,9 @@ def export(
     ensemble = (
         final["ensemble_templates"] if final else [r["template"] for r in board[: config.ensemble_size]]
     )
+    out = out_dir or run_dir / "export"
+    if out_dir is None and out.is_symlink():  # the run's own folder: a planted link never leads out of it
+        raise ExportError(f"{out} is a symbolic link: remove it, or give --out DIR")
     # Text runs and any scorer spec (text:, openai:, siglip:, plugins), not only CLIP on image folders.
     dataset = load_any_dataset(
         config.data, **config.draw(), text_column=config.text_column, label_column=config.label_column
@@ -96,7 +100,6 @@ def export(
     else:
         head = scorer.ensemble_text_features(ensemble)
 
-    out = out_dir or run_dir / "export"
     out.mkdir(parents=True, exist_ok=True)
     head_path = out / head_name(model, config.scorer or config.clip)
     metadata = {
@@ -111,7 +114,8 @@ def export(
         "normalized": "true",
         "random_weights": str(bool(backbone.random_weights)).lower(),
     }
-    save_file({TENSOR: np.ascontiguousarray(head)}, str(head_path), metadata=metadata)
+    tensors = {TENSOR: np.ascontiguousarray(head)}
+    write_with(head_path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
     by_template = {r["template"]: r for r in board}
     record = {
@@ -142,9 +146,9 @@ def export(
         "heads": sorted(p.name for p in out.glob("classifier*.safetensors")),
     }
     if classes is not None:
-        (out / CLASS_PROMPTS_FILE).write_text(classes.to_json())
+        write_text(out / CLASS_PROMPTS_FILE, classes.to_json())
     templates_path = out / "templates.json"
-    templates_path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    write_text(templates_path, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     return ExportResult(
         clip=model,
         classnames=dataset.classnames,

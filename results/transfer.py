@@ -15,6 +15,7 @@ from typing import Any
 
 from promptclimb.errors import UserError
 from promptclimb.graph.runs import append_log, load_config
+from promptclimb.results.atomic import write_text
 from promptclimb.results.stats import wilson_interval
 from promptclimb.results.summary import summarize
 
@@ -133,5 +134,5 @@ def save(run_dir: Path, record: dict[str, Any]) -> Path:
         except (ValueError, AttributeError):
             existing = []
     kept = [t for t in existing if t.get("target_clip") != record["target_clip"]]
-    path.write_text(json.dumps({"transfers": [*kept, record]}, indent=2) + "\n")
+    write_text(path, json.dumps({"transfers": [*kept, record]}, indent=2) + "\n")  # a planted link stays
     return path

@@ -207,3 +207,31 @@ def test_resume_refuses_a_model_or_replies_file_named_by_the_run(paused_run, tmp
     assert list(outside.iterdir()) == []
     again = ("resume", run_dir.name, "--llm", "scripted:", "--max-llm-calls", "10")
     assert cli("--runs-dir", str(runs), *again) == 0  # the user's own choice
+
+
+def test_links_planted_in_a_run_never_lead_a_write_out_of_it(finished_run, tiny_clip, tmp_path, capsys):
+    """transfer.json, the report's temporary file, export/ and checkpoints.sqlite as symlinks to files
+    outside: every command leaves the outside alone (a link is replaced, or the command stops in one line)."""
+    import os
+
+    runs, run_dir = finished_run
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (run_dir / "transfer.json").symlink_to(victim)
+    (run_dir / f".report.md.{os.getpid()}.tmp").symlink_to(victim)  # cli() runs in this process
+    assert cli("--runs-dir", str(runs), "report", run_dir.name) == 0
+    assert cli("--runs-dir", str(runs), "transfer", run_dir.name, "--clip", str(tiny_clip)) == 0
+    assert victim.read_text() == "keep me" and not (run_dir / "transfer.json").is_symlink()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (run_dir / "export").symlink_to(outside, target_is_directory=True)
+    capsys.readouterr()
+    assert cli("--runs-dir", str(runs), "export", run_dir.name) == 2
+    assert "symbolic link" in one_line_error(capsys) and list(outside.iterdir()) == []
+    database = run_dir / "checkpoints.sqlite"
+    database.rename(tmp_path / "elsewhere.sqlite")
+    database.symlink_to(tmp_path / "elsewhere.sqlite")
+    before = (tmp_path / "elsewhere.sqlite").read_bytes()
+    assert cli("--runs-dir", str(runs), "rewind", run_dir.name, "--restart", "1") == 2
+    assert "symbolic link" in one_line_error(capsys)
+    assert (tmp_path / "elsewhere.sqlite").read_bytes() == before
