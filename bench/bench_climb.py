@@ -24,7 +24,10 @@ Methods (every LLM method gets the same iterations x restarts, i.e. the same num
                     resampling in the class space; blind, the baseline of the other blind rows
   classes           the default: on texts each class starts from its selection inputs as class texts, then
                     the LLM writes texts for the weakest, most confused classes (--space classes), 2 classes
-                    a call where the inputs are class texts, 6 where they are not (blind)
+                    a call where the inputs are class texts, 6 where they are not (blind); after the last
+                    step each LLM text is offered to the 32 classes nearest to it (--adopt 32, no LLM call)
+  classes-own       the same with each text kept only by the class it was asked for (--adopt 0): the
+                    default before 2026-12-09
   classes-wide      the same with 6 classes a call (--class-batch 6): the default on texts before 2026-12-05
   classes-lean      the same with 3 classes a call (--class-batch 3)
   classes-narrow    the same with 2 classes a call (--class-batch 2), blind too
@@ -73,6 +76,7 @@ LLM_METHODS: dict[str, dict[str, Any]] = {
     "compact": {"meta": "compact", "space": "templates"},
     "classes-none": {"space": "classes", "feedback": "none"},
     "classes": {"space": "classes"},
+    "classes-own": {"space": "classes", "adopt": 0},
     "classes-wide": {"space": "classes", "class_batch": 6},
     "classes-lean": {"space": "classes", "class_batch": 3},
     "classes-short": {"space": "classes", "class_words": 12},
@@ -203,6 +207,7 @@ def cell_row(run_dir: Path, args: argparse.Namespace, seed: int, encoder: Any) -
     return {
         "spearman": selection_vs_test(s, args, seed, encoder),
         "kept_texts": (s.get("class_prompts") or {}).get("kept", 0),
+        "adopted_texts": (s.get("class_prompts") or {}).get("adopted", 0),  # --adopt: other classes took them
         "test": final.get("test_acc"),
         "selected_test": final.get("selected_test_acc"),
         "selected": final.get("selected"),
@@ -252,13 +257,15 @@ def table(rows: dict[str, list[dict[str, Any]]], args: argparse.Namespace, seeds
         rhos = [c["spearman"] for c in cells if c.get("spearman") is not None]
         unusable, duplicates = share(cells, "unusable"), share(cells, "duplicates")
         kept = sum(c.get("kept_texts", 0) for c in cells)
+        adopted = sum(c.get("adopted_texts", 0) for c in cells)
+        kept_cell = f"{kept} (+{adopted} adopted)" if adopted else str(kept)
         # a class-space row that kept no LLM text says 0; "-" is for rows that write no class text
         texts = method not in NO_LLM and method_options(method).get("space") == "classes"
         lines.append(
             f"| {method} | {mean_std(chosen)} | {mean_std(tests) if 'calls' in cells[0] else '-'} "
             f"| {sum(c.get('calls', 0) for c in cells)} | {sum(c.get('tokens', 0) for c in cells)} "
             f"| {sum(c.get('wall_s', 0.0) for c in cells):.0f} | {unusable} | {duplicates} "
-            f"| {kept if texts else '-'} | {f'{statistics.mean(rhos):.2f}' if rhos else '-'} |"
+            f"| {kept_cell if texts else '-'} | {f'{statistics.mean(rhos):.2f}' if rhos else '-'} |"
         )
     lines += ["", differences(rows, seeds)]
     return "\n".join(lines)

@@ -77,3 +77,12 @@ def require_consent(reasons: list[str], flag: str, hint: str) -> None:
             f"this run's config.json chooses it: {'; '.join(reasons)}. Pass {flag} if you trust this run, "
             f"or {hint}"
         )
+
+
+def llm_file_reason(llm: str, given_anew: bool) -> str | None:
+    """A model or replies file named by a run's config.json (gguf:PATH, scripted:PATH) is the run's choice
+    of a file to load; --llm given anew is the user's."""
+    provider, _, target = llm.partition(":")
+    if given_anew or provider not in ("gguf", "scripted") or not target or "=" in target:
+        return None  # scripted: and scripted:delay=S read no file
+    return f"LLM {llm} would load the file {target}"

@@ -39,7 +39,7 @@ from promptclimb.graph.session import current_state
 from promptclimb.graph.state import Candidate, initial_state
 from promptclimb.graph.wiring import build_graph
 from promptclimb.llm.backends import ChatBackend, open_backend
-from promptclimb.llm.credentials import endpoint_needs_consent
+from promptclimb.llm.credentials import endpoint_needs_consent, llm_file_reason
 from promptclimb.llm.errors import LLMUnavailable
 from promptclimb.llm.proposer import Proposer
 from promptclimb.llm.records import Usage
@@ -228,17 +228,8 @@ def endpoint_reasons(config: RunConfig, given: dict[str, Any]) -> list[str]:
     reason = endpoint_needs_consent(
         "LLM", config.llm_base_url, config.llm_api_key_env, "OPENAI_API_KEY", from_user
     )
-    reasons = (reason, llm_file_reason(config.llm, given), tracking.consent_reason(config, given))
+    reasons = (reason, llm_file_reason(config.llm, "llm" in given), tracking.consent_reason(config, given))
     return [r for r in reasons if r]
-
-
-def llm_file_reason(llm: str, given: dict[str, Any]) -> str | None:
-    """A model or replies file named by a run's config.json (gguf:PATH, scripted:PATH) is the run's choice
-    of a file to load; --llm given anew is the user's."""
-    provider, _, target = llm.partition(":")
-    if "llm" in given or provider not in ("gguf", "scripted") or not target or "=" in target:
-        return None  # scripted: and scripted:delay=S read no file
-    return f"LLM {llm} would load the file {target}"
 
 
 def code_reasons(config: RunConfig) -> list[str]:

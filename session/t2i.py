@@ -24,7 +24,7 @@ from promptclimb.graph.t2i.context import REFERENCE_FILE, T2IContext
 from promptclimb.graph.t2i.session import create_t2i_run, load_t2i_config, open_t2i_checkpointer
 from promptclimb.graph.t2i.state import KINDS, T2IConfig
 from promptclimb.graph.t2i.wiring import build_t2i_graph, initial_t2i_state
-from promptclimb.llm.credentials import endpoint_needs_consent
+from promptclimb.llm.credentials import endpoint_needs_consent, llm_file_reason
 from promptclimb.llm.errors import LLMUnavailable
 from promptclimb.nodes.propose import BudgetReached
 from promptclimb.results.t2i_report import summarize_t2i, write_report
@@ -148,6 +148,7 @@ def endpoint_reasons(config: T2IConfig, given: dict[str, Any]) -> list[str]:
             "generator", config.generator_base_url, config.generator_api_key_env, "OPENAI_API_KEY",
             named("generator_base_url", "generator_api_key_env"),
         ),
+        llm_file_reason(config.critic, "critic" in given),
         tracking.consent_reason(config, given),
     ]  # fmt: skip
     return [r for r in reasons if r]
