@@ -38,10 +38,11 @@ SCORER_OPTIONS = ("clip", "scorer", "text_column", "label_column", "precision", 
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    """Bad input: a one-line message and exit status 2, nothing created or lost."""
+    """Bad input: a one-line message and exit status 2, nothing created or lost (an OSError: a file a run
+    directory made a directory, a link loop, a disk that refuses; --debug shows where)."""
     from pydantic import ValidationError
 
-    return (UserError, ValidationError)
+    return (UserError, ValidationError, OSError)
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

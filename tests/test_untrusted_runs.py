@@ -235,3 +235,20 @@ def test_links_planted_in_a_run_never_lead_a_write_out_of_it(finished_run, tiny_
     assert cli("--runs-dir", str(runs), "rewind", run_dir.name, "--restart", "1") == 2
     assert "symbolic link" in one_line_error(capsys)
     assert (tmp_path / "elsewhere.sqlite").read_bytes() == before
+
+
+def test_a_run_file_made_a_directory_or_a_link_loop_is_one_line(finished_run, capsys) -> None:
+    runs, run_dir = finished_run
+    calls = run_dir / "llm_calls.jsonl"
+    calls.unlink()
+    calls.mkdir()
+    capsys.readouterr()
+    assert cli("--runs-dir", str(runs), "replay", run_dir.name) == 2
+    err = capsys.readouterr().err  # after replay's opening line, one line of error
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("error: ")
+    assert "llm_calls.jsonl" in err
+    lock = run_dir / "lock"
+    lock.unlink(missing_ok=True)
+    lock.symlink_to(lock)  # a loop
+    assert cli("--runs-dir", str(runs), "rewind", run_dir.name, "--restart", "1") == 2
+    assert "lock" in one_line_error(capsys)
