@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,23 +142,9 @@ def seconds_until_paused(run_dir: Path, limit_s: float) -> float:
 
 def test_ctrl_c_ends_a_backoff_sleep_in_a_worker_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     """Python delivers no KeyboardInterrupt to a worker thread: the retry backoff watches Ctrl-C itself."""
-    import threading
-
     from promptclimb.llm import deadline
 
-    ended: list[BaseException | None] = []
-
-    def backoff() -> None:
-        try:
-            deadline.interruptible_sleep(30)
-            ended.append(None)
-        except BaseException as exc:  # noqa: BLE001 - the test wants to see what ended it
-            ended.append(exc)
-
-    worker = threading.Thread(target=backoff)
-    started = time.monotonic()
-    worker.start()
-    time.sleep(0.3)
+    worker, ended, started = sleeping_worker()
     monkeypatch.setattr(deadline, "_interrupts", deadline._interrupts + 1)  # what the SIGINT handler does
     worker.join(timeout=10)
     assert time.monotonic() - started < 3
@@ -169,26 +156,32 @@ def test_ctrl_c_ends_a_backoff_sleep_in_a_worker_thread(monkeypatch: pytest.Monk
 
 def test_sigterm_ends_a_wait_in_a_worker_thread() -> None:
     """The embedded server's SIGTERM net ends a request in flight too: the thread pool would wait for it."""
-    import threading
-
     from promptclimb.llm import deadline, server
 
-    ended: list[BaseException | None] = []
-
-    def waiting() -> None:
-        try:
-            deadline.interruptible_sleep(30)  # a request's socket reads watch the same counter
-            ended.append(None)
-        except BaseException as exc:  # noqa: BLE001 - the test wants to see what ended it
-            ended.append(exc)
-
-    worker = threading.Thread(target=waiting)
-    started = time.monotonic()
-    worker.start()
-    time.sleep(0.3)
+    worker, ended, started = sleeping_worker()  # a request's socket reads watch the same counter
     with pytest.raises(SystemExit) as exit_info:
         server._exit_on_signal(signal.SIGTERM, None)
     worker.join(timeout=10)
     assert exit_info.value.code == 128 + signal.SIGTERM
     assert time.monotonic() - started < 3
     assert len(ended) == 1 and isinstance(ended[0], deadline.RequestInterrupted)
+
+
+def sleeping_worker() -> tuple[threading.Thread, list[BaseException | None], float]:
+    """A worker thread in a 30 s interruptible sleep (what ended it lands in the list), well started."""
+    from promptclimb.llm import deadline
+
+    ended: list[BaseException | None] = []
+
+    def sleep() -> None:
+        try:
+            deadline.interruptible_sleep(30)
+            ended.append(None)
+        except BaseException as exc:  # noqa: BLE001 - the test wants to see what ended it
+            ended.append(exc)
+
+    worker = threading.Thread(target=sleep)
+    started = time.monotonic()
+    worker.start()
+    time.sleep(0.3)
+    return worker, ended, started
