@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -81,11 +82,12 @@ def print_summary(summary: dict[str, Any], limit: int | None = None) -> None:
     counts = summary.get("class_prompts") or {}
     contributed = summary["llm_templates_scored"] + counts.get("kept", 0) + counts.get("adopted", 0)
     written = (summary.get("class_prompts") or {}).get("written", 0)
-    if summary["llm_calls"] and not summary["llm_templates_scored"] and not written:
+    finished = summary["status"] == "finished"  # a pause (Ctrl-C mid-call) has not used its replies yet
+    if finished and summary["llm_calls"] and not summary["llm_templates_scored"] and not written:
         # A run shorter than --max-unusable-steps never pauses: say that the LLM gave nothing usable.
         warn(f"the LLM gave nothing usable in {summary['llm_calls']} calls: the result is the starting "
              "pool's (see show's rejections)")  # fmt: skip
-    elif summary["llm_calls"] and not contributed and summary["status"] == "finished":
+    elif finished and summary["llm_calls"] and not contributed:
         warn("nothing the LLM wrote was kept: the result is the starting pool's")
 
 
@@ -237,7 +239,9 @@ def stopped(run_dir: Path, status: str, reason: str | None) -> int:
         say(f"traceback in {run_dir / 'run.log'}", to_err=True)
         if logging.getLogger("promptclimb").isEnabledFor(logging.DEBUG):
             say(failure_traceback(run_dir), to_err=True)
-    say(f"resume with: promptclimb resume {run_dir}{store_hint(run_dir)}", to_err=True)
+    budget = re.search(r"--max-[a-z-]+", reason or "")  # the same budget would pause it again at once
+    raise_it = f" {budget.group()} N (N above the budget it reached)" if budget else ""
+    say(f"resume with: promptclimb resume {run_dir}{store_hint(run_dir)}{raise_it}", to_err=True)
     return 130 if reason == INTERRUPTED else EXIT[status]
 
 

@@ -106,7 +106,7 @@ class RunConfig(BaseModel):
         None, description="base URL of an OpenAI-compatible server (vLLM, Ollama, ...)"
     )
     llm_api_key_env: str | None = Field(None, description="environment variable holding the API key")
-    temperature: float = Field(1.0, description="LLM sampling")
+    temperature: float = Field(1.0, ge=0, allow_inf_nan=False, description="LLM sampling")
     # the provider's rate limits, shared by the concurrent runs of a process (llm/ratelimit.py)
     llm_rpm: float | None = Field(
         None,

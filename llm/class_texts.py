@@ -42,7 +42,7 @@ def _objects(text: str) -> list[dict]:
         for start in [i for i, ch in enumerate(source) if ch == "{"][:20]:
             try:
                 value, _ = decoder.raw_decode(source, start)
-            except ValueError:
+            except (ValueError, RecursionError):  # nested past Python's limit: garbage, not a crash
                 continue
             if isinstance(value, dict):
                 found.append(value)

@@ -77,9 +77,9 @@ def _from_json(text: str) -> list[str]:
         for start in starts:
             try:
                 value, _ = decoder.raw_decode(source, start)
-            except ValueError:
+                strings = _strings_in(value)
+            except (ValueError, RecursionError):  # nested past Python's limit: garbage, not a crash
                 continue
-            strings = _strings_in(value)
             if strings:
                 return strings
     return []

@@ -28,7 +28,8 @@ def test_garbage_llm_pauses_with_a_reason_then_resume_goes_on(tmp_path, tiny_cli
     assert "sorry" in s["rejections"][0]["text"]
 
     replies.write_text("\n".join(json.dumps(good) for _ in range(4)) + "\n")  # the model is fixed
-    assert cli("--runs-dir", str(runs), "resume", run_dir.name) == 0
+    again = ("resume", run_dir.name, "--llm", f"scripted:{replies}")  # a replies file: the user names it
+    assert cli("--runs-dir", str(runs), *again) == 0
     s = show_json(runs, run_dir, capsys)
     assert s["status"] == "finished" and s["llm_templates_scored"] == 2
     assert s["final"]["llm_templates_scored"] == 2
@@ -43,6 +44,9 @@ def test_reasks_never_overrun_the_call_budget(tmp_path, tiny_clip, capsys):
     args = run_args(runs, tiny_clip, "--iterations", "3", "--restarts", "1", "--max-llm-calls", "2")
     args[args.index("scripted:")] = f"scripted:{replies}"
     assert cli(*args) == 3
+    err = capsys.readouterr().err  # the same budget would pause it again: the hint says to raise it
+    assert "--max-llm-calls N (N above the budget it reached)" in err
+    assert "gave nothing usable" not in err  # paused: its replies may still be used
     s = show_json(runs, only_run(runs), capsys)
     assert s["llm_calls"] == 2 and "budget" in s["reason"]
 
@@ -59,3 +63,12 @@ def test_a_short_run_whose_llm_gave_nothing_usable_says_so(tmp_path, tiny_clip, 
     args[args.index("scripted:")] = f"scripted:{replies}"
     assert cli(*args) == 0  # shorter than the 3-step pause: it finishes
     assert "the LLM gave nothing usable in" in capsys.readouterr().err
+
+
+def test_a_temperature_that_is_not_a_number_is_refused_before_the_run(tmp_path, tiny_clip, capsys):
+    runs = tmp_path / "runs"
+    for bad in ("nan", "inf", "-1"):
+        assert cli(*run_args(runs, tiny_clip, "--temperature", bad)) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and "temperature" in err and len(err.splitlines()) == 1
+    assert not runs.exists() or not any(runs.iterdir())  # nothing written that could not be read back

@@ -169,3 +169,15 @@ def test_describe_failure() -> None:
     text = describe_failure(None, [("a", "r1"), ("b", "r2"), ("c", "r3"), ("d", "r4")])
     assert text.startswith("none of the 4 proposed templates was usable: ")
     assert '"a" (r1)' in text and "and 1 more" in text and "\n" not in text
+
+
+def test_a_reply_nested_past_pythons_limit_is_unusable_not_a_crash() -> None:
+    from promptclimb.llm.class_texts import extract_class_texts
+    from promptclimb.llm.parsing import extract_candidates
+
+    for deep in ("[" * 5000, '{"x":' * 5000, '{"card arrival": ' + "[" * 5000 + '"late"' + "]" * 5000 + "}"):
+        candidates, _ = extract_candidates(deep)  # no RecursionError: what it finds is screened as usual
+        assert not any("{}" in c for c in candidates)
+        assert extract_class_texts(deep, ["card arrival"])[0] == {}
+    fine = '[[[[ "a photo of a {}." ]]]] then {"templates": ["a {} photo."]}'
+    assert extract_candidates(fine)[0]  # a reply that nests a little still parses

@@ -48,7 +48,7 @@ class T2IConfig(BaseModel):
     critic: str = DEFAULT_CRITIC
     llm_base_url: str | None = None
     llm_api_key_env: str | None = None
-    temperature: float = 1.0
+    temperature: float = Field(1.0, ge=0, allow_inf_nan=False)
     # scores
     score: ScoreKind = "dsg"
     clip: str | None = None  # None: DEFAULT_CLIP where CLIP is needed, no CLIP otherwise
