@@ -80,6 +80,8 @@ def load_inputs(config: RunConfig) -> tuple[Dataset, list[str]]:
     dataset = load_data(config)
     if config.input_texts and not isinstance(dataset, TextDataset):
         raise DataError("--input-texts needs a CSV text set: an image cannot be a class text")
+    if isinstance(dataset, TextDataset):
+        dataset.check_test()  # a test.csv finalize could not read would fail the run after every LLM step
     return dataset, pool
 
 

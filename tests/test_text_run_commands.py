@@ -172,3 +172,20 @@ def test_a_text_run_rewinds_and_resumes_to_the_same_end(text_run, tmp_path, caps
     after = show_json(copy, copy / run_dir.name, capsys)
     assert after["final"]["selected_test_acc"] == before["final"]["selected_test_acc"]
     assert after["final"]["class_prompts"] == before["final"]["class_prompts"]
+
+
+@needs_minilm
+def test_a_test_csv_finalize_could_not_read_is_refused_before_any_step(tmp_path, capsys):
+    from tests.test_text_scorer import write_slice
+
+    data = write_slice(tmp_path / "banking", {"train": 12, "test": 3})
+    with open(data / "test.csv", "a") as handle:
+        handle.write("where is my parcel,Unseen_class\n")
+    runs = tmp_path / "runs"
+    args = ["--runs-dir", str(runs), "run", "--data", str(data), "--scorer", MINILM, "--llm", "scripted:",
+            "--shots", "2", "--iterations", "1", "--restarts", "1"]  # fmt: skip
+    capsys.readouterr()
+    assert cli(*args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Unseen_class" in err and "test.csv" in err and len(err.splitlines()) == 1
+    assert not runs.exists() or not any(runs.iterdir())  # no LLM step spent, no run left behind

@@ -81,6 +81,12 @@ class TextDataset:
         self._test_source = test_source
         self._fingerprints: dict[str, str] = {}
 
+    def check_test(self) -> None:
+        """DataError now for a test.csv the final evaluation could not read (encoding, columns, a label
+        train.csv lacks); the rows are dropped again: only finalize keeps and scores the test split."""
+        if self._test_source is not None and "test" not in self._splits:
+            self._test_source()
+
     def has_split(self, split: str) -> bool:
         if split == "test":
             return self._test_source is not None
