@@ -99,7 +99,8 @@ def test_concurrent_restarts_pause_together_and_resume(tmp_path, tiny_clip, caps
 
     good = {"templates": ["a sketch of a CLASSNAME.", "a drawing of a CLASSNAME."]}
     replies.write_text("\n".join(json.dumps(json.dumps(good)) for _ in range(40)) + "\n")
-    assert cli("--runs-dir", str(runs), "resume", run_dir.name) == 0  # one resume answers both pauses
+    again = ("resume", run_dir.name, "--llm", f"scripted:{replies}")  # a replies file: the user names it
+    assert cli("--runs-dir", str(runs), *again) == 0  # one resume answers both pauses
     s = show_json(runs, run_dir, capsys)
     assert s["status"] == "finished" and s["iterations_done"] == 4
     assert [r["template"] for r in s["leaderboard"] if r["source"] == "llm"] != []
