@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import random
 import re
 import threading
@@ -66,6 +67,8 @@ __all__ = [
     "REASK_MESSAGE",
     "reask_message",
 ]
+
+log = logging.getLogger(__name__)
 
 
 class LLMContextOverflow(LLMUnavailable):
@@ -386,6 +389,10 @@ class Proposer:
             delay = min(MAX_BACKOFF_S, self.backoff_s * 2 ** (attempt - 1)) * (1 + 0.5 * self.rng.random())
         limiter = self.backend.limiter
         until = limiter.pause(delay) if failure.rate_limited and limiter is not None else None
+        # a slow or dead server would otherwise be minutes of silence (6 attempts of 120 s by default)
+        log.warning(
+            "%s: %s (attempt %d of %d); retrying in %.0f s", where, failure.cause, attempt, attempts, delay
+        )
         self.sleep(delay)
         return until
 

@@ -93,7 +93,9 @@ def test_a_server_that_trickles_its_reply_hits_an_overall_deadline(monkeypatch: 
     assert trickling.requests == 2  # retried like any timeout
 
 
-def test_a_server_that_trickles_its_headers_hits_the_same_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_server_that_trickles_its_headers_hits_the_same_deadline(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv(KEY_ENV, "sk-test-123")
     started = time.monotonic()
     with (
@@ -105,6 +107,7 @@ def test_a_server_that_trickles_its_headers_hits_the_same_deadline(monkeypatch: 
             proposer.propose(MESSAGES, 3, set())
     assert time.monotonic() - started < 8, "each header byte came within the timeout, but they never ended"
     assert trickling.requests == 2  # retried like any timeout
+    assert "(attempt 1 of 2); retrying in" in caplog.text  # a slow server is not minutes of silence
 
 
 def test_ctrl_c_pauses_a_run_whose_server_trickles_its_status_line(tmp_path: Path, tiny_clip: Path) -> None:
