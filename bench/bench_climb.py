@@ -52,6 +52,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -370,4 +371,5 @@ if __name__ == "__main__":
     try:
         main()
     except UserError as exc:  # bad input (data, model, server): one line; finished cells stay on disk
-        raise SystemExit(f"error: {exc}") from None
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None  # the CLI's status for bad input

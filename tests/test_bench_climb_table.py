@@ -45,3 +45,15 @@ def test_a_class_row_that_kept_no_llm_text_says_0_and_a_template_row_says_nothin
     )
     lines = {line.split(" | ")[0]: line.split(" | ") for line in bench.table(rows, args, [1]).splitlines()}
     assert (lines["| resample"][-2], lines["| classes"][-2], lines["| classes-blind"][-2]) == ("-", "0", "3")
+
+
+def test_bad_data_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.csv").write_text("text,category\n")
+    argv = [sys.executable, str(BENCH_CLIMB), "--data", str(data), "--methods", "{}"]
+    done = subprocess.run([*argv, "--runs-dir", str(tmp_path / "runs")], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.strip() == f"error: {data / 'train.csv'} has no rows"
