@@ -221,3 +221,11 @@ def test_missing_and_unknown_splits(tmp_path: Path):
         dataset.fingerprint("test")
     with raises_one_line(r"unknown split 'dev' \(choose from train, val, test\)"):
         dataset.has_split("dev")
+
+
+def test_an_empty_train_csv_says_it_is_empty(tmp_path: Path):
+    from promptclimb.evaluators.classify.texts import load_text_dataset
+
+    (tmp_path / "train.csv").write_text("")
+    with raises_one_line(r"train\.csv is empty: a header row"):
+        load_text_dataset(tmp_path, shots=1, seed=1)

@@ -178,6 +178,8 @@ def _read_rows(path: Path, text_column: str | None, label_column: str | None) ->
         with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             header = list(reader.fieldnames or [])
+            if not header:
+                raise DataError(f"{path} is empty: a header row (text,label) and rows are expected")
             text_key = _column(header, text_column, TEXT_COLUMNS, "text", path)
             label_key = _column(header, label_column, LABEL_COLUMNS, "label", path)
             rows = []
