@@ -569,6 +569,9 @@ def classify(exc: BaseException) -> _Failure:
     if isinstance(exc, ValueError) and "Unexpected response type" in str(exc):
         # ChatOpenAI got a 200 whose body is not JSON (a proxy's HTML page): a server fault, like a 5xx.
         return _Failure(True, None, one_line(f"the server's answer is not JSON: {exc}", 240))
+    if isinstance(exc, IndexError | KeyError):
+        # A 200 whose JSON lacks the reply ({"choices": []}): the server's fault, like a 5xx.
+        return _Failure(True, None, one_line(f"the server's answer holds no reply ({cause})", 240))
     transport = (openai.APIConnectionError, httpx.TransportError, TimeoutError, ConnectionError)
     return _Failure(isinstance(exc, transport), None, cause)
 

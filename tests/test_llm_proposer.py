@@ -129,17 +129,19 @@ def test_timeouts_dropped_connections_and_non_json_bodies_are_retried(server: Fa
         Response(delay_s=2.0),  # past the client's 0.3 s timeout
         Response(drop=True),
         Response(body="<html>502 Bad Gateway</html>"),
+        Response(body={"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []}),
         templates_reply("a {} seen from above."),
     )
     with open_fake(server, timeout_s=0.3) as backend:
-        h = Harness(backend, backoff_s=0.5)
+        h = Harness(backend, backoff_s=0.5, max_retries=4)
         proposal = h.propose()
     assert proposal.templates == ["a {} seen from above."]
-    first, second, third, _ = proposal.calls
+    first, second, third, fourth, _ = proposal.calls
     assert first.error == "request timed out" and first.latency_s >= 0.3
     assert second.error and "\n" not in second.error
     assert third.error and third.error.startswith("the server's answer is not JSON")
-    assert len(h.delays) == 3
+    assert fourth.error and fourth.error.startswith("the server's answer holds no reply")
+    assert len(h.delays) == 4
     assert all(0.5 * 2**i <= d <= 0.75 * 2**i for i, d in enumerate(h.delays))
 
 
