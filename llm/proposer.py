@@ -588,6 +588,9 @@ def _cause(exc: BaseException, status: int | None) -> str:
     if status is not None:
         message = getattr(exc, "message", None) or str(exc)
         message = re.sub(r"^Error code: \d+\s*-?\s*", "", str(message))  # the openai client's prefix
+        if not message.strip():  # an HTML error page: its text, tags dropped, says what happened
+            body = str(getattr(getattr(exc, "response", None), "text", "") or "")
+            message = re.sub(r"\s+", " ", re.sub(r"<[^>]*>", " ", body)).strip() or "(empty body)"
         return one_line(f"HTTP {status}: {message}", 240)
     if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException | TimeoutError):
         return "request timed out"
