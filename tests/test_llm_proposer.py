@@ -334,7 +334,8 @@ def test_length_error_of_the_parse_path_carries_the_reply(server: FakeOpenAIServ
 
 def test_an_html_error_page_says_what_it_says(server: FakeOpenAIServer) -> None:
     page = "<html><head><title>500 Internal Server Error</title></head><body><h1>Oops</h1></body></html>"
-    server.default_chat = lambda request: Response(status=500, body=page, headers={"Content-Type": "text/html"})
+    html = {"Content-Type": "text/html"}
+    server.default_chat = lambda request: Response(status=500, body=page, headers=html)
     with open_fake(server) as backend, pytest.raises(LLMUnavailable) as info:
         Harness(backend, max_retries=0).propose()
     assert "HTTP 500: 500 Internal Server Error Oops" in str(info.value)
