@@ -237,6 +237,9 @@ def add_resume_command(sub: argparse._SubParsersAction) -> None:
     """Raise a budget, point a resumed run at a moved server, and consent to what its config.json chose."""
     resume = sub.add_parser("resume", help="continue a paused, killed or failed run")
     resume.add_argument("run", help=RUN_HELP)
+    resume.add_argument(
+        "--data", help="the run's dataset at a new place (checked: the same classes, sizes and drawn items)"
+    )
     resume.add_argument("--max-llm-calls", type=int, help="raise the LLM call budget")
     resume.add_argument("--max-cost", type=float, help="raise the cost budget")
     resume.add_argument("--max-images", type=int, help="raise the image budget (text-to-image runs)")

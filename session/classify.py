@@ -54,6 +54,7 @@ from promptclimb.session.lifecycle import Opened
 
 Dataset = FewShotDataset | TextDataset
 RESUME_OVERRIDES = (
+    "data",  # a moved dataset: data.json's check still refuses any other data
     "max_llm_calls",
     "max_cost",
     "llm",

@@ -63,3 +63,23 @@ def test_an_edited_csv_row_is_named_by_its_row_number() -> None:
     now = {"train": [["row 1", 0, "aaa"], ["row 2", 1, "ccc"]]}
     assert describe_drawn_change(saved, now) == "train split: 1 content changed (row 2)"
     assert describe_drawn_change(saved, saved) is None
+
+
+def test_a_moved_dataset_is_given_anew_on_resume_and_still_checked(tmp_path: Path, tiny_clip, capsys) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(DEMO_DATA, data)
+    runs = tmp_path / "runs"
+    options = ("--iterations", "2", "--restarts", "1", "--max-llm-calls", "1")
+    assert cli(*run_args(runs, tiny_clip, *options, data=data)) == 3
+    run_dir = only_run(runs)
+    moved = data.rename(tmp_path / "moved")
+    capsys.readouterr()
+    assert cli("--runs-dir", str(runs), "resume", run_dir.name, "--max-llm-calls", "5") == 2
+    other = tmp_path / "other"
+    shutil.copytree(moved, other)
+    swap_folders(other, [])
+    again = ("resume", run_dir.name, "--max-llm-calls", "5", "--data")
+    assert cli("--runs-dir", str(runs), *again, str(other)) == 2  # another dataset: refused as before
+    assert "the dataset changed" in capsys.readouterr().err
+    assert cli("--runs-dir", str(runs), *again, str(moved)) == 0
+    assert json.loads((run_dir / "config.json").read_text())["data"] == str(moved)
