@@ -135,7 +135,11 @@ def check_same_data(run_dir: Path, dataset: Any) -> None:
         now.pop("drawn")
     if saved == now:
         return
-    raise DataChanged(f"the dataset changed since run {run_dir.name} started: {describe_change(saved, now)}")
+    try:
+        change = describe_change(saved, now)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError):  # a crafted record
+        raise RunUnreadable(f"unreadable run file {path}: not a data record") from None
+    raise DataChanged(f"the dataset changed since run {run_dir.name} started: {change}")
 
 
 def describe_change(saved: dict[str, Any], now: dict[str, Any]) -> str:

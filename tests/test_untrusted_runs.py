@@ -252,3 +252,12 @@ def test_a_run_file_made_a_directory_or_a_link_loop_is_one_line(finished_run, ca
     lock.symlink_to(lock)  # a loop
     assert cli("--runs-dir", str(runs), "rewind", run_dir.name, "--restart", "1") == 2
     assert "lock" in one_line_error(capsys)
+
+
+def test_a_crafted_data_json_is_one_line(paused_run, capsys) -> None:
+    runs, run_dir = paused_run
+    record = json.loads((run_dir / "data.json").read_text())
+    (run_dir / "data.json").write_text(json.dumps({**record, "classnames": 5}))
+    capsys.readouterr()
+    assert cli("--runs-dir", str(runs), "resume", run_dir.name, "--max-llm-calls", "5") == 2
+    assert "data.json" in one_line_error(capsys)
