@@ -5,6 +5,8 @@ The run's life (inputs, models, context, driving, status) is the session's: prom
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -139,10 +141,21 @@ def rewind_points(saver: Any, thread: dict[str, Any], selection: str = "train") 
     return sorted(points.values(), key=lambda p: p.iterations)
 
 
+@contextmanager
+def crafted_is_unreadable(run_dir: Path) -> Iterator[None]:
+    """A crafted or damaged checkpoint met while walking a run's history: one line naming the file."""
+    try:
+        yield
+    except CheckpointError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the states are data from the run directory
+        raise CheckpointError(f"unreadable checkpoint file {where(run_dir)}: {first_error(error)}") from None
+
+
 def list_rewind_points(run_dir: Path) -> list[RewindPoint]:
     """The points ``rewind --to`` takes, oldest first (``rewind --list`` prints them)."""
     selection = load_config(run_dir).selection()
-    with open_checkpointer(run_dir, readonly=True) as saver:
+    with open_checkpointer(run_dir, readonly=True) as saver, crafted_is_unreadable(run_dir):
         return rewind_points(saver, thread_of(run_dir), selection)
 
 
@@ -182,12 +195,13 @@ def rewind(run_dir: Path, restart: int | None = None, to: int | None = None) -> 
     thread, concurrent = thread_of(run_dir), load_config(run_dir).concurrent()
     with run_lock(run_dir), open_checkpointer(run_dir) as saver:
         graph = build_graph(saver, concurrent)
-        if to is not None:
-            point = rewind_point(saver, thread, to)
-            start, said = point.item, f"after iteration {to} ({point.label()})"
-        else:
-            assert restart is not None
-            start, said = restart_start(saver, thread, restart), f"to the start of restart {restart}"
+        with crafted_is_unreadable(run_dir):  # nothing is changed before the point is found
+            if to is not None:
+                point = rewind_point(saver, thread, to)
+                start, said = point.item, f"after iteration {to} ({point.label()})"
+            else:
+                assert restart is not None
+                start, said = restart_start(saver, thread, restart), f"to the start of restart {restart}"
         graph.update_state(start.config, None, as_node="__copy__")
         moved = set_aside_calls(run_dir, datetime.fromisoformat(start.checkpoint["ts"]))
         prune_history(saver, thread, classify_boundary)

@@ -181,6 +181,10 @@ def test_a_crafted_checkpoint_or_status_is_one_line_naming_the_file(finished_run
     assert "checkpoints.sqlite" in one_line_error(capsys)
     assert cli("--runs-dir", str(runs), "list") == 0
     assert "unreadable" in capsys.readouterr().out
+    for rewind in (["--list"], ["--to", "0"]):  # walking the history meets the crafted state
+        assert cli("--runs-dir", str(runs), "rewind", run_dir.name, *rewind) == 2
+        assert "checkpoints.sqlite" in one_line_error(capsys)
+    assert cli("--runs-dir", str(runs), "rewind", run_dir.name, "--restart", "1") == 0  # away from it
 
 
 def test_class_names_enter_the_system_prompt_as_quoted_data() -> None:
