@@ -64,6 +64,7 @@ from promptclimb.graph.runs import CONFIG_FILE, new_run_dir, read_status, write_
 from promptclimb.llm.backends import open_backend
 from promptclimb.llm.server import REPRODUCIBLE_ENV
 from promptclimb.prompts.handmade import TEXT_HANDMADE
+from promptclimb.results.atomic import write_text
 from promptclimb.results.summary import summarize
 from promptclimb.session.classify import execute, load_inputs, make_context, open_scorer_model
 
@@ -149,7 +150,7 @@ def run_cell(args: argparse.Namespace, method: str, seed: int, backend: Any, enc
     status, reason = execute(run_dir, context, pool, lambda node, update: None)
     wall = run_dir / WALL_FILE
     spent = json.loads(wall.read_text())["seconds"] if wall.exists() else 0.0
-    wall.write_text(json.dumps({"seconds": spent + time.perf_counter() - start}) + "\n")
+    write_text(wall, json.dumps({"seconds": spent + time.perf_counter() - start}) + "\n")  # a link stays
     print(f"  {method} seed {seed}: {status}{': ' + reason if reason else ''}", flush=True)
     return run_dir
 
@@ -353,7 +354,7 @@ def main() -> None:
                     continue
                 run_dir = run_cell(args, method, seed, backend, encoder)
                 rows[method].append(cell_row(run_dir, args, seed, encoder))
-    (Path(args.runs_dir) / "cells.json").write_text(json.dumps(rows, indent=2) + "\n")
+    write_text(Path(args.runs_dir) / "cells.json", json.dumps(rows, indent=2) + "\n")
     text = table(rows, args, seeds)
     print(text)
     if args.write:

@@ -288,7 +288,9 @@ class RunConfig(BaseModel):
         return self.scorer or f"hf:{self.clip}"
 
     def save(self, path: Path) -> None:
-        path.write_text(self.model_dump_json(indent=2) + "\n")
+        from promptclimb.graph.runs import write_file  # (runs imports this module)
+
+        write_file(path, self.model_dump_json(indent=2) + "\n")  # atomic; a link planted at path stays put
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:

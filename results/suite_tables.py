@@ -10,6 +10,7 @@ from typing import Any
 
 from promptclimb.graph.runs import CONFIG_FILE, LOG_FILE
 from promptclimb.prompts.handmade import COOP_DATASETS, dataset_key
+from promptclimb.results.atomic import write_text
 from promptclimb.results.published import AVERAGE, matching
 from promptclimb.results.stats import mean_std
 from promptclimb.results.suite import (
@@ -376,12 +377,12 @@ def write_results(
     differences = paired(suite, rows, baseline) if baseline else []
     pool_size = len(load_pool(pool_method_pool(suite, suite_dir)))
     md, table_csv = suite_dir / "suite.md", suite_dir / "suite.csv"
-    md.write_text(markdown(suite, rows, statuses, pool_size, randoms, differences))
-    table_csv.write_text(csv_text(rows))
+    write_text(md, markdown(suite, rows, statuses, pool_size, randoms, differences))  # a planted link stays
+    write_text(table_csv, csv_text(rows))
     paired_csv = suite_dir / "suite-paired.csv" if baseline else None
     if paired_csv is not None:
-        paired_csv.write_text(paired_csv_text(differences))
+        write_text(paired_csv, paired_csv_text(differences))
     tex = suite_dir / "suite.tex" if latex else None
     if tex is not None:
-        tex.write_text(latex_text(tables(suite, rows), random_banner(randoms)))
+        write_text(tex, latex_text(tables(suite, rows), random_banner(randoms)))
     return SuiteResults(md, table_csv, rows, statuses, randoms, differences, paired_csv, tex)

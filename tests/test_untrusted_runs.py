@@ -265,3 +265,21 @@ def test_a_crafted_data_json_is_one_line(paused_run, capsys) -> None:
     capsys.readouterr()
     assert cli("--runs-dir", str(runs), "resume", run_dir.name, "--max-llm-calls", "5") == 2
     assert "data.json" in one_line_error(capsys)
+
+
+def test_config_and_image_writes_never_follow_a_planted_link(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from promptclimb.evaluators.t2i.generators import save_png
+    from promptclimb.graph.config import RunConfig
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").symlink_to(victim)  # a bench cell's or a suite cell's config.json
+    RunConfig(data="d").save(run / "config.json")
+    (run / "image.png.tmp").symlink_to(victim)  # a t2i image being written
+    save_png(Image.new("RGB", (2, 2)), run / "image.png", {"prompt": "p"})
+    assert victim.read_text() == "keep me"
+    assert not (run / "config.json").is_symlink() and (run / "image.png").is_file()

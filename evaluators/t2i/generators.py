@@ -265,7 +265,9 @@ def save_png(image: Image.Image, path: Path, metadata: dict[str, str]) -> None:
         info.add_text(key, value)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".png.tmp")
-    image.save(tmp, format="PNG", pnginfo=info)
+    tmp.unlink(missing_ok=True)  # a link planted at the name goes, its target untouched
+    with open(tmp, "xb") as handle:  # created afresh: never follows a link out of the run
+        image.save(handle, format="PNG", pnginfo=info)
     with open(tmp, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(tmp, path)

@@ -70,7 +70,9 @@ class T2IConfig(BaseModel):
     track: str | None = None  # mlflow or mlflow:URI (session/tracking.py), resolved when the run starts
 
     def save(self, path: Path) -> None:
-        path.write_text(self.model_dump_json(indent=2) + "\n")
+        from promptclimb.graph.runs import write_file  # atomic; a link planted at path stays put
+
+        write_file(path, self.model_dump_json(indent=2) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> T2IConfig:
