@@ -14,6 +14,16 @@ from tests.conftest import DEMO_DATA
 from tests.graph_helpers import cli, only_run, run_args
 
 
+def paused_on_a_copy(tmp_path: Path, tiny_clip: Path) -> tuple[Path, Path, Path]:
+    """(data, runs, run): a run paused after one LLM call, on a copy of the demo data it may change."""
+    data = tmp_path / "data"
+    shutil.copytree(DEMO_DATA, data)
+    runs = tmp_path / "runs"
+    options = ("--iterations", "2", "--restarts", "1", "--max-llm-calls", "1")
+    assert cli(*run_args(runs, tiny_clip, *options, data=data)) == 3
+    return data, runs, only_run(runs)
+
+
 def drawn(run_dir: Path, split: str = "train") -> list[str]:
     return [entry[0] for entry in json.loads((run_dir / "data.json").read_text())["drawn"][split]]
 
@@ -42,12 +52,7 @@ def replace_a_file(data: Path, places: list[str]) -> None:
 def test_resume_refuses_swapped_or_replaced_training_images(
     tmp_path: Path, tiny_clip, capsys, change
 ) -> None:
-    data = tmp_path / "data"
-    shutil.copytree(DEMO_DATA, data)
-    runs = tmp_path / "runs"
-    options = ("--iterations", "2", "--restarts", "1", "--max-llm-calls", "1")
-    assert cli(*run_args(runs, tiny_clip, *options, data=data)) == 3
-    run_dir = only_run(runs)
+    data, runs, run_dir = paused_on_a_copy(tmp_path, tiny_clip)
     places = drawn(run_dir)
     assert places and all(not Path(p).is_absolute() and (data / p).is_file() for p in places)
     change(data, places)
@@ -66,12 +71,7 @@ def test_an_edited_csv_row_is_named_by_its_row_number() -> None:
 
 
 def test_a_moved_dataset_is_given_anew_on_resume_and_still_checked(tmp_path: Path, tiny_clip, capsys) -> None:
-    data = tmp_path / "data"
-    shutil.copytree(DEMO_DATA, data)
-    runs = tmp_path / "runs"
-    options = ("--iterations", "2", "--restarts", "1", "--max-llm-calls", "1")
-    assert cli(*run_args(runs, tiny_clip, *options, data=data)) == 3
-    run_dir = only_run(runs)
+    data, runs, run_dir = paused_on_a_copy(tmp_path, tiny_clip)
     moved = data.rename(tmp_path / "moved")
     capsys.readouterr()
     assert cli("--runs-dir", str(runs), "resume", run_dir.name, "--max-llm-calls", "5") == 2

@@ -17,7 +17,6 @@ import pytest
 
 from promptclimb.evaluators.cache import STORE_NAME, CacheUnavailable, FeatureStore
 from promptclimb.graph.runs import RunStorageError, append_log, write_status
-from tests.conftest import DEMO_DATA
 from tests.graph_helpers import cli, only_run, run_args
 
 
@@ -144,12 +143,9 @@ def test_show_and_list_work_in_a_read_only_runs_directory(paused_run) -> None:
 def test_resume_refuses_a_dataset_that_changed_since_the_run_started(
     tmp_path: Path, tiny_clip, capsys
 ) -> None:
-    data = tmp_path / "data"
-    shutil.copytree(DEMO_DATA, data)
-    runs = tmp_path / "runs"
-    options = ("--iterations", "2", "--restarts", "1", "--max-llm-calls", "1")
-    assert cli(*run_args(runs, tiny_clip, *options, data=data)) == 3
-    run_dir = only_run(runs)
+    from tests.test_data_drawn import paused_on_a_copy
+
+    data, runs, run_dir = paused_on_a_copy(tmp_path, tiny_clip)
     for split in ("train", "validation", "test"):
         shutil.copytree(data / split / "hat", data / split / "cap")  # a class added between pause and resume
     capsys.readouterr()
