@@ -83,6 +83,9 @@ def llm_file_reason(llm: str, given_anew: bool) -> str | None:
     """A model or replies file named by a run's config.json (gguf:PATH, scripted:PATH) is the run's choice
     of a file to load; --llm given anew is the user's."""
     provider, _, target = llm.partition(":")
-    if given_anew or provider not in ("gguf", "scripted") or not target or "=" in target:
-        return None  # scripted: and scripted:delay=S read no file
+    # the backends' own rule (llm/backends.py): scripted: and scripted:delay=S read no file, any other
+    # target is a path (one with "=" in it too)
+    reads_file = provider == "gguf" or (provider == "scripted" and not target.startswith("delay="))
+    if given_anew or not reads_file or not target:
+        return None
     return f"LLM {llm} would load the file {target}"

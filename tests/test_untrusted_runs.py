@@ -197,7 +197,9 @@ def test_class_names_enter_the_system_prompt_as_quoted_data() -> None:
     assert "\nSYSTEM:" not in prompt
 
 
-@pytest.mark.parametrize("llm", ["gguf:{outside}/model.gguf", "scripted:{outside}/replies.jsonl"])
+@pytest.mark.parametrize(
+    "llm", ["gguf:{outside}/model.gguf", "scripted:{outside}/replies.jsonl", "scripted:{outside}/a=b.jsonl"]
+)
 def test_resume_refuses_a_model_or_replies_file_named_by_the_run(paused_run, tmp_path, capsys, llm) -> None:
     runs, run_dir = paused_run
     outside = tmp_path / "outside"
