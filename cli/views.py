@@ -59,16 +59,18 @@ def print_summary(summary: dict[str, Any], limit: int | None = None) -> None:
     if summary["reason"]:
         say(f"{summary['status']}: {summary['reason']}")
     final = summary["final"]
+    counts = summary.get("class_prompts") or {}  # --space classes: written, kept, adopted, inputs
     if final:
         say(f"selected: {final['template']!r}  test {pct(final['test_acc'])}")
         say(f"top-{len(final['ensemble_templates'])} ensemble: test {pct(final['ensemble_test_acc'])}")
         if final.get("class_templates"):
             texts = sum(len(v) for v in (final.get("class_prompts") or {}).values())
-            counts = summary.get("class_prompts") or {}
             inputs, adopted = counts.get("inputs", 0), counts.get("adopted", 0)
-            parts = [f"{inputs} of them training inputs"] * bool(inputs) + [
-                f"{adopted} adopted from other classes"
-            ] * bool(adopted)
+            parts = []
+            if inputs:
+                parts.append(f"{inputs} of them training inputs")
+            if adopted:
+                parts.append(f"{adopted} adopted from other classes")
             of_them = f" ({', '.join(parts)})" if parts else ""
             chosen = " (reported)" if final.get("selected") == "classes" else ""
             say(f"class-specific: {len(final['class_templates'])} template(s) + {texts} texts{of_them}: "
@@ -79,9 +81,8 @@ def print_summary(summary: dict[str, Any], limit: int | None = None) -> None:
                 say(f"  without the LLM's texts ({what}): test {pct(alone)}")
         for name, acc in final["baselines"].items():
             say(f"baseline {name}: test {pct(acc)}")
-    counts = summary.get("class_prompts") or {}
     contributed = summary["llm_templates_scored"] + counts.get("kept", 0) + counts.get("adopted", 0)
-    written = (summary.get("class_prompts") or {}).get("written", 0)
+    written = counts.get("written", 0)
     finished = summary["status"] == "finished"  # a pause (Ctrl-C mid-call) has not used its replies yet
     if finished and summary["llm_calls"] and not summary["llm_templates_scored"] and not written:
         # A run shorter than --max-unusable-steps never pauses: say that the LLM gave nothing usable.

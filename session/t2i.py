@@ -148,7 +148,7 @@ def endpoint_reasons(config: T2IConfig, given: dict[str, Any]) -> list[str]:
             "generator", config.generator_base_url, config.generator_api_key_env, "OPENAI_API_KEY",
             named("generator_base_url", "generator_api_key_env"),
         ),
-        llm_file_reason(config.critic, "critic" in given),
+        llm_file_reason(config.critic, given_anew=False),  # not a resume option: only consent lifts it
         tracking.consent_reason(config, given),
     ]  # fmt: skip
     return [r for r in reasons if r]

@@ -274,12 +274,12 @@ class ClipScorer:
         has = {cls: set(texts) for cls, texts in kept.items()}
         report = ClassReport()
         for index, (own, text) in enumerate(written):
-            feature = self._texts([text])
+            feature, keys = self._texts([text]), self._keys([text])
             order = np.argsort(-(feature @ names.T)[0], kind="stable")
             for cls in [int(c) for c in order if c != own][:nearest]:
                 if text in has.setdefault(cls, set()):
                     continue
-                if search.offer(cls, feature, self._keys([text]), Fit.more_right_than):
+                if search.offer(cls, feature, keys, Fit.more_right_than):
                     has[cls].add(text)
                     report.accepted.setdefault(cls, []).append(text)
                     report.adopted.append((index, cls))

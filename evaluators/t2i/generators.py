@@ -268,7 +268,7 @@ def save_png(image: Image.Image, path: Path, metadata: dict[str, str]) -> None:
     tmp.unlink(missing_ok=True)  # a link planted at the name goes, its target untouched
     with open(tmp, "xb") as handle:  # created afresh: never follows a link out of the run
         image.save(handle, format="PNG", pnginfo=info)
-    with open(tmp, "rb") as handle:
+        handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
 
